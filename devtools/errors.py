@@ -1,0 +1,52 @@
+"""The exceptions every package shares, and the exit code each one maps to.
+
+::
+
+    RdtError                      (exit 3 unless said otherwise)
+    └── BadInput                  input we cannot work with; one clear line, exit 3
+        ├── LogError              the log cannot be opened or read
+        │   ├── NotALog           the file or database is not an rdt log
+        │   ├── LogTooNew         written by a newer rdt; please update
+        │   └── UnknownRecording  no recording with that id or name
+        ├── ReducerLoadError      ``--reducer REF`` cannot be imported or is not callable
+        └── InvalidJSON           a JSON argument or file that does not parse
+
+The CLI catches :class:`RdtError`, prints ``str(error)`` as one line on stderr and exits with
+``error.exit_code``. Library code raises these; it never prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class RdtError(Exception):
+    """Base of every error rdt reports to a user."""
+
+    exit_code: int = 3
+
+
+class BadInput(RdtError):
+    """Input we cannot work with (exit 3)."""
+
+
+class LogError(BadInput):
+    """The log cannot be opened or read."""
+
+
+class NotALog(LogError):
+    """The file or database is not an rdt log."""
+
+
+class LogTooNew(LogError):
+    """The log was written by a newer version of rdt."""
+
+
+class UnknownRecording(LogError):
+    """No recording with the given id or name."""
+
+
+class ReducerLoadError(BadInput):
+    """A reducer reference that cannot be imported or is not callable."""
+
+
+class InvalidJSON(BadInput):
+    """A JSON argument or file that does not parse."""

@@ -1,0 +1,137 @@
+"""The records a log holds, as frozen value types.
+
+A log holds one or more *recordings*; each recording holds the *connections* the proxy saw, the
+*messages* it forwarded (numbered ``seq`` 1, 2, 3 … in forwarding order), the server's *events*
+(numbered ``v``), *snapshots* of the state, and *marks* and *gaps*. These types are what the
+store writes and reads, what JSON Lines export writes line by line, and what the recorder's
+control endpoint streams. Frames are kept as bytes (``payload``) plus a kind (``binary``):
+``text`` is derived and refuses binary frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Direction = Literal["in", "out"]
+"""``in`` is client → server, ``out`` is server → client."""
+
+Origin = Literal["client", "injected", "devtools"]
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One recording session of one proxy (or one import)."""
+
+    id: int
+    name: str
+    started_ns: int
+    """Wall clock at the start, integer nanoseconds since the epoch."""
+    ended_ns: int | None = None
+    upstream: str | None = None
+    server: dict[str, Any] | None = None
+    """The server's ``{"name", "version"}`` from the devtools hello, when known."""
+    format: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One client connection through the proxy (ids count 1, 2, 3 … per recording)."""
+
+    id: int
+    peer: str
+    path: str
+    origin: Origin = "client"
+    opened_ns: int = 0
+    closed_ns: int | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One frame the proxy forwarded, exactly as forwarded."""
+
+    seq: int
+    connection: int
+    direction: Direction
+    t_ns: int
+    type: str | None
+    """The message ``type`` when the frame parsed as a JSON object with a string type."""
+    payload: bytes
+    """The frame's bytes (UTF-8 for text frames), or the redacted JSON when redaction applied."""
+    binary: bool = False
+    flag: str | None = None
+    """Why the frame is not a valid message (see :mod:`devtools.frames`), or ``None``."""
+    size: int = -1
+    """The forwarded frame's length in bytes (``-1``: same as ``len(payload)``)."""
+
+    @property
+    def text(self) -> str:
+        """The frame as text. Raises ``ValueError`` for binary frames."""
+        if self.binary:
+            raise ValueError("binary frame has no text")
+        return self.payload.decode("utf-8", "surrogateescape")
+
+    @property
+    def frame_size(self) -> int:
+        return len(self.payload) if self.size < 0 else self.size
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event as the reducer receives it, numbered ``v`` (1, 2, 3 …, no gaps)."""
+
+    v: int
+    type: str
+    event: dict[str, Any]
+    cause_seq: int | None = None
+    """The ``seq`` of the client message that produced it, when the proxy could map it."""
+    hash: str | None = None
+    """The server's state hash after this event (``sha256:…``), when it sent one."""
+    t_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The state after event ``v`` (``v = 0``: the initial state)."""
+
+    v: int
+    state: Any
+    hash: str | None = None
+    t_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """A label a user put on the timeline, after message ``seq``."""
+
+    seq: int
+    label: str
+    t_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """Records that could not be recorded: messages ``from_seq..to_seq`` or events ``from_v..to_v``."""
+
+    kind: Literal["messages", "events"]
+    start: int
+    end: int
+    reason: str
+    t_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingSummary:
+    """A recording with its counts and time span, as ``rdt ls`` shows it."""
+
+    recording: Recording
+    connections: int = 0
+    messages: int = 0
+    events: int = 0
+    snapshots: int = 0
+    gaps: int = 0
+    first_ns: int | None = None
+    last_ns: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
