@@ -113,7 +113,7 @@ class Mark:
 
 @dataclass(frozen=True, slots=True)
 class Gap:
-    """Records that could not be recorded: messages ``from_seq..to_seq`` or events ``from_v..to_v``."""
+    """What could not be recorded: messages ``start..end`` (seq) or events ``start..end`` (v)."""
 
     kind: Literal["messages", "events"]
     start: int
