@@ -26,9 +26,18 @@ def _register_packages() -> None:
     from devtools import commands as core_commands
     from recorder import commands as recorder_commands
     from replayer import commands as replayer_commands
+    from replayer import verify_commands
+    from samples import commands as sample_commands
     from tui import commands as tui_commands
 
-    for module in (core_commands, recorder_commands, replayer_commands, tui_commands):
+    for module in (
+        core_commands,
+        sample_commands,
+        recorder_commands,
+        replayer_commands,
+        verify_commands,
+        tui_commands,
+    ):
         module.register(app)
 
 
