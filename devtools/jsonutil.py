@@ -1,9 +1,13 @@
 """Fast JSON with exact integers.
 
-``orjson`` is fast but turns integers beyond 64 bits into floats on load and refuses them on
-dump. These two functions keep orjson's speed and strictness for the common case and fall back
-to the standard library only when a number that large may be present, so ``2**64 + 1`` survives
-a round trip exactly.
+``orjson`` is fast but turns integers beyond 64 bits into floats on load (and refuses integer
+literals beyond ~309 digits as "infinity"), and refuses them on dump. These two functions keep
+orjson's speed and strictness for the common case and fall back to the standard library only
+when a number that large may be present, so ``2**64 + 1`` and a 400-digit integer survive a
+round trip exactly. The fallback stays as strict as orjson: no ``NaN``/``Infinity`` literals, no
+number that overflows to infinity (``1e400``), no lone surrogates.
+
+Duplicate keys in an object: the last one wins (both parsers agree).
 """
 
 from __future__ import annotations
@@ -18,23 +22,63 @@ import orjson
 # literals orjson may not represent exactly (it handles [-2**63, 2**64)).
 _MAYBE_BIG_INT = re.compile(rb"\d{20}|-9\d{18}")
 
+_DIGIT_RUN = re.compile(rb"\d{20,}")
+
+_INFINITY_MESSAGE = "number is infinity"
+
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def loads(data: bytes | str) -> Any:
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (_INF, -_INF):
+        raise ValueError(f"number {text[:40]} overflows to infinity")
+    return number
+
+
+_INF = float("inf")
+
+
+def _exact(raw: bytes) -> Any:
+    """Parse ``raw`` (already known to be valid JSON apart from its numbers) with exact integers."""
+    return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+
+
+def loads(data: bytes | bytearray | memoryview | str) -> Any:
     """Parse JSON strictly (no NaN, no lone surrogates) with integers of any size kept exact.
 
     Raises:
         orjson.JSONDecodeError: (a ``ValueError``) when ``data`` is not valid JSON.
     """
-    value = orjson.loads(data)
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        # orjson reads a 309+ digit integer as a float and calls it infinity.
+        if _INFINITY_MESSAGE not in str(error):
+            raise
+        raw = _as_bytes(data)
+        if _MAYBE_BIG_INT.search(raw) is None:
+            raise
+        # Check everything but those numbers with orjson (a run of digits becomes 0; inside a
+        # string that keeps the string valid), then parse exactly.
+        orjson.loads(_DIGIT_RUN.sub(b"0", raw))
+        try:
+            return _exact(raw)
+        except (ValueError, RecursionError):
+            raise error from None
+    raw = _as_bytes(data)
     if _MAYBE_BIG_INT.search(raw) is not None:
         # orjson validated the text already; the standard library keeps big integers exact.
-        value = json.loads(raw, parse_constant=_reject_constant)
+        value = _exact(raw)
     return value
+
+
+def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
+    if isinstance(data, str):
+        return data.encode("utf-8", "surrogatepass")
+    return bytes(data) if not isinstance(data, bytes) else data
 
 
 def dumps(value: Any) -> bytes:
@@ -45,6 +89,7 @@ def dumps(value: Any) -> bytes:
 
     Raises:
         TypeError: for values JSON cannot carry (sets, bytes, datetimes …).
+        ValueError: for NaN or infinities inside a value holding a big integer.
     """
     try:
         return orjson.dumps(value)

@@ -1,0 +1,158 @@
+"""parse_frame: valid messages come back exact; every bad frame is flagged, never raised."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devtools.frames import FLAGS, ORJSON_MAX_DEPTH, ParsedFrame, nesting_depth, parse_frame
+
+
+def test_valid_message() -> None:
+    frame = parse_frame(b'{"type":"order/create","customer":"ACME","lines":[1,2.5,null]}')
+    assert frame == ParsedFrame(
+        {"type": "order/create", "customer": "ACME", "lines": [1, 2.5, None]},
+        "order/create",
+        None,
+    )
+    assert frame.ok
+
+
+def test_text_payload_given_as_str() -> None:
+    assert parse_frame('{"type":"é"}').type == "é"
+
+
+@pytest.mark.parametrize("number", [2**64 + 1, -(2**63) - 1, 10**400, -(10**30)])
+def test_integers_of_any_size_are_exact(number: int) -> None:
+    frame = parse_frame(b'{"type":"t","n":%d,"m":[%d]}' % (number, number))
+    assert frame.flag is None
+    assert frame.value["n"] == number and type(frame.value["n"]) is int
+    assert frame.value["m"] == [number]
+
+
+def test_duplicate_keys_last_wins() -> None:
+    frame = parse_frame(b'{"type":"a","k":1,"k":2,"type":"b"}')
+    assert frame.value == {"type": "b", "k": 2}
+    assert frame.type == "b"
+
+
+@pytest.mark.parametrize(
+    ("payload", "flag"),
+    [
+        (b"\xff\xfe", "invalid-utf8"),
+        (b'{"type":"a","s":"\xed\xa0\x80"}', "invalid-utf8"),  # UTF-8-encoded surrogate
+        (b'{"type":"a","s":"\\ud800"}', "lone-surrogate"),
+        (b'{"type":"a","s":"\\udc00x"}', "lone-surrogate"),
+        (b'{"type":"a","s":"\\ud800\\u0041"}', "lone-surrogate"),
+        (b'{"type":"a","n":NaN}', "nan"),
+        (b'{"type":"a","n":-Infinity}', "nan"),
+        (b'{"type":"a","n":1e400}', "nan"),
+        (b'{"type":"a","n":-1.5E+999}', "nan"),
+        (b"[" + b"1" * 400 + b".0]", "nan"),
+        (b"[" * 100_000, "too-deep"),
+        (b"[" * 513 + b"]" * 513, "too-deep"),
+        (b"{" * 2000, "too-deep"),
+        (b"", "not-json"),
+        (b"not json", "not-json"),
+        (b'{"type":"a",}', "not-json"),
+        (b"\xef\xbb\xbf{}", "not-json"),
+        (b'{"type":"a"} {}', "not-json"),
+        (b"[]", "not-object"),
+        (b'"type"', "not-object"),
+        (b"12345678901234567890123", "not-object"),
+        (b"{}", "no-type"),
+        (b'{"type":null}', "no-type"),
+        (b'{"type":1}', "no-type"),
+        (b'{"type":["a"]}', "no-type"),
+    ],
+)
+def test_bad_frames_are_flagged(payload: bytes, flag: str) -> None:
+    assert parse_frame(payload) == ParsedFrame(None, None, flag)
+
+
+def test_binary_and_too_large_come_first() -> None:
+    assert parse_frame(b'{"type":"a"}', binary=True).flag == "binary"
+    assert parse_frame(b"\xff" * 10, binary=True).flag == "binary"
+    assert parse_frame(b"\xff" * 10, max_size=5).flag == "too-large"
+    assert parse_frame(b'{"type":"a"}', max_size=12).flag is None
+
+
+def test_first_reason_wins() -> None:
+    assert parse_frame(b'["\\ud800", NaN]').flag == "lone-surrogate"
+    assert parse_frame(b"[" * 600 + b"NaN" + b"]" * 600).flag == "nan"
+    assert parse_frame(b"\xff" + b"[" * 600).flag == "invalid-utf8"
+
+
+def test_escapes_that_look_like_surrogates_are_fine() -> None:
+    frame = parse_frame(b'{"type":"\\\\ud800","e":"\\ud83d\\ude00"}')
+    assert frame.value == {"type": "\\ud800", "e": "\U0001f600"}
+
+
+def test_markers_inside_strings_do_not_flag() -> None:
+    payload = b'{"type":"NaN","s":"Infinity 1e400 ' + b"[" * 3000 + b'"}'
+    assert parse_frame(payload).type == "NaN"
+
+
+def test_max_depth_is_a_setting() -> None:
+    nested = b'{"type":"a","x":' + b"[" * 20 + b"]" * 20 + b"}"
+    assert parse_frame(nested, max_depth=21).flag is None
+    assert parse_frame(nested, max_depth=20).flag == "too-deep"
+    deep = b'{"type":"a","x":' + b"[" * 700 + b"]" * 700 + b"}"
+    assert parse_frame(deep).flag == "too-deep"
+    assert parse_frame(deep, max_depth=800).flag is None
+    deeper = b"[" * (ORJSON_MAX_DEPTH + 5) + b"]" * (ORJSON_MAX_DEPTH + 5)
+    assert parse_frame(deeper, max_depth=5000).flag == "too-deep"
+
+
+def test_nesting_depth() -> None:
+    assert nesting_depth(b"1") == 0
+    assert nesting_depth(b"[]") == 1
+    assert nesting_depth(b'{"a":[{"b":"[[[["}]}') == 3
+    assert nesting_depth(b'["\\"[[["]') == 1
+    assert nesting_depth(b"[" * 100_000) == 100_000
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300), st.booleans())
+def test_never_raises_on_arbitrary_bytes(payload: bytes, binary: bool) -> None:
+    frame = parse_frame(payload, binary)
+    assert frame.flag in FLAGS or frame.flag is None
+    if frame.flag is None:
+        assert isinstance(frame.value, dict) and frame.type == frame.value["type"]
+    else:
+        assert frame.value is None and frame.type is None
+
+
+_JSON_TEXTISH = st.text(alphabet=st.sampled_from('[]{}",:\\0123456789.eE+-nulNaIfity "tpy'))
+
+
+@settings(max_examples=300)
+@given(_JSON_TEXTISH)
+def test_never_raises_on_jsonish_text(text: str) -> None:
+    frame = parse_frame(text.encode())
+    assert frame.flag in FLAGS or frame.flag is None
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(st.dictionaries(st.text(), _JSON, max_size=5), st.text())
+def test_messages_round_trip(body: dict, message_type: str) -> None:
+    import json
+
+    message = {**body, "type": message_type}
+    frame = parse_frame(json.dumps(message).encode())
+    assert frame.flag is None
+    assert frame.value == message
+    assert frame.type == message_type
