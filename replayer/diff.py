@@ -1,0 +1,184 @@
+"""RFC 6902 JSON Patch between two JSON-like values (pure).
+
+:func:`diff` returns the operations (``replace``, ``add``, ``remove``) that turn ``a`` into ``b``;
+paths are RFC 6901 JSON Pointers (``~`` → ``~0``, ``/`` → ``~1``). Types are strict: ``1``,
+``1.0`` and ``True`` are three different values, so ``1`` → ``true`` is a ``replace``.
+
+Speed comes from states that share structure: reducers never mutate, so an unchanged subtree is
+usually the *same object* in both states and is skipped by identity (``a is b``). Subtrees that
+are equal but not identical are skipped by one C-level equality check (``==``, confirmed
+type-strictly with orjson, since ``==`` says ``1 == True``). Only what differs is walked.
+
+Lists: the common prefix and suffix are trimmed, the remaining elements are diffed pairwise,
+and the longer side's tail is added or removed at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+_DICT = dict
+_LIST = list
+
+
+def escape(token: Any) -> str:
+    """One JSON Pointer reference token (RFC 6901): ``~`` → ``~0``, ``/`` → ``~1``."""
+    text = token if type(token) is str else str(token)
+    if "~" in text:
+        text = text.replace("~", "~0")
+    if "/" in text:
+        text = text.replace("/", "~1")
+    return text
+
+
+def unescape(token: str) -> str:
+    """Undo :func:`escape`."""
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def pointer(parts: list[Any]) -> str:
+    """The JSON Pointer for a list of keys and indexes (``[]`` is the root, ``""``)."""
+    return "".join("/" + escape(p) for p in parts)
+
+
+def split_pointer(path: str) -> list[str]:
+    """The unescaped reference tokens of a JSON Pointer (``""`` → ``[]``)."""
+    if not path:
+        return []
+    return [unescape(t) for t in path[1:].split("/")]
+
+
+def _kind(value: Any) -> type | None:
+    t = type(value)
+    if t is dict or t is list:
+        return t
+    if isinstance(value, dict):
+        return _DICT
+    if isinstance(value, list | tuple):
+        return _LIST
+    return None
+
+
+def _strict_equal_containers(a: Any, b: Any) -> bool:
+    """Whether two containers that ``==`` already called equal are equal type-strictly."""
+    try:
+        return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
+            b, option=orjson.OPT_SORT_KEYS
+        )
+    except TypeError:
+        # Integers beyond 64 bits, non-string keys …: compare by walking.
+        return _walk_equal(a, b)
+
+
+def _walk_equal(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    ka, kb = _kind(a), _kind(b)
+    if ka is not kb:
+        return False
+    if ka is _DICT:
+        if len(a) != len(b):
+            return False
+        return all(key in b and _walk_equal(value, b[key]) for key, value in a.items())
+    if ka is _LIST:
+        return len(a) == len(b) and all(_walk_equal(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+def equal(a: Any, b: Any) -> bool:
+    """Type-strict equality of JSON-like values (``1``, ``1.0`` and ``True`` all differ)."""
+    if a is b:
+        return True
+    ka = _kind(a)
+    if ka is not _kind(b):
+        return False
+    if ka is None:
+        return type(a) is type(b) and a == b
+    return a == b and _strict_equal_containers(a, b)
+
+
+def diff(a: Any, b: Any) -> list[dict[str, Any]]:
+    """The RFC 6902 JSON Patch that turns ``a`` into ``b``.
+
+    Values in the patch are ``b``'s own objects (not copies).
+
+    Args:
+        a: the source value (any JSON-like value: dict, list, str, int, float, bool, None).
+        b: the target value.
+
+    Returns:
+        The operations, in an order that applies cleanly (an empty list when equal).
+    """
+    ops: list[dict[str, Any]] = []
+    _diff(a, b, "", ops)
+    return ops
+
+
+def _diff(a: Any, b: Any, path: str, ops: list[dict[str, Any]]) -> None:
+    if a is b:
+        return
+    ta = type(a)
+    tb = type(b)
+    if ta is dict and tb is dict:
+        _diff_dict(a, b, path, ops)
+        return
+    if ta is list and tb is list:
+        _diff_list(a, b, path, ops)
+        return
+    ka, kb = _kind(a), _kind(b)
+    if ka is not None and ka is kb:
+        if ka is _DICT:
+            _diff_dict(a, b, path, ops)
+        else:
+            _diff_list(a, b, path, ops)
+        return
+    if ka is None and kb is None and ta is tb and a == b:
+        return
+    ops.append({"op": "replace", "path": path, "value": b})
+
+
+def _diff_dict(a: dict, b: dict, path: str, ops: list[dict[str, Any]]) -> None:
+    if a == b and _strict_equal_containers(a, b):
+        return
+    for key, old in a.items():
+        sub = path + "/" + escape(key)
+        if key in b:
+            new = b[key]
+            if old is new:
+                continue
+            _diff(old, new, sub, ops)
+        else:
+            ops.append({"op": "remove", "path": sub})
+    for key, new in b.items():
+        if key not in a:
+            ops.append({"op": "add", "path": path + "/" + escape(key), "value": new})
+
+
+def _diff_list(a: list, b: list, path: str, ops: list[dict[str, Any]]) -> None:
+    la, lb = len(a), len(b)
+    shortest = min(la, lb)
+    start = 0
+    while start < shortest and (a[start] is b[start] or equal(a[start], b[start])):
+        start += 1
+    if start == la == lb:
+        return
+    end_a, end_b = la, lb
+    while (
+        end_a > start
+        and end_b > start
+        and (a[end_a - 1] is b[end_b - 1] or equal(a[end_a - 1], b[end_b - 1]))
+    ):
+        end_a -= 1
+        end_b -= 1
+    na, nb = end_a - start, end_b - start
+    for i in range(start, start + min(na, nb)):
+        _diff(a[i], b[i], f"{path}/{i}", ops)
+    if na > nb:
+        at = f"{path}/{start + nb}"
+        for _ in range(na - nb):
+            ops.append({"op": "remove", "path": at})
+    elif nb > na:
+        for i in range(start + na, start + nb):
+            ops.append({"op": "add", "path": f"{path}/{i}", "value": b[i]})
