@@ -1,0 +1,162 @@
+"""The log's tables: every SQLAlchemy Core ``Table`` on one ``MetaData``.
+
+One schema serves SQLite (the embedded default) and PostgreSQL. Payloads (frames, event
+objects, states) are bytes (``BLOB`` / ``bytea``): PostgreSQL ``text``/``jsonb`` refuse NUL
+characters and would not keep a frame byte for byte. Per-recording numbers (``seq``, ``v``,
+connection ids) form composite primary keys with ``recording_id``, so reading by ``seq``/``v``
+is an index range scan. ``rdt_meta`` holds the app marker and the format version; a database
+without it is not an rdt log. The schema is documented in ``docs/SCHEMA.md``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
+FORMAT_VERSION = 1
+"""The log format this rdt writes; logs with a higher number are refused (please update)."""
+
+APP_MARKER = "rdt"
+"""The value of ``rdt_meta.app``: tells an rdt log from any other database."""
+
+metadata = MetaData()
+
+meta = Table(
+    "rdt_meta",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+"""Key/value pairs: ``app`` (= ``rdt``) and ``format`` (the format version, as text)."""
+
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("started_ns", BigInteger, nullable=False),
+    Column("ended_ns", BigInteger),
+    Column("upstream", Text),
+    Column("server", LargeBinary),  # JSON bytes of {"name", "version", ...} or NULL
+    Column("format", Integer, nullable=False, default=FORMAT_VERSION),
+)
+
+connections = Table(
+    "connections",
+    metadata,
+    Column("recording_id", Integer, nullable=False),
+    Column("id", BigInteger, nullable=False),
+    Column("peer", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("origin", Text, nullable=False),  # client | injected | devtools
+    Column("opened_ns", BigInteger, nullable=False),
+    Column("closed_ns", BigInteger),
+    Column("close_code", Integer),
+    Column("close_reason", Text),
+    PrimaryKeyConstraint("recording_id", "id"),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("recording_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("connection", BigInteger, nullable=False),
+    Column("direction", Text, nullable=False),  # in | out
+    Column("t_ns", BigInteger, nullable=False),
+    Column("type", Text),
+    Column("payload", LargeBinary, nullable=False),  # the frame's bytes, exactly as forwarded
+    Column("is_binary", Boolean, nullable=False),
+    Column("flag", Text),  # why the frame is not a valid message, NULL when it is
+    Column("size", BigInteger, nullable=False),  # forwarded length; -1: len(payload)
+    PrimaryKeyConstraint("recording_id", "seq"),
+)
+Index("ix_messages_type", messages.c.recording_id, messages.c.type)
+
+events = Table(
+    "events",
+    metadata,
+    Column("recording_id", Integer, nullable=False),
+    Column("v", BigInteger, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("event", LargeBinary, nullable=False),  # the event object's JSON bytes
+    Column("cause_seq", BigInteger),
+    Column("hash", Text),
+    Column("t_ns", BigInteger, nullable=False),
+    PrimaryKeyConstraint("recording_id", "v"),
+)
+Index("ix_events_type", events.c.recording_id, events.c.type)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("recording_id", Integer, nullable=False),
+    Column("v", BigInteger, nullable=False),
+    Column("state", LargeBinary, nullable=False),  # the state's JSON bytes
+    Column("hash", Text),
+    Column("t_ns", BigInteger, nullable=False),
+    PrimaryKeyConstraint("recording_id", "v"),
+)
+
+marks = Table(
+    "marks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recording_id", Integer, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("label", Text, nullable=False),
+    Column("t_ns", BigInteger, nullable=False),
+)
+Index("ix_marks_seq", marks.c.recording_id, marks.c.seq)
+
+gaps = Table(
+    "gaps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("recording_id", Integer, nullable=False),
+    Column("kind", Text, nullable=False),  # messages (a seq range) | events (a v range)
+    Column("range_start", BigInteger, nullable=False),
+    Column("range_end", BigInteger, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("t_ns", BigInteger, nullable=False),
+)
+Index("ix_gaps_recording", gaps.c.recording_id, gaps.c.range_start)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("recording_id", Integer, nullable=False),
+    Column("key", Text, nullable=False),  # which reducer (and version) produced the states
+    Column("v", BigInteger, nullable=False),
+    Column("state", LargeBinary, nullable=False),  # the state's JSON bytes after event v
+    Column("hash", Text, nullable=False),
+    PrimaryKeyConstraint("recording_id", "key", "v"),
+)
+"""The replayer's cache of states; safe to delete, rebuilt on demand."""
+
+MESSAGE_COLUMNS = (
+    "recording_id",
+    "seq",
+    "connection",
+    "direction",
+    "t_ns",
+    "type",
+    "payload",
+    "is_binary",
+    "flag",
+    "size",
+)
+"""Column order of the driver-level message insert (and of the benchmark's raw baseline)."""
+
+EVENT_COLUMNS = ("recording_id", "v", "type", "event", "cause_seq", "hash", "t_ns")
+"""Column order of the driver-level event insert."""
