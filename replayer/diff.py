@@ -64,12 +64,12 @@ def _kind(value: Any) -> type | None:
 def _strict_equal_containers(a: Any, b: Any) -> bool:
     """Whether two containers that ``==`` already called equal are equal type-strictly."""
     try:
-        return orjson.dumps(a, option=orjson.OPT_SORT_KEYS) == orjson.dumps(
-            b, option=orjson.OPT_SORT_KEYS
-        )
+        # Same key order is the common case; a different order only costs the walk below.
+        if orjson.dumps(a) == orjson.dumps(b):
+            return True
     except TypeError:
-        # Integers beyond 64 bits, non-string keys …: compare by walking.
-        return _walk_equal(a, b)
+        pass  # integers beyond 64 bits, non-string keys …
+    return _walk_equal(a, b)
 
 
 def _walk_equal(a: Any, b: Any) -> bool:
@@ -142,15 +142,28 @@ def _diff(a: Any, b: Any, path: str, ops: list[dict[str, Any]]) -> None:
 def _diff_dict(a: dict, b: dict, path: str, ops: list[dict[str, Any]]) -> None:
     if a == b and _strict_equal_containers(a, b):
         return
+    # Children that ``==`` calls equal are confirmed type-strictly in one batch at the end.
+    same_a: list[Any] = []
+    same_b: list[Any] = []
+    same_keys: list[Any] = []
     for key, old in a.items():
-        sub = path + "/" + escape(key)
         if key in b:
             new = b[key]
             if old is new:
                 continue
-            _diff(old, new, sub, ops)
+            t = type(old)
+            if t is type(new) and old == new:
+                if t is dict or t is list:
+                    same_a.append(old)
+                    same_b.append(new)
+                    same_keys.append(key)
+                continue
+            _diff(old, new, path + "/" + escape(key), ops)
         else:
-            ops.append({"op": "remove", "path": sub})
+            ops.append({"op": "remove", "path": path + "/" + escape(key)})
+    if same_a and not _strict_equal_containers(same_a, same_b):
+        for key, old, new in zip(same_keys, same_a, same_b, strict=True):
+            _diff(old, new, path + "/" + escape(key), ops)
     for key, new in b.items():
         if key not in a:
             ops.append({"op": "add", "path": path + "/" + escape(key), "value": new})
