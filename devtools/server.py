@@ -1,0 +1,531 @@
+"""The reference reducer-server runtime: middleware → events → reducer, and the devtools channel.
+
+Clients connect over websockets and send JSON messages with a ``type``. Each message runs
+through the middleware chain (:mod:`devtools.server_context`), one message at a time, so event
+numbers ``v`` form a total order without gaps. What the chain emits is numbered, stamped with
+``ts`` (the injected clock, integer ns) and ``sender``, folded by the pure root reducer, and
+published; replies go to one client, broadcasts to all. Bad frames and failing middleware or
+reducers get an error reply to that client alone; the server keeps going with its state unchanged.
+
+At ``devtools_path`` the server speaks the devtools channel of PROTOCOL.md §1: the token is
+checked before the websocket upgrade (HTTP 401), then hello, subscribe (the join protocol),
+get-state and dispatch. Every connection writes through its own bounded queue, so a slow client
+or devtools subscriber never stalls the others: when its queue overflows it is disconnected
+with a close reason instead.
+
+The join is atomic by construction: committing a message's events, and taking a snapshot plus
+registering a subscriber, are both synchronous code with no ``await`` inside, so on the event loop
+one cannot interleave with the other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import http
+import logging
+import time
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from devtools import jsonutil, protocol
+from devtools.frames import parse_frame
+from devtools.server_context import (
+    BROADCAST,
+    Context,
+    Emitted,
+    Middleware,
+    Reducer,
+    Rejected,
+)
+from devtools.tokens import authorized
+
+__all__ = [
+    "DEVTOOLS_SENDER",
+    "ERROR_TYPE",
+    "Outcome",
+    "ReducerServer",
+    "ServerHandle",
+    "TaskGroup",
+    "app_error",
+]
+
+log = logging.getLogger(__name__)
+
+DEVTOOLS_SENDER = "devtools"
+"""The sender id of actions dispatched through the devtools channel."""
+
+ERROR_TYPE = "error"
+"""The ``type`` of the error reply an application client gets."""
+
+CLOSE_TOO_SLOW = 1008
+"""The close code for a connection whose outgoing queue overflowed."""
+
+
+def app_error(error: str, *, n: int | None = None, request: Any = None) -> dict[str, Any]:
+    """The error reply an application client gets: ``{"type": "error", "error", "n", …}``.
+
+    Args:
+        error: one line saying what was wrong.
+        n: the 1-based index of the offending message on the connection.
+        request: the offending message's ``type``, when it had one.
+    """
+    message: dict[str, Any] = {"type": ERROR_TYPE, "error": error, "n": n}
+    if request is not None:
+        message["request"] = request
+    return message
+
+
+def _state_hash(state: Any) -> str | None:
+    """The state hash of PROTOCOL.md §5, or ``None`` for a state JSON cannot carry."""
+    try:
+        from devtools.canonical import state_hash
+    except ImportError:  # pragma: no cover - until devtools.canonical lands
+        import hashlib
+
+        import orjson
+
+        def state_hash(value: Any) -> str:
+            data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+            return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    try:
+        return state_hash(state)
+    except Exception as error:  # a state the reducer produced that JSON cannot carry
+        log.warning("state cannot be hashed: %s", error)
+        return None
+
+
+class TaskGroup:
+    """Creates named tasks and keeps a reference to each until it finishes."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Start ``coro`` as a task called ``name``."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def cancel_all(self) -> None:
+        """Cancel every task still running and wait for them."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one message did: its events' numbers, or the error it was refused with."""
+
+    ok: bool
+    events: tuple[int, ...] = ()
+    error: str | None = None
+    replies: tuple[dict[str, Any], ...] = ()
+    """The messages addressed to the sender (used to answer a devtools dispatch)."""
+
+
+@dataclass(eq=False, slots=True)
+class _Peer:
+    """One connection with its bounded outgoing queue."""
+
+    id: str
+    ws: ServerConnection
+    queue: asyncio.Queue[bytes | None]
+    connection: str | None = None
+    """The ``X-Rdt-Connection`` id its handshake carried."""
+    n: int = 0
+    dropped: bool = False
+    writer: asyncio.Task[Any] | None = field(default=None)
+
+
+class ReducerServer:
+    """A reducer-based websocket server with the devtools channel (see the module doc).
+
+    Args:
+        reducer: the pure root reducer, ``reducer(state, event) -> state``.
+        middleware: the middleware chain, outermost first.
+        name, version: what the devtools hello reports.
+        token: the devtools channel's bearer token.
+        devtools_path: where the devtools channel is served.
+        hash_every: send the state hash with every K-th event (``v % K == 0``); 0 never.
+        snapshot_every: also send a snapshot to subscribers after every K-th event.
+        clock: integer nanoseconds; events' ``ts`` come from here.
+        queue_size: the most messages waiting for one connection before it is dropped.
+    """
+
+    def __init__(
+        self,
+        reducer: Reducer,
+        middleware: Sequence[Middleware] = (),
+        *,
+        name: str,
+        version: str,
+        token: str,
+        devtools_path: str = "/devtools",
+        hash_every: int = 1,
+        snapshot_every: int | None = None,
+        clock: Callable[[], int] = time.time_ns,
+        queue_size: int = 10_000,
+    ) -> None:
+        if not token:
+            raise ValueError("the devtools channel needs a non-empty token")
+        self.reducer = reducer
+        self.middleware = tuple(middleware)
+        self.name = name
+        self.version = version
+        self.devtools_path = devtools_path
+        self.hash_every = hash_every
+        self.snapshot_every = snapshot_every
+        self.clock = clock
+        self.queue_size = queue_size
+        self._token = token
+        self.state: Any = reducer(None, {"type": "@@INIT"})
+        self.v = 0
+        self._hash_cache: tuple[int, str | None] | None = None
+        self._lock = asyncio.Lock()
+        self._clients: dict[str, _Peer] = {}
+        self._subscribers: dict[str, _Peer] = {}
+        self._ids: dict[str, int] = {}
+        self._tasks = TaskGroup()
+
+    @property
+    def token(self) -> str:
+        """The devtools channel's token (for the command that prints it to the user)."""
+        return self._token
+
+    # ------------------------------------------------------------------ state
+
+    def state_hash(self) -> str | None:
+        """The hash of the current state (cached per ``v``)."""
+        if self._hash_cache is None or self._hash_cache[0] != self.v:
+            self._hash_cache = (self.v, _state_hash(self.state))
+        return self._hash_cache[1]
+
+    @property
+    def clients(self) -> list[str]:
+        """The ids of the connected application clients."""
+        return list(self._clients)
+
+    # ------------------------------------------------------------------ processing
+
+    async def process(
+        self,
+        sender: str,
+        message: dict[str, Any],
+        *,
+        cause: dict[str, Any] | None = None,
+        n: int | None = None,
+    ) -> Outcome:
+        """Run ``message`` from ``sender`` through the middleware and commit what it caused.
+
+        Messages are processed one at a time. A rejection or an exception discards everything
+        the message did and returns a failed outcome; it never raises.
+        """
+        async with self._lock:
+            ctx = Context(
+                sender=sender,
+                state=self.state,
+                v=self.v,
+                reducer=self.reducer,
+                clock=self.clock,
+                cause=cause,
+                n=n,
+            )
+            try:
+                await self._run_chain(ctx, message, 0)
+            except Rejected as rejected:
+                return Outcome(ok=False, error=rejected.error)
+            except Exception as error:
+                log.exception("message %r from %s failed", message.get("type"), sender)
+                return Outcome(ok=False, error=f"internal error: {type(error).__name__}: {error}")
+            self._commit(ctx)
+            return Outcome(
+                ok=True,
+                events=tuple(e.event["v"] for e in ctx.emitted),
+                replies=tuple(m for target, m in ctx.out if target == sender),
+            )
+
+    async def _run_chain(self, ctx: Context, message: dict[str, Any], index: int) -> None:
+        if index == len(self.middleware):
+            ctx.emit(message)
+            return
+        await self.middleware[index](ctx, message, functools.partial(self._next, ctx, index + 1))
+
+    async def _next(self, ctx: Context, index: int, message: dict[str, Any]) -> None:
+        await self._run_chain(ctx, message, index)
+
+    def _commit(self, ctx: Context) -> None:
+        """Make ``ctx``'s events the server's and deliver its messages. Synchronous on purpose."""
+        if ctx.emitted:
+            self.state = ctx.state
+            self.v = ctx.v
+            if self._subscribers:
+                for emitted in ctx.emitted:
+                    self._publish(emitted)
+        for target, message in ctx.out:
+            data = self._encode(message)
+            if data is None:
+                continue
+            if target is BROADCAST:
+                for peer in list(self._clients.values()):
+                    self._enqueue(peer, data)
+            elif target in self._clients:
+                self._enqueue(self._clients[target], data)
+
+    def _publish(self, emitted: Emitted) -> None:
+        v = emitted.event["v"]
+        digest = None
+        if self.hash_every and v % self.hash_every == 0:
+            digest = _state_hash(emitted.state)
+            if v == self.v:
+                self._hash_cache = (v, digest)
+        data = self._encode(protocol.event(v, emitted.event, emitted.cause, digest))
+        snap = None
+        if self.snapshot_every and v % self.snapshot_every == 0:
+            if digest is None:
+                digest = _state_hash(emitted.state)
+            snap = self._encode(protocol.snapshot(v, emitted.state, digest))
+        for peer in list(self._subscribers.values()):
+            if data is not None:
+                self._enqueue(peer, data)
+            if snap is not None:
+                self._enqueue(peer, snap)
+
+    @staticmethod
+    def _encode(message: dict[str, Any]) -> bytes | None:
+        try:
+            return jsonutil.dumps(message)
+        except TypeError as error:
+            log.error("cannot send %r: %s", message.get("type"), error)
+            return None
+
+    # ------------------------------------------------------------------ connections
+
+    def _enqueue(self, peer: _Peer, data: bytes) -> None:
+        if peer.dropped:
+            return
+        try:
+            peer.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self._drop(peer, "too slow: outgoing queue overflowed")
+
+    def _drop(self, peer: _Peer, reason: str) -> None:
+        peer.dropped = True
+        self._clients.pop(peer.id, None)
+        self._subscribers.pop(peer.id, None)
+        log.warning("dropping %s: %s", peer.id, reason)
+        self._tasks.spawn(peer.ws.close(CLOSE_TOO_SLOW, reason), f"close {peer.id}")
+
+    async def _writer(self, peer: _Peer) -> None:
+        while True:
+            data = await peer.queue.get()
+            if data is None:
+                return
+            try:
+                await peer.ws.send(data, text=True)
+            except ConnectionClosed:
+                return
+
+    def _open(self, ws: ServerConnection, prefix: str) -> _Peer:
+        self._ids[prefix] = number = self._ids.get(prefix, 0) + 1
+        peer = _Peer(f"{prefix}{number}", ws, asyncio.Queue(self.queue_size))
+        peer.writer = self._tasks.spawn(self._writer(peer), f"writer {peer.id}")
+        return peer
+
+    async def _close(self, peer: _Peer) -> None:
+        self._clients.pop(peer.id, None)
+        self._subscribers.pop(peer.id, None)
+        if peer.writer is not None:
+            peer.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await peer.writer
+
+    async def _frames(self, peer: _Peer):
+        """Yield each incoming frame parsed, until the connection closes.
+
+        A text frame that is not UTF-8 never gets here: RFC 6455 requires the server to fail
+        that connection (close code 1007), and ``websockets`` does so; other clients go on.
+        """
+        while True:
+            try:
+                data = await peer.ws.recv()
+            except ConnectionClosed:
+                return
+            peer.n += 1
+            if isinstance(data, str):
+                yield parse_frame(data.encode("utf-8", "surrogatepass"), False)
+            else:
+                yield parse_frame(data, True)
+
+    def _path(self, request: Request) -> str:
+        return request.path.partition("?")[0]
+
+    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self._path(request) != self.devtools_path:
+            return None
+        if authorized(self._token, request.headers.get("Authorization")):
+            return None
+        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        if self._path(ws.request) == self.devtools_path:
+            await self._serve_devtools(ws)
+        else:
+            await self._serve_client(ws, ws.request.headers)
+
+    async def _serve_client(self, ws: ServerConnection, headers: Headers) -> None:
+        peer = self._open(ws, "c")
+        peer.connection = protocol.parse_cause_header(headers.get(protocol.CONNECTION_HEADER))
+        self._clients[peer.id] = peer
+        try:
+            async for frame in self._frames(peer):
+                if frame.flag is not None:
+                    self._enqueue(
+                        peer, jsonutil.dumps(app_error(f"bad frame: {frame.flag}", n=peer.n))
+                    )
+                    continue
+                assert frame.value is not None
+                cause = (
+                    protocol.cause(peer.connection, peer.n) if peer.connection is not None else None
+                )
+                outcome = await self.process(peer.id, frame.value, cause=cause, n=peer.n)
+                if not outcome.ok and not peer.dropped:
+                    reply = app_error(outcome.error or "refused", n=peer.n, request=frame.type)
+                    self._enqueue(peer, jsonutil.dumps(reply))
+        finally:
+            await self._close(peer)
+
+    async def _serve_devtools(self, ws: ServerConnection) -> None:
+        peer = self._open(ws, "devtools-")
+        self._enqueue(
+            peer,
+            jsonutil.dumps(
+                protocol.hello(
+                    name=self.name, version=self.version, v=self.v, hash=self.state_hash()
+                )
+            ),
+        )
+        try:
+            async for frame in self._frames(peer):
+                if frame.flag is not None:
+                    self._enqueue(peer, jsonutil.dumps(protocol.error(f"bad frame: {frame.flag}")))
+                    continue
+                request = protocol.parse_request(frame.value, allowed=protocol.DEVTOOLS_REQUESTS)
+                if isinstance(request, protocol.ProtocolError):
+                    self._enqueue(peer, jsonutil.dumps(request.reply()))
+                elif isinstance(request, protocol.Subscribe):
+                    self._subscribe(peer, snapshot=request.snapshot)
+                elif isinstance(request, protocol.GetState):
+                    self._send_snapshot(peer, id=request.id)
+                elif isinstance(request, protocol.Dispatch):
+                    outcome = await self.process(DEVTOOLS_SENDER, request.action)
+                    answer = protocol.dispatched(
+                        request.id,
+                        outcome.ok,
+                        list(outcome.events),
+                        outcome.error,
+                        list(outcome.replies),
+                    )
+                    data = self._encode(answer)
+                    if data is None:  # a reply JSON cannot carry: answer without replies
+                        answer["replies"] = []
+                        data = jsonutil.dumps(answer)
+                    self._enqueue(peer, data)
+        finally:
+            await self._close(peer)
+
+    def _subscribe(self, peer: _Peer, *, snapshot: bool) -> None:
+        """The join point: snapshot at the current ``v`` and registration, with no ``await``."""
+        if snapshot:
+            self._send_snapshot(peer)
+        if not peer.dropped:
+            self._subscribers[peer.id] = peer
+
+    def _send_snapshot(self, peer: _Peer, *, id: Any = None) -> None:
+        data = self._encode(protocol.snapshot(self.v, self.state, self.state_hash(), id=id))
+        if data is None:
+            data = jsonutil.dumps(protocol.error("the state cannot be sent as JSON", id=id))
+        self._enqueue(peer, data)
+
+    # ------------------------------------------------------------------ serving
+
+    async def serve(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> ServerHandle:
+        """Start listening; ``port=0`` picks a free port. Extra arguments go to ``websockets``."""
+        server = await serve(
+            self._handler, host, port, process_request=self._process_request, **kwargs
+        )
+        bound = server.sockets[0].getsockname()
+        return ServerHandle(self, server, host, bound[1])
+
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ready: Callable[[ServerHandle], Any] | None = None,
+    ) -> None:
+        """Serve until interrupted (blocking); ``ready`` is called with the handle once bound."""
+
+        async def main() -> None:
+            handle = await self.serve(host, port)
+            try:
+                if ready is not None:
+                    result = ready(handle)
+                    if asyncio.iscoroutine(result):
+                        await result
+                await asyncio.Future()
+            finally:
+                await handle.close()
+
+        asyncio.run(main())
+
+    async def shutdown(self) -> None:
+        """Stop the connections' writer tasks."""
+        await self._tasks.cancel_all()
+
+
+class ServerHandle:
+    """A running :class:`ReducerServer`: its address and ``close()``."""
+
+    def __init__(self, app: ReducerServer, server: Server, host: str, port: int) -> None:
+        self.app = app
+        self.server = server
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        """The client endpoint, ``ws://HOST:PORT/``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}/"
+
+    @property
+    def devtools_url(self) -> str:
+        """The devtools channel, ``ws://HOST:PORT/devtools``."""
+        return self.url.rstrip("/") + self.app.devtools_path
+
+    async def close(self) -> None:
+        """Stop listening, close every connection and wait until done."""
+        self.server.close()
+        await self.server.wait_closed()
+        await self.app.shutdown()
+
+    async def __aenter__(self) -> ServerHandle:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
