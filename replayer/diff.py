@@ -140,8 +140,6 @@ def _diff(a: Any, b: Any, path: str, ops: list[dict[str, Any]]) -> None:
 
 
 def _diff_dict(a: dict, b: dict, path: str, ops: list[dict[str, Any]]) -> None:
-    if a == b and _strict_equal_containers(a, b):
-        return
     # Children that ``==`` calls equal are confirmed type-strictly in one batch at the end.
     same_a: list[Any] = []
     same_b: list[Any] = []
