@@ -1,0 +1,152 @@
+"""The recorder's link to the server's devtools channel (PROTOCOL.md §1).
+
+Joins with ``@@devtools/subscribe`` (a snapshot, then every later event), records the hello's
+server info, every snapshot and every event (with its hash, its cause mapped to the recorded
+message ``seq``). When the channel drops it reconnects and rejoins; the new join snapshot tells
+which events were missed, and those are recorded as a gap. ``dispatch`` sends an action through
+the channel (the ``via: devtools`` inject).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from typing import Any
+
+import websockets
+
+from devtools import jsonutil, protocol
+from devtools.tokens import bearer_header
+from recorder.session import Session
+
+
+class DevtoolsLink:
+    """Keeps the devtools channel joined while the recorder runs.
+
+    Args:
+        session: where snapshots and events are recorded.
+        url: ``ws://host:port/devtools``.
+        token: sent as ``Authorization: Bearer TOKEN``.
+        retry: seconds between reconnection attempts.
+    """
+
+    def __init__(self, session: Session, url: str, token: str, *, retry: float = 0.5) -> None:
+        self.session = session
+        self.url = url
+        self.token = token
+        self.retry = retry
+        self.joined = asyncio.Event()
+        """Set while the channel is joined (the join snapshot arrived)."""
+        self.error: str | None = None
+        """Why the last attempt failed, if it did."""
+        self._ws: Any = None
+        self._pending: dict[Any, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._seen_v: int | None = None
+        self._stopping = False
+        self.event_listeners: set[Any] = set()
+
+    async def run(self) -> None:
+        """Connect, join and record until :meth:`close`; reconnect when the channel drops."""
+        while not self._stopping:
+            try:
+                async with websockets.connect(
+                    self.url,
+                    additional_headers=bearer_header(self.token),
+                    proxy=None,
+                    max_size=None,
+                    open_timeout=5,
+                ) as ws:
+                    self._ws = ws
+                    self.error = None
+                    await ws.send(jsonutil.dumps(protocol.subscribe_request()).decode())
+                    async for frame in ws:
+                        self._received(frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                self.error = f"devtools channel: {type(error).__name__}: {error}"
+            finally:
+                self._ws = None
+                self.joined.clear()
+                for future in self._pending.values():
+                    if not future.done():
+                        future.set_result(protocol.error("devtools channel closed"))
+                self._pending.clear()
+            if not self._stopping:
+                await asyncio.sleep(self.retry)
+
+    def _received(self, frame: str | bytes) -> None:
+        try:
+            message = jsonutil.loads(frame)
+        except ValueError:
+            return
+        if not isinstance(message, dict):
+            return
+        kind = message.get("type")
+        if kind == protocol.EVENT:
+            v = message.get("v")
+            event = message.get("event")
+            if not isinstance(v, int) or not isinstance(event, dict):
+                return
+            if self._seen_v is not None and v <= self._seen_v:
+                return  # already recorded before a reconnect
+            self._seen_v = v
+            record = self.session.event(v, event, message.get("cause"), message.get("hash"))
+            for listener in tuple(self.event_listeners):
+                listener(record)
+        elif kind == protocol.SNAPSHOT:
+            request_id = message.get("id")
+            if request_id is not None and request_id in self._pending:
+                self._pending.pop(request_id).set_result(message)
+                return
+            v = message.get("v")
+            if not isinstance(v, int):
+                return
+            if self._seen_v is not None and v > self._seen_v:
+                self.session.gap("events", self._seen_v + 1, v, "devtools channel dropped")
+            if self._seen_v is None or v != self._seen_v or not self.joined.is_set():
+                self.session.snapshot(v, message.get("state"), message.get("hash"))
+            self._seen_v = v if self._seen_v is None else max(v, self._seen_v)
+            self.joined.set()
+        elif kind == protocol.HELLO:
+            server = message.get("server")
+            if isinstance(server, dict):
+                self.session.server(server)
+        elif kind in (protocol.DISPATCHED, protocol.ERROR):
+            future = self._pending.pop(message.get("id"), None)
+            if future is not None and not future.done():
+                future.set_result(message)
+
+    async def dispatch(self, action: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+        """Send ``action`` through the channel; the server's ``dispatched`` (or error) answer."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self.joined.wait()
+        except TimeoutError:
+            return protocol.error(self.error or "devtools channel not joined")
+        ws = self._ws
+        if ws is None:
+            return protocol.error(self.error or "devtools channel not joined")
+        request_id = f"rdt-{next(self._ids)}"
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            await ws.send(jsonutil.dumps(protocol.dispatch_request(request_id, action)).decode())
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            return protocol.error("no answer from the server's devtools channel")
+        except Exception as error:
+            return protocol.error(f"devtools channel: {error}")
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def close(self) -> None:
+        """Stop reconnecting and close the channel."""
+        self._stopping = True
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()

@@ -1,0 +1,374 @@
+"""The recording proxy's sockets: the one module that talks websockets on the wire.
+
+Per client: read its HTTP upgrade request, open a TCP connection to the upstream and send the
+same request (``Host`` replaced, ``X-Rdt-Connection`` added; no proxy from the environment),
+relay the upstream's answer to the client byte for byte, and from then on write every chunk
+received on one side straight to the other side's transport. A copy of each chunk goes to a
+:class:`~recorder.capture.StreamCapture` configured with the negotiated extensions, and each
+whole message it yields is numbered and recorded by the :class:`~recorder.session.Session`.
+Flow control: a side whose peer's write buffer is full stops reading until it drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from websockets.frames import Close, Frame, Opcode
+
+from devtools.model import Origin
+from devtools.protocol import CONNECTION_HEADER
+from recorder.capture import Captured, CapturedClose, StreamCapture, negotiated_extensions
+from recorder.http import (
+    build_request,
+    error_response,
+    request_target,
+    split_head,
+    status_code,
+    upstream_target,
+)
+from recorder.session import Session
+from recorder.settings import Upstream
+from recorder.tasks import spawn
+
+INJECT_HEADER = "X-Rdt-Inject"
+"""Sent by the recorder's own synthetic client; marks the connection's origin ``injected``."""
+
+CONNECT_TIMEOUT = 10.0
+
+
+def close_frame(code: int, reason: str, *, mask: bool) -> bytes:
+    """A serialized close frame (masked when sent to a server)."""
+    return Frame(Opcode.CLOSE, Close(code, reason).serialize()).serialize(mask=mask, extensions=[])
+
+
+class Relay:
+    """One client connection and its upstream connection."""
+
+    def __init__(self, proxy: Proxy, transport: asyncio.Transport, side: ClientSide) -> None:
+        self.proxy = proxy
+        self.side = side
+        self.session = proxy.session
+        self.client = transport
+        self.upstream: asyncio.Transport | None = None
+        self.conn_id = 0
+        self.open = False
+        self.capture_in: StreamCapture | None = None
+        self.capture_out: StreamCapture | None = None
+        self.close_code: int | None = None
+        self.close_reason: str | None = None
+        self.closed = False
+        self.on_message: Callable[[str, Captured], None] | None = None
+        """Called for every captured message (the injector listens to its own connection)."""
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+
+    # ---------------------------------------------------------------- handshake
+
+    async def handshake(self, head: Any, rest: bytes, side: ClientSide) -> None:
+        try:
+            target = request_target(head)
+        except ValueError as error:
+            self.client.write(error_response(400, "Bad Request", f"{error}\n"))
+            self.client.close()
+            return
+        origin: Origin = "client"
+        nonce = head.get(INJECT_HEADER)
+        if nonce is not None and nonce in self.proxy.injections:
+            origin = "injected"
+        conn = self.session.open_connection(self.peer, target.partition("?")[0], origin)
+        self.conn_id = conn.id
+        self.proxy.relays[conn.id] = self
+        if origin == "injected":
+            self.proxy.injections[nonce].set_result(self)
+        up = self.proxy.upstream
+        request = build_request(
+            upstream_target(up.path, target),
+            head.headers,
+            host=f"{up.host}:{up.port}",
+            drop={CONNECTION_HEADER, INJECT_HEADER},
+            extra=((CONNECTION_HEADER, self.session.header_id(conn.id)),),
+        )
+        loop = asyncio.get_running_loop()
+        upstream_side = UpstreamSide(self)
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await loop.create_connection(lambda: upstream_side, up.host, up.port)
+        except (OSError, TimeoutError) as error:
+            reason = f"upstream unavailable: {type(error).__name__}: {error}"[:200]
+            self.client.write(error_response(502, "Bad Gateway", reason + "\n"))
+            self.client.close()
+            self.finish(None, reason)
+            return
+        if self.closed or self.client.is_closing():
+            upstream_side.transport.close()
+            self.finish(None, "client left during the handshake")
+            return
+        self.upstream = upstream_side.transport
+        self.upstream.write(request)
+        side.pending = rest
+
+    def upgraded(self, head: Any, raw_head: bytes, rest: bytes, side: ClientSide) -> None:
+        """The upstream answered: relay the answer; on 101 start forwarding frames."""
+        self.client.write(raw_head)
+        code = status_code(head)
+        if code != 101:
+            self.close_reason = f"upstream refused the upgrade: HTTP {code}"
+            self.open = False
+        else:
+            extensions = head.get("Sec-WebSocket-Extensions")
+            ext_in, unknown = negotiated_extensions(extensions, from_client=True)
+            ext_out, _ = negotiated_extensions(extensions, from_client=False)
+            if unknown:
+                self.session.gap(
+                    "messages",
+                    self.session.seq + 1,
+                    self.session.seq + 1,
+                    f"connection {self.conn_id}: unknown extension {unknown}",
+                )
+            self.capture_in = StreamCapture(from_client=True, extensions=ext_in)
+            self.capture_out = StreamCapture(from_client=False, extensions=ext_out)
+            self.open = True
+        if rest:
+            self.from_upstream(rest)
+        pending = side.pending
+        side.pending = b""
+        side.handshaking = False
+        if pending:
+            self.from_client(pending)
+        self.client.resume_reading()
+
+    # ---------------------------------------------------------------- forwarding
+
+    def from_client(self, data: bytes) -> None:
+        upstream = self.upstream
+        if upstream is None:
+            return
+        upstream.write(data)
+        capture = self.capture_in
+        if capture is not None:
+            for item in capture.feed(data):
+                self._captured("in", item)
+
+    def from_upstream(self, data: bytes) -> None:
+        self.client.write(data)
+        capture = self.capture_out
+        if capture is not None:
+            for item in capture.feed(data):
+                self._captured("out", item)
+
+    def _captured(self, direction: str, item: Captured | CapturedClose) -> None:
+        if type(item) is Captured:
+            self.session.message(self.conn_id, direction, item.payload, item.binary)  # type: ignore[arg-type]
+            if self.on_message is not None:
+                self.on_message(direction, item)
+        elif self.close_code is None and self.close_reason is None:
+            self.close_code, self.close_reason = item.code, item.reason  # type: ignore[union-attr]
+
+    # ---------------------------------------------------------------- endings
+
+    def client_lost(self) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
+        self.finish(
+            self.close_code, self.close_reason or (None if self.close_code else "client left")
+        )
+
+    def upstream_lost(self) -> None:
+        capture = self.capture_out
+        if (
+            self.open
+            and capture is not None
+            and not capture.closed
+            and not self.client.is_closing()
+        ):
+            # The server vanished without a close frame: close the client cleanly (1014).
+            if capture.at_frame_boundary:
+                self.client.write(close_frame(1014, "upstream connection lost", mask=False))
+            self.close_code, self.close_reason = 1014, "upstream connection lost"
+        self.client.close()
+        self.finish(self.close_code, self.close_reason)
+
+    def going_away(self) -> None:
+        """The recorder stops: close both ends with 1001 where a frame boundary allows."""
+        if self.closed:
+            return
+        if self.open:
+            if self.capture_out is not None and self.capture_out.at_frame_boundary:
+                self.client.write(close_frame(1001, "recorder stopping", mask=False))
+            if (
+                self.upstream is not None
+                and self.capture_in is not None
+                and self.capture_in.at_frame_boundary
+            ):
+                self.upstream.write(close_frame(1001, "recorder stopping", mask=True))
+            if self.close_code is None:
+                self.close_code, self.close_reason = 1001, "recorder stopping"
+        self.client.close()
+        if self.upstream is not None:
+            self.upstream.close()
+        self.finish(self.close_code, self.close_reason)
+
+    def finish(self, code: int | None, reason: str | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self.proxy.relays.pop(self.conn_id, None)
+        if self.conn_id:
+            self.session.close_connection(self.conn_id, code, reason)
+
+
+class ClientSide(asyncio.Protocol):
+    """The proxy's end of a client's TCP connection."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.relay: Relay | None = None
+        self.handshaking = True
+        self.buffer = b""
+        self.pending = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.relay = Relay(self.proxy, transport, self)  # type: ignore[arg-type]
+        self.proxy.sides.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        relay = self.relay
+        assert relay is not None
+        if not self.handshaking:
+            relay.from_client(data)
+            return
+        if relay.conn_id:  # handshake under way: keep what the client sends early
+            self.pending += data
+            return
+        self.buffer += data
+        try:
+            split = split_head(self.buffer)
+        except ValueError as error:
+            relay.client.write(error_response(400, "Bad Request", f"{error}\n"))
+            relay.client.close()
+            return
+        if split is None:
+            return
+        head, rest = split
+        self.buffer = b""
+        relay.client.pause_reading()
+        spawn(relay.handshake(head, rest, self), f"rdt-handshake-{relay.peer}")
+
+    def eof_received(self) -> bool:
+        relay = self.relay
+        if relay is not None and relay.upstream is not None and relay.upstream.can_write_eof():
+            relay.upstream.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.proxy.sides.discard(self)
+        if self.relay is not None:
+            self.relay.client_lost()
+
+    def pause_writing(self) -> None:
+        if self.relay is not None and self.relay.upstream is not None:
+            self.relay.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.relay is not None and self.relay.upstream is not None:
+            self.relay.upstream.resume_reading()
+
+
+class UpstreamSide(asyncio.Protocol):
+    """The proxy's end of the upstream TCP connection of one client."""
+
+    def __init__(self, relay: Relay) -> None:
+        self.relay = relay
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.handshaking = True
+        self.buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.handshaking:
+            self.relay.from_upstream(data)
+            return
+        self.buffer += data
+        try:
+            split = split_head(self.buffer)
+        except ValueError:
+            split = None
+            self.relay.client.write(error_response(502, "Bad Gateway", "bad upstream answer\n"))
+            self.relay.close_reason = "upstream sent a malformed answer"
+            self.transport.close()
+            return
+        if split is None:
+            return
+        head, rest = split
+        raw_head = self.buffer[: len(self.buffer) - len(rest)]
+        self.buffer = b""
+        self.handshaking = False
+        self.relay.upgraded(head, raw_head, rest, self.relay.side)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        relay = self.relay
+        if self.handshaking and not relay.client.is_closing():
+            relay.client.write(error_response(502, "Bad Gateway", "upstream closed\n"))
+            relay.close_reason = "upstream closed during the handshake"
+        relay.upstream_lost()
+
+    def pause_writing(self) -> None:
+        self.relay.client.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.relay.client.resume_reading()
+
+
+class Proxy:
+    """The listening proxy.
+
+    Args:
+        session: where records go.
+        upstream: the server to forward to.
+    """
+
+    def __init__(self, session: Session, upstream: Upstream) -> None:
+        self.session = session
+        self.upstream = upstream
+        self.relays: dict[int, Relay] = {}
+        self.sides: set[ClientSide] = set()
+        self.injections: dict[str, asyncio.Future[Relay]] = {}
+        self.server: asyncio.Server | None = None
+
+    async def listen(self, host: str, port: int) -> int:
+        """Start accepting clients; returns the bound port."""
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(lambda: ClientSide(self), host, port, backlog=2048)
+        return self.server.sockets[0].getsockname()[1]
+
+    def expect_injection(self) -> tuple[str, asyncio.Future[Relay]]:
+        """A nonce for the recorder's own client; the future gets its relay once it connects."""
+        nonce = secrets.token_hex(16)
+        future: asyncio.Future[Relay] = asyncio.get_running_loop().create_future()
+        self.injections[nonce] = future
+        future.add_done_callback(lambda _: self.injections.pop(nonce, None))
+        return nonce, future
+
+    async def close(self) -> None:
+        """Stop accepting and close every connection with 1001."""
+        if self.server is not None:
+            self.server.close()
+        for relay in list(self.relays.values()):
+            relay.going_away()
+        for side in list(self.sides):
+            if side.relay is not None and not side.relay.client.is_closing():
+                side.relay.client.close()
+        if self.server is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2):
+                    await self.server.wait_closed()

@@ -1,0 +1,156 @@
+"""The state of one recording: numbering, connections, the cause map, and where records go.
+
+Pure bookkeeping, run on the event loop: the proxy, the devtools link and the control endpoint
+report what happened here, and each record is numbered (a single ``seq`` counter, so ``seq`` is
+the order the proxy forwarded the messages), handed to the writer and published to live
+subscribers. No I/O happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from devtools.model import Connection, Direction, Event, Gap, Mark, Message, Origin, Snapshot
+from recorder.records import build_message
+from recorder.redact import parse_pointers, redact
+from recorder.settings import RecorderSettings
+from recorder.writer import ClosedConnection, ServerInfo
+
+
+class Session:
+    """Numbers and routes every record of one recording.
+
+    Args:
+        settings: the recorder's settings (redaction, size limit, clock, run id).
+        put: hands a record to the writer (must not block).
+    """
+
+    def __init__(self, settings: RecorderSettings, put: Callable[[Any], None]) -> None:
+        self.settings = settings
+        self._put = put
+        self._clock = settings.clock
+        self._pointers = parse_pointers(settings.redact)
+        self._max = settings.max_record_size
+        self.seq = 0
+        """The last message ``seq`` given out."""
+        self.last_v = 0
+        """The last event ``v`` recorded."""
+        self.connections = 0
+        self.messages = 0
+        self.events = 0
+        self.open: dict[int, Connection] = {}
+        self._header_ids: dict[str, int] = {}
+        self._in_seqs: dict[int, list[int]] = {}
+        self.devtools_cause: int | None = None
+        """While a ``via: devtools`` inject is under way: the ``seq`` its events are caused by."""
+        self.listeners: set[Callable[[Any], None]] = set()
+        """Called with every record as it is made (the control endpoint's live feed)."""
+
+    def _emit(self, record: Any) -> None:
+        self._put(record)
+        for listener in tuple(self.listeners):
+            listener(record)
+
+    # --------------------------------------------------------------- connections
+
+    def open_connection(self, peer: str, path: str, origin: Origin = "client") -> Connection:
+        """Record a new connection; its id counts 1, 2, 3 …"""
+        self.connections += 1
+        conn = Connection(self.connections, peer, path, origin, self._clock())
+        self.open[conn.id] = conn
+        self._in_seqs[conn.id] = []
+        self._header_ids[self.header_id(conn.id)] = conn.id
+        self._emit(conn)
+        return conn
+
+    def header_id(self, conn_id: int) -> str:
+        """The ``X-Rdt-Connection`` value sent upstream for connection ``conn_id``."""
+        return f"{self.settings.run_id}-{conn_id}"
+
+    def close_connection(self, conn_id: int, code: int | None, reason: str | None) -> None:
+        """Record that a connection closed (once; later calls are ignored)."""
+        conn = self.open.pop(conn_id, None)
+        if conn is None:
+            return
+        now = self._clock()
+        self._put(ClosedConnection(conn_id, now, code, reason))
+        closed = replace(conn, closed_ns=now, close_code=code, close_reason=reason)
+        for listener in tuple(self.listeners):
+            listener(closed)
+
+    # --------------------------------------------------------------- messages
+
+    def message(self, conn_id: int, direction: Direction, payload: bytes, binary: bool) -> Message:
+        """Record one forwarded message and return it (with its ``seq``)."""
+        self.seq += 1
+        seq = self.seq
+        if direction == "in":
+            self._in_seqs[conn_id].append(seq)
+        message = build_message(
+            seq,
+            conn_id,
+            direction,
+            self._clock(),
+            payload,
+            binary,
+            pointers=self._pointers,
+            max_size=self._max,
+        )
+        self.messages += 1
+        self._emit(message)
+        return message
+
+    def in_seqs(self, conn_id: int) -> list[int]:
+        """The ``seq`` of each client message on a connection, in order."""
+        return self._in_seqs.get(conn_id, [])
+
+    def cause_seq(self, cause: Any) -> int | None:
+        """Map an event's ``cause`` ``{"connection": ID, "n": K}`` to the recorded ``seq``."""
+        if not isinstance(cause, dict):
+            return None
+        conn_id = self._header_ids.get(cause.get("connection"))  # type: ignore[arg-type]
+        n = cause.get("n")
+        if conn_id is None or not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            return None
+        seqs = self._in_seqs.get(conn_id, ())
+        return seqs[n - 1] if n <= len(seqs) else None
+
+    # --------------------------------------------------------------- server side
+
+    def event(self, v: int, event: dict, cause: Any, hash: str | None) -> Event:
+        """Record one server event (redacted), mapping its cause to a message ``seq``."""
+        value, _ = redact(event, self._pointers)
+        kind = value.get("type") if isinstance(value.get("type"), str) else ""
+        cause_seq = self.cause_seq(cause)
+        if cause_seq is None and cause is None and event.get("sender") == "devtools":
+            cause_seq = self.devtools_cause
+        record = Event(v, kind, value, cause_seq, hash, self._clock())
+        self.events += 1
+        self.last_v = max(self.last_v, v)
+        self._emit(record)
+        return record
+
+    def snapshot(self, v: int, state: Any, hash: str | None) -> Snapshot:
+        """Record a snapshot of the state after ``v`` (redacted)."""
+        value, _ = redact(state, self._pointers)
+        record = Snapshot(v, value, hash, self._clock())
+        self._emit(record)
+        return record
+
+    def server(self, info: dict) -> None:
+        """Record the server's ``{"name", "version"}``."""
+        self._put(ServerInfo(info))
+
+    def gap(self, kind: str, start: int, end: int, reason: str) -> Gap:
+        """Record what could not be recorded."""
+        record = Gap(kind, start, end, reason, self._clock())  # type: ignore[arg-type]
+        self._emit(record)
+        return record
+
+    def mark(self, label: str) -> Mark:
+        """Put a label after the last message."""
+        record = Mark(self.seq, label, self._clock())
+        self._emit(record)
+        return record

@@ -1,0 +1,313 @@
+"""The queueing writer: the forward path hands records over without ever waiting on the store.
+
+Records go into a bounded in-memory queue (a ``deque``; appending is lock-free for the event
+loop). A writer thread drains it at least every ``interval`` seconds and writes each batch in one
+transaction through a :class:`devtools.store.LogWriter`-like *sink*. When the queue is full, or
+the store fails, the messages and events that could not be written are counted, reported on
+stderr, and recorded as :class:`~devtools.model.Gap` records as soon as the store works again —
+never silently lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from devtools.model import Connection, Event, Gap, Mark, Message, Snapshot
+
+
+class Sink(Protocol):
+    """What the writer needs from a store (``devtools.store.LogWriter`` is one)."""
+
+    def add_connection(self, conn: Connection) -> None: ...
+    def close_connection(
+        self, conn_id: int, *, closed_ns: int, code: int | None, reason: str | None
+    ) -> None: ...
+    def add_messages(self, messages: Any) -> None: ...
+    def add_events(self, events: Any) -> None: ...
+    def add_snapshot(self, snapshot: Snapshot) -> None: ...
+    def add_mark(self, mark: Mark) -> None: ...
+    def add_gap(self, gap: Gap) -> None: ...
+    def set_server(self, server: dict) -> None: ...
+    def flush(self) -> None: ...
+    def close(self, *, ended_ns: int | None = None) -> None: ...
+
+
+class _Range:
+    """A run of seq (or v) numbers that could not be recorded."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self, start: int) -> None:
+        self.start = self.end = start
+
+    def add(self, n: int) -> None:
+        self.start = min(self.start, n)
+        self.end = max(self.end, n)
+
+
+class ClosedConnection:
+    """A queued ``close_connection`` call."""
+
+    __slots__ = ("closed_ns", "code", "conn_id", "reason")
+
+    def __init__(self, conn_id: int, closed_ns: int, code: int | None, reason: str | None):
+        self.conn_id, self.closed_ns, self.code, self.reason = conn_id, closed_ns, code, reason
+
+
+class ServerInfo:
+    """A queued ``set_server`` call."""
+
+    __slots__ = ("server",)
+
+    def __init__(self, server: dict) -> None:
+        self.server = server
+
+
+class QueueingWriter:
+    """Runs a sink on its own thread behind a bounded queue.
+
+    Args:
+        open_sink: called on the writer thread to open the store; its errors are raised by
+            :meth:`start`.
+        interval: seconds between flushes.
+        limit: the most records held; beyond it messages and events are dropped into a gap.
+        clock: wall clock in ns (for gap records).
+        warn: where one-line warnings go (default: stderr).
+    """
+
+    def __init__(
+        self,
+        open_sink: Callable[[], Sink],
+        *,
+        interval: float = 0.05,
+        limit: int = 200_000,
+        clock: Callable[[], int] = time.time_ns,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
+        self._open_sink = open_sink
+        self._interval = interval
+        self._limit = limit
+        self._clock = clock
+        self._warn = warn or (lambda line: print(f"rdt: {line}", file=sys.stderr, flush=True))
+        self._queue: deque[Any] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._open_error: BaseException | None = None
+        self._flushed = threading.Condition()
+        self._flush_gen = 0
+        self._sink: Sink | None = None
+        self._oldest_ns: float | None = None
+        self._dropped_msgs: _Range | None = None
+        self._dropped_events: _Range | None = None
+        self._pending_gaps: list[Gap] = []
+        self.written = 0
+        """Records written so far."""
+        self.lost = 0
+        """Messages and events that could not be recorded (each is covered by a gap)."""
+        self.gaps = 0
+        """Gap records written."""
+        self.failing = False
+        """Whether the last write failed."""
+
+    # ------------------------------------------------------------------ event-loop side
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Open the sink on the writer thread and start flushing.
+
+        Raises:
+            Whatever opening the sink raised.
+        """
+        self._thread = threading.Thread(target=self._run, name="rdt-writer", daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout)
+        if self._open_error is not None:
+            raise self._open_error
+        if not self._ready.is_set():
+            raise TimeoutError("the log store did not open in time")
+
+    def put(self, record: Any) -> None:
+        """Queue a record (a model value, :class:`ClosedConnection` or :class:`ServerInfo`).
+
+        Never blocks. When the queue is full a message or event is dropped and counted; other
+        records (connections, marks, gaps) are always kept.
+        """
+        queue = self._queue
+        if len(queue) >= self._limit:
+            if isinstance(record, Message):
+                if self._dropped_msgs is None:
+                    self._dropped_msgs = _Range(record.seq)
+                    self._warn("recorder queue full: dropping messages (recorded as a gap)")
+                self._dropped_msgs.add(record.seq)
+                self.lost += 1
+                return
+            if isinstance(record, Event):
+                if self._dropped_events is None:
+                    self._dropped_events = _Range(record.v)
+                self._dropped_events.add(record.v)
+                self.lost += 1
+                return
+        elif self._dropped_msgs is not None or self._dropped_events is not None:
+            self._queue_drop_gaps()
+        if not queue:
+            self._oldest_ns = time.monotonic()
+        queue.append(record)
+
+    def _queue_drop_gaps(self) -> None:
+        now = self._clock()
+        for kind, dropped in (("messages", self._dropped_msgs), ("events", self._dropped_events)):
+            if dropped is not None:
+                self._queue.append(
+                    Gap(kind, dropped.start, dropped.end, "recorder queue full", now)
+                )
+        self._dropped_msgs = self._dropped_events = None
+
+    @property
+    def lag_ms(self) -> float:
+        """Age of the oldest record not yet written, in milliseconds (0 when none)."""
+        oldest = self._oldest_ns
+        if oldest is None or not self._queue:
+            return 0.0
+        return round((time.monotonic() - oldest) * 1000, 1)
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Block until everything queued before the call is written (call it off the loop).
+
+        Returns:
+            Whether the flush finished within ``timeout``.
+        """
+        with self._flushed:
+            target = self._flush_gen + 2
+            self._wake.set()
+            return self._flushed.wait_for(lambda: self._flush_gen >= target, timeout)
+
+    def close(self, *, ended_ns: int | None = None, timeout: float = 30.0) -> None:
+        """Write everything queued, close the sink and stop the thread (call it off the loop)."""
+        if self._dropped_msgs is not None or self._dropped_events is not None:
+            self._queue_drop_gaps()
+        self._ended_ns = ended_ns
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self) -> None:
+        try:
+            self._sink = self._open_sink()
+        except BaseException as error:  # reported by start()
+            self._open_error = error
+            self._ready.set()
+            return
+        self._ready.set()
+        while True:
+            stopping = self._stopping
+            self._drain()
+            with self._flushed:
+                self._flush_gen += 1
+                self._flushed.notify_all()
+            if stopping:
+                break
+            self._wake.wait(self._interval)
+            self._wake.clear()
+        try:
+            self._sink.close(ended_ns=getattr(self, "_ended_ns", None))
+        except Exception as error:
+            self._warn(f"could not close the log: {error}")
+
+    def _drain(self) -> None:
+        queue = self._queue
+        batch: list[Any] = []
+        pop = queue.popleft
+        while queue:
+            batch.append(pop())
+        if not batch and not self._pending_gaps:
+            return
+        sink = self._sink
+        assert sink is not None
+        try:
+            for gap in self._pending_gaps:
+                sink.add_gap(gap)
+            self._write(sink, batch)
+            sink.flush()
+        except Exception as error:
+            self._failed(batch, error)
+            return
+        if self.failing:
+            self._warn("log store works again; the missed records are marked as gaps")
+        self.failing = False
+        self.gaps += len(self._pending_gaps) + sum(isinstance(r, Gap) for r in batch)
+        self._pending_gaps = []
+        self.written += len(batch)
+
+    @staticmethod
+    def _write(sink: Sink, batch: list[Any]) -> None:
+        run: list[Any] = []
+        run_kind: type | None = None
+
+        def emit() -> None:
+            if run_kind is Message:
+                sink.add_messages(run)
+            elif run_kind is Event:
+                sink.add_events(run)
+
+        for record in batch:
+            kind = type(record)
+            if kind is not run_kind and run:
+                emit()
+                run = []
+            if kind is Message or kind is Event:
+                run_kind = kind
+                run.append(record)
+                continue
+            run_kind = None
+            if kind is Connection:
+                sink.add_connection(record)
+            elif kind is ClosedConnection:
+                sink.close_connection(
+                    record.conn_id,
+                    closed_ns=record.closed_ns,
+                    code=record.code,
+                    reason=record.reason,
+                )
+            elif kind is Snapshot:
+                sink.add_snapshot(record)
+            elif kind is Mark:
+                sink.add_mark(record)
+            elif kind is Gap:
+                sink.add_gap(record)
+            elif kind is ServerInfo:
+                sink.set_server(record.server)
+        if run:
+            emit()
+
+    def _failed(self, batch: list[Any], error: Exception) -> None:
+        now = self._clock()
+        msgs = [r.seq for r in batch if isinstance(r, Message)]
+        events = [r.v for r in batch if isinstance(r, Event)]
+        gaps = [r for r in batch if isinstance(r, Gap)]
+        reason = f"store unavailable: {type(error).__name__}"
+        if msgs:
+            self._pending_gaps.append(Gap("messages", min(msgs), max(msgs), reason, now))
+        if events:
+            self._pending_gaps.append(Gap("events", min(events), max(events), reason, now))
+        self._pending_gaps.extend(g for g in gaps if g not in self._pending_gaps)
+        self.lost += len(msgs) + len(events)
+        if not self.failing:
+            self._warn(f"log store failed ({' '.join(str(error).split())[:200]}); recording a gap")
+        self.failing = True
+        self._discard_sink_buffer()
+
+    def _discard_sink_buffer(self) -> None:
+        discard = getattr(self._sink, "discard", None)
+        if callable(discard):
+            with contextlib.suppress(Exception):
+                discard()
