@@ -1,0 +1,530 @@
+"""The time-travel debugger's screen: the row list on the left, the detail tabs on the right.
+
+Replay mode reads a log (:class:`~tui.rowsource.LogTimeline`); live mode shows a recorder's feed
+(:class:`~tui.live.LiveFeed` into a :class:`~tui.rowsource.LiveTimeline`), drained in batches
+by a timer so a fast feed never freezes the screen. All blocking work (reading pages, replaying
+states, filtering, bisecting) runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from devtools.errors import RdtError
+from tui.dialogs.help import HelpScreen
+from tui.dialogs.inject import InjectDialog, InjectHistory, Injection, parse_action
+from tui.dialogs.prompt import PromptDialog
+from tui.filters import FilterError, RowFilter, parse_filter
+from tui.inspect import Details, details
+from tui.rows import Row
+from tui.rowsource import FilteredSource
+from tui.widgets.action_view import ActionView
+from tui.widgets.cause_view import CauseView
+from tui.widgets.diff_view import DiffView, patch_text
+from tui.widgets.event_list import EventList
+from tui.widgets.header import HeaderBar, HeaderInfo
+from tui.widgets.raw_view import RawView
+from tui.widgets.state_view import StateView
+
+LIVE_TICK = 0.08
+"""Seconds between live-feed batches (the screen updates at most this often)."""
+LIVE_BATCH = 50_000
+"""Most records applied per batch (the rest wait for the next tick)."""
+
+
+class RdtApp(App[None]):
+    """``rdt tui``: replay a log or follow a live recorder."""
+
+    TITLE = "rdt"
+
+    BINDINGS = [
+        Binding("slash", "filter", "Filter"),
+        Binding("colon", "jump", "Jump"),
+        Binding("e", "toggle_kind", "Events/Msgs"),
+        Binding("p", "pin", "Pin"),
+        Binding("s", "skip", "Skip"),
+        Binding("b", "bisect", "Bisect"),
+        Binding("i", "inject", "Inject"),
+        Binding("m", "mark", "Mark"),
+        Binding("f", "follow", "Follow"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    CSS = """
+    #main {
+        height: 1fr;
+    }
+    #list {
+        width: 2fr;
+    }
+    #tabs {
+        width: 3fr;
+    }
+    """
+
+    def __init__(
+        self,
+        timeline: Any,
+        *,
+        name: str = "log",
+        replay: Any = None,
+        reducer: str | None = None,
+        feed: Any = None,
+        log: Any = None,
+    ) -> None:
+        super().__init__()
+        self.timeline = timeline
+        self.log_name = name
+        self.replay = replay
+        self.reducer_ref = reducer
+        self.feed = feed
+        self.opened_log = log
+        self.live = feed is not None
+        self.kind = "event" if len(timeline.events) or self.live else "message"
+        self.row_filter: RowFilter | None = None
+        self.following = self.live
+        self.busy: str | None = None
+        self.details: Details | None = None
+        self.what_if: Any = None
+        self.bisect_result: Any = None
+        self.injections = InjectHistory()
+        self.marks: dict[str, set[int]] = {"event": set(), "message": set()}
+        self.applied = 0
+        """Live records applied to the screen so far."""
+        self.stall_ms = 0.0
+        """The longest live batch, in ms (the benchmark reads it)."""
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        with Horizontal(id="main"):
+            yield EventList(self._base_source(), id="list")
+            with TabbedContent(id="tabs"):
+                with TabPane("State", id="tab-state"):
+                    yield StateView(id="state")
+                with TabPane("Diff", id="tab-diff"):
+                    yield DiffView("select an event", id="diff")
+                with TabPane("Action", id="tab-action"):
+                    yield ActionView("select a row", id="action")
+                with TabPane("Raw", id="tab-raw"):
+                    yield RawView("select a row", id="raw")
+                with TabPane("Cause", id="tab-cause"):
+                    yield CauseView("select a row", id="cause")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(EventList).focus()
+        self.refresh_header()
+        self._load_marks()
+        if self.live:
+            self.run_worker(self.feed.run(), name="live-feed", group="live")
+            self.set_interval(LIVE_TICK, self._live_tick, name="live-tick")
+        elif self.reducer_ref is not None and self.replay is None:
+            self._open_replay()
+
+    @property
+    def event_list(self) -> EventList:
+        return self.query_one(EventList)
+
+    def _base_source(self) -> Any:
+        return self.timeline.events if self.kind == "event" else self.timeline.messages
+
+    def refresh_header(self) -> None:
+        lst = self.event_list
+        row = lst.row
+        total = len(self._base_source())
+        if row is not None:
+            position = f"{row.label} ({lst.cursor + 1:,}/{len(lst.source):,})"
+        else:
+            position = f"-/{total:,}"
+        self.query_one(HeaderBar).show(
+            HeaderInfo(
+                mode="LIVE" if self.live else "REPLAY",
+                name=self.log_name,
+                kind="events" if self.kind == "event" else "messages",
+                position=position,
+                shown=len(lst.source),
+                events=len(self.timeline.events),
+                messages=len(self.timeline.messages),
+                filter=self.row_filter.text if self.row_filter else None,
+                pinned=lst.pinned,
+                following=self.following if self.live else None,
+                busy=self.busy or (self.feed.error if self.live and self.feed.error else None),
+            )
+        )
+
+    def set_busy(self, what: str | None) -> None:
+        self.busy = what
+        self.refresh_header()
+
+    # ------------------------------------------------------------------ selection
+
+    def on_event_list_highlighted(self, message: EventList.Highlighted) -> None:
+        self.refresh_header()
+        row = message.row
+        self.query_one(ActionView).show_row(row)
+        if row is None:
+            return
+        if row.kind == "message":
+            self.query_one(RawView).show_row(row)
+        self._compute_details(row, self.event_list.pinned)
+
+    def on_event_list_moved_up(self, message: EventList.MovedUp) -> None:
+        if self.following:
+            self.following = False
+            self.refresh_header()
+
+    @work(thread=True, exclusive=True, group="details")
+    def _compute_details(self, row: Row, pinned: int | None) -> None:
+        try:
+            found = details(self.timeline, self.replay, row, pinned)
+        except RdtError as error:
+            found = Details(row, state_note=str(error), diff_note=str(error))
+        self.call_from_thread(self._show_details, found)
+
+    def _show_details(self, found: Details) -> None:
+        if self.event_list.row is not found.row:
+            return  # the cursor moved on meanwhile
+        self.details = found
+        state = self.query_one(StateView)
+        if found.state_note is None:
+            state.show_state(found.state, f"state after {found.row.label}")
+        else:
+            state.show_note(found.state_note)
+        diff = self.query_one(DiffView)
+        if self.what_if is not None:
+            diff.show(self._what_if_text())
+        elif found.patch is not None:
+            diff.show_patch(found.diff_title, found.patch)
+        else:
+            diff.show_note(found.diff_note or "")
+        if found.row.kind == "event":
+            self.query_one(RawView).show_row(found.row, found.cause)
+        self.query_one(CauseView).show_chain(found.cause, found.caused, found.replies)
+
+    # ------------------------------------------------------------------ replay engine
+
+    @work(thread=True, exclusive=True, group="replay")
+    def _open_replay(self) -> None:
+        self.call_from_thread(self.set_busy, "loading reducer…")
+        try:
+            from replayer.engine import Replay
+
+            replay = Replay.open(self.timeline.reader, reducer=self.reducer_ref, recording=None)
+        except (RdtError, ImportError) as error:
+            self.call_from_thread(self.notify, str(error), title="replay", severity="error")
+            self.call_from_thread(self.set_busy, None)
+            return
+        self.call_from_thread(self._replay_ready, replay)
+
+    def _replay_ready(self, replay: Any) -> None:
+        self.replay = replay
+        self.set_busy(None)
+        row = self.event_list.row
+        if row is not None:
+            self._compute_details(row, self.event_list.pinned)
+
+    def _needs_replay(self, what: str) -> bool:
+        if self.replay is None:
+            self.notify(f"{what} needs a reducer: rdt tui LOG --reducer REF", severity="warning")
+            return True
+        return False
+
+    # ------------------------------------------------------------------ actions
+
+    def action_toggle_kind(self) -> None:
+        self.kind = "message" if self.kind == "event" else "event"
+        self.row_filter = None
+        self.event_list.marked = self.marks[self.kind]
+        self.event_list.set_source(self._base_source(), 0)
+        self.refresh_header()
+
+    def action_filter(self) -> None:
+        def check(text: str) -> str | None:
+            try:
+                parse_filter(text)
+            except FilterError as error:
+                return str(error)
+            return None
+
+        self.push_screen(
+            PromptDialog(
+                "Filter rows (empty: show all)",
+                value=self.row_filter.text if self.row_filter else "",
+                placeholder="order/*   sender:c1   event['total'] < 0",
+                hint="type glob · sender:GLOB · expression over event, type, v, sender",
+                validate=check,
+            ),
+            self._apply_filter_text,
+        )
+
+    def _apply_filter_text(self, text: str | None) -> None:
+        if text is None:
+            return
+        self.apply_filter(parse_filter(text))
+
+    def apply_filter(self, row_filter: RowFilter | None) -> None:
+        """Show only the rows ``row_filter`` matches (``None``: all rows)."""
+        base = self._base_source()
+        row = self.event_list.row
+        self.row_filter = row_filter
+        if row_filter is None:
+            index = base.index_of(row.key) if row is not None else 0
+            self.event_list.set_source(base, index or 0)
+            self.refresh_header()
+            return
+        self.set_busy("filtering…")
+        self._scan(base, row_filter, row.key if row is not None else None)
+
+    @work(thread=True, exclusive=True, group="filter")
+    def _scan(self, base: Any, row_filter: RowFilter, key: int | None) -> None:
+        def progress(done: int, total: int) -> None:
+            self.call_from_thread(self.set_busy, f"filtering {100 * done // max(total, 1)}%")
+
+        indices = base.scan(row_filter.match, progress)
+        self.call_from_thread(self._filtered, FilteredSource(base, indices, row_filter.match), key)
+
+    def _filtered(self, source: FilteredSource, key: int | None) -> None:
+        index = source.index_of(key) if key is not None else 0
+        self.busy = None
+        self.event_list.set_source(source, index or 0)
+        self.refresh_header()
+        if not len(source):
+            self.notify("no rows match the filter", severity="warning")
+
+    def action_jump(self) -> None:
+        def check(text: str) -> str | None:
+            return None if text.strip().lstrip("#v ").isdigit() else "enter a number (v or #seq)"
+
+        self.push_screen(
+            PromptDialog("Jump to v (events) or #seq (messages)", validate=check), self._jump
+        )
+
+    def _jump(self, text: str | None) -> None:
+        if text is None:
+            return
+        key = int(text.strip().lstrip("#v "))
+        self.jump_to(key)
+
+    def jump_to(self, key: int) -> None:
+        """Move the cursor to the row with ``v``/``seq`` ``key`` (or the next one shown)."""
+        index = self.event_list.source.index_of(key)
+        if index is None:
+            self.notify(f"no row at or after {key}", severity="warning")
+            return
+        if self.following:
+            self.following = False
+        self.event_list.move_to(index)
+
+    def action_pin(self) -> None:
+        row = self.event_list.row
+        if row is None or row.kind != "event":
+            self.notify("pin an event (not a message)", severity="warning")
+            return
+        lst = self.event_list
+        lst.pinned = None if lst.pinned == row.key else row.key
+        lst.refresh()
+        self.refresh_header()
+        self._compute_details(row, lst.pinned)
+
+    def action_mark(self) -> None:
+        row = self.event_list.row
+        if row is None:
+            return
+        lst = self.event_list
+        if row.key in lst.marked:
+            lst.marked.discard(row.key)
+        else:
+            lst.marked.add(row.key)
+            if self.live:
+                self._send_mark(f"{row.label}")
+        lst.refresh()
+
+    def _load_marks(self) -> None:
+        self.event_list.marked = self.marks[self.kind]
+        with contextlib.suppress(RdtError):
+            self.marks["message"].update(mark.seq for mark in self.timeline.marks())
+
+    @work(exclusive=False, group="control")
+    async def _send_mark(self, label: str) -> None:
+        try:
+            answer = await self.feed.mark(label)
+        except (RdtError, OSError, TimeoutError) as error:
+            self.notify(f"mark failed: {error}", severity="error")
+            return
+        self.notify(f"marked after message #{answer.get('seq')}")
+
+    def action_skip(self) -> None:
+        row = self.event_list.row
+        if row is None or row.kind != "event" or self._needs_replay("what-if"):
+            return
+        lst = self.event_list
+        if row.key in lst.skipped:
+            lst.skipped.discard(row.key)
+        else:
+            lst.skipped.add(row.key)
+        lst.refresh()
+        if not lst.skipped:
+            self.what_if = None
+            self._compute_details(row, lst.pinned)
+            return
+        self.set_busy("what-if…")
+        self._run_what_if(sorted(lst.skipped))
+
+    @work(thread=True, exclusive=True, group="what-if")
+    def _run_what_if(self, skip: list[int]) -> None:
+        try:
+            result = self.replay.what_if(skip)
+        except RdtError as error:
+            self.call_from_thread(self.notify, str(error), severity="error")
+            self.call_from_thread(self.set_busy, None)
+            return
+        self.call_from_thread(self._what_if_done, result)
+
+    def _what_if_done(self, result: Any) -> None:
+        self.what_if = result
+        self.set_busy(None)
+        self.query_one(DiffView).show(self._what_if_text())
+        self.query_one(TabbedContent).active = "tab-diff"
+        first = getattr(result, "first_divergent_v", None)
+        self.notify(f"what-if: first affected v {first}" if first else "what-if: no change")
+
+    def _what_if_text(self) -> Text:
+        result = self.what_if
+        skipped = list(getattr(result, "skipped", []) or [])
+        first = getattr(result, "first_divergent_v", None)
+        title = f"what-if: skipping v {', '.join(map(str, skipped))}; first affected v {first}"
+        return patch_text(title + " — final state difference", getattr(result, "diff", []) or [])
+
+    def action_bisect(self) -> None:
+        if self._needs_replay("bisect"):
+            return
+        self.push_screen(
+            PromptDialog(
+                "Bisect: the first event after which this holds",
+                placeholder="state['total'] < 0",
+                hint="a Python expression over state and event",
+                validate=lambda text: None if text.strip() else "enter an expression",
+            ),
+            self._start_bisect,
+        )
+
+    def _start_bisect(self, expr: str | None) -> None:
+        if expr is None:
+            return
+        self._bisect_started = time.monotonic()
+        self.set_busy(f"bisecting {expr}…")
+        self._bisect_timer = self.set_interval(0.25, self._bisect_progress)
+        self._run_bisect(expr)
+
+    def _bisect_progress(self) -> None:
+        elapsed = time.monotonic() - self._bisect_started
+        if self.busy and self.busy.startswith("bisecting"):
+            self.set_busy(self.busy.split(" (")[0] + f" ({elapsed:.1f} s)")
+
+    @work(thread=True, exclusive=True, group="bisect")
+    def _run_bisect(self, expr: str) -> None:
+        try:
+            result = self.replay.bisect(expr)
+        except RdtError as error:
+            self.call_from_thread(self._bisect_done, None, str(error))
+            return
+        self.call_from_thread(self._bisect_done, result, None)
+
+    def _bisect_done(self, result: Any, error: str | None) -> None:
+        self._bisect_timer.stop()
+        self.set_busy(None)
+        self.bisect_result = result
+        if error is not None:
+            self.notify(error, title="bisect", severity="error")
+            return
+        v = getattr(result, "v", None)
+        if v is None:
+            self.notify("bisect: the expression never holds", severity="warning")
+            return
+        if self.kind != "event":
+            self.action_toggle_kind()
+        if self.row_filter is not None:
+            self.apply_filter(None)
+        self.jump_to(v)
+        self.query_one(DiffView).show_patch(
+            f"bisect: first bad event v {v} (its diff)", getattr(result, "diff", []) or []
+        )
+        self.query_one(TabbedContent).active = "tab-diff"
+        self.notify(f"bisect: first bad event is v {v}")
+
+    def action_inject(self) -> None:
+        if not self.live:
+            self.notify("inject works in live mode (rdt tui --live ws://…)", severity="warning")
+            return
+        self.push_screen(InjectDialog(self.injections), self._inject)
+
+    def _inject(self, action: dict | None) -> None:
+        if action is None:
+            return
+        from devtools.jsonutil import dumps
+
+        item = Injection(dumps(action).decode(), action)
+        self.injections.items.append(item)
+        self._send_inject(item)
+
+    def inject_text(self, text: str) -> Injection | str:
+        """Validate and inject ``text`` (what the dialog does), returning the history item."""
+        parsed = parse_action(text)
+        if isinstance(parsed, str):
+            return parsed
+        self._inject(parsed)
+        return self.injections.items[-1]
+
+    @work(exclusive=False, group="control")
+    async def _send_inject(self, item: Injection) -> None:
+        try:
+            item.result = await self.feed.inject(item.action)
+        except (RdtError, OSError, TimeoutError) as error:
+            item.error = str(error)
+            self.notify(f"inject failed: {error}", severity="error")
+            return
+        self.notify(f"injected: {item.summary()}")
+
+    def action_follow(self) -> None:
+        if not self.live:
+            self.notify("follow works in live mode", severity="warning")
+            return
+        self.following = True
+        self.event_list.action_last()
+        self.refresh_header()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    # ------------------------------------------------------------------ live
+
+    def _live_tick(self) -> None:
+        started = time.perf_counter()
+        applied = self.feed.drain(LIVE_BATCH)
+        if not applied and not self.feed.error:
+            return
+        self.applied += applied
+        lst = self.event_list
+        if isinstance(lst.source, FilteredSource):
+            lst.source.catch_up()
+        lst.rows_added()
+        if self.following and len(lst.source):
+            lst.move_to(len(lst.source) - 1)
+        self.refresh_header()
+        self.stall_ms = max(self.stall_ms, 1000 * (time.perf_counter() - started))
+
+    async def on_unmount(self) -> None:
+        if self.feed is not None:
+            await self.feed.close()

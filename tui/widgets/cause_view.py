@@ -1,0 +1,42 @@
+"""The Cause tab: message → event(s) → replies, for the selected event or message."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from devtools.model import Event, Message
+from tui.text import clock, preview, visible
+from tui.widgets.textpane import TextPane
+
+
+class CauseView(TextPane):
+    """The causal chain around the selected row (filled by the app from a worker)."""
+
+    def show_chain(
+        self, cause: Message | None, events: list[Event], replies: list[Message]
+    ) -> None:
+        text = Text()
+        text.append("message\n", style="bold")
+        if cause is None:
+            text.append(
+                "  (no recorded cause: injected through the devtools, or not mapped)\n", style="dim"
+            )
+        else:
+            text.append(f"  #{cause.seq} c{cause.connection} {clock(cause.t_ns)} ")
+            text.append(visible(cause.type or f"[{cause.flag}]"), style="cyan")
+            text.append("\n")
+        text.append("  ↓\nevents\n", style="bold")
+        if not events:
+            text.append("  (none)\n", style="dim")
+        for event in events:
+            text.append(f"  v {event.v} ")
+            text.append(visible(event.type), style="cyan")
+            text.append("  " + preview(event.event, 80) + "\n", style="dim")
+        text.append("  ↓\nreplies\n", style="bold")
+        if not replies:
+            text.append("  (none)\n", style="dim")
+        for reply in replies:
+            text.append(f"  #{reply.seq} → c{reply.connection} ")
+            text.append(visible(reply.type or f"[{reply.flag}]"), style="cyan")
+            text.append("\n")
+        self.show(text)
