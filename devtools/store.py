@@ -266,6 +266,15 @@ class Log:
             f"no recording {str(ref)!r} in {self.target}; see rdt ls {self.target}"
         )
 
+    def delete_recording(self, recording_id: int) -> None:
+        """Delete a recording and everything in it (checkpoints included)."""
+        with self.engine.connect().execution_options(sqlite_immediate=True) as conn:
+            for table in reversed(schema.metadata.sorted_tables):
+                if "recording_id" in table.c:
+                    conn.execute(table.delete().where(table.c.recording_id == recording_id))
+            conn.execute(schema.recordings.delete().where(schema.recordings.c.id == recording_id))
+            conn.commit()
+
     def reader(self, recording: int | str | Recording | None = None) -> LogReader:
         """A reader over one recording (``None``: the latest)."""
         rec = recording if isinstance(recording, Recording) else self.recording(recording)
@@ -889,28 +898,42 @@ class LogWriter:
             self._drop_connection()
             raise LogError(f"cannot write to {self.log.target}: {_one_line(error)}") from error
 
-    def close(self, *, ended_ns: int | None = None) -> None:
-        """Flush, set the recording's end time (default: now) and release the connection."""
+    def close(self, *, ended_ns: int | None = None, mark_end: bool = True) -> None:
+        """Flush, set the recording's end time (default: now) and release the connection.
+
+        Args:
+            ended_ns: the end time; ``None`` means now.
+            mark_end: ``False`` leaves the end time as it is (an import of an open recording).
+        """
         if self._closed:
             return
         try:
             self.flush()
-            ended = time.time_ns() if ended_ns is None else ended_ns
-            conn = self._connection()
-            with conn.begin():
-                conn.exec_driver_sql(self._sql_ended, (ended, self.recording_id))
-            self.recording = Recording(
-                id=self.recording.id,
-                name=self.recording.name,
-                started_ns=self.recording.started_ns,
-                ended_ns=ended,
-                upstream=self.recording.upstream,
-                server=self.recording.server,
-                format=self.recording.format,
-            )
+            if mark_end:
+                ended = time.time_ns() if ended_ns is None else ended_ns
+                conn = self._connection()
+                with conn.begin():
+                    conn.exec_driver_sql(self._sql_ended, (ended, self.recording_id))
+                self.recording = Recording(
+                    id=self.recording.id,
+                    name=self.recording.name,
+                    started_ns=self.recording.started_ns,
+                    ended_ns=ended,
+                    upstream=self.recording.upstream,
+                    server=self.recording.server,
+                    format=self.recording.format,
+                )
         finally:
             self._closed = True
             self._drop_connection()
+
+    def discard(self) -> None:
+        """Drop what is buffered and delete the whole recording (a failed import)."""
+        with self._lock:
+            self._reset()
+        self._closed = True
+        self._drop_connection()
+        self.log.delete_recording(self.recording_id)
 
     def __enter__(self) -> LogWriter:
         return self
