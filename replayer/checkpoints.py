@@ -1,0 +1,110 @@
+"""The checkpoint cache: the state after every K-th event, as JSON bytes.
+
+Small replays keep their checkpoints in memory. Large ones persist them in the log's
+checkpoint table (``LogReader.checkpoints`` / ``checkpoint_state`` / ``save_checkpoints``)
+under a key that hashes the reducer's code, its reference, K, the source kind and the start
+state, so a second open is instant and a changed reducer never reuses stale states. Persisted
+states are written in batches and not kept in memory, so memory stays flat in the log's length.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+from typing import Any
+
+from devtools.jsonutil import dumps, loads
+from replayer.errors import StateNotJSON
+
+FLUSH_EVERY = 64
+"""Persist after this many new checkpoints (and when a build finishes)."""
+
+
+def checkpoint_key(identity: bytes, every: int, source: str, start: bytes) -> str:
+    """The cache key: changes whenever the reducer, K, the source or the start state does."""
+    digest = hashlib.sha256()
+    for part in (identity, str(every).encode(), source.encode(), start):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return "rdt1:" + digest.hexdigest()
+
+
+def encode_state(state: Any, v: int) -> bytes:
+    """The state as JSON bytes.
+
+    Raises:
+        StateNotJSON: the reducer returned something JSON cannot carry.
+    """
+    try:
+        return dumps(state)
+    except (TypeError, ValueError) as error:
+        raise StateNotJSON(f"the state after v={v} is not JSON ({error})") from None
+
+
+class CheckpointCache:
+    """Checkpoint ``v`` → state bytes, in memory or persisted through a ``LogReader``."""
+
+    def __init__(self, reader: Any, key: str, *, persist: bool) -> None:
+        self.reader = reader
+        self.key = key
+        self.persist = persist
+        self.vs: list[int] = []
+        self._memory: dict[int, bytes] = {}
+        self._pending: list[tuple[int, bytes, str]] = []
+        if persist:
+            try:
+                self.vs = [v for v, _ in reader.checkpoints(key)]
+            except Exception:  # noqa: BLE001 — a cache we cannot read is just empty
+                self.persist = False
+        self.loaded = len(self.vs)
+        """How many checkpoints came from the log's cache."""
+
+    def __len__(self) -> int:
+        return len(self.vs)
+
+    @property
+    def last(self) -> int | None:
+        return self.vs[-1] if self.vs else None
+
+    def at_or_before(self, v: int) -> int | None:
+        """The latest checkpoint ``<= v``."""
+        i = bisect.bisect_right(self.vs, v)
+        return self.vs[i - 1] if i else None
+
+    def between(self, lo: int, hi: int) -> list[int]:
+        """Checkpoints strictly between ``lo`` and ``hi``."""
+        return self.vs[bisect.bisect_right(self.vs, lo) : bisect.bisect_left(self.vs, hi)]
+
+    def add(self, v: int, state: Any) -> None:
+        """Record the state after ``v`` (serialised once, here)."""
+        if self.vs and v <= self.vs[-1]:
+            return
+        data = encode_state(state, v)
+        self.vs.append(v)
+        self._memory[v] = data
+        if self.persist:
+            self._pending.append((v, data, "sha256:" + hashlib.sha256(data).hexdigest()))
+            if len(self._pending) >= FLUSH_EVERY:
+                self.flush()
+
+    def flush(self) -> None:
+        """Persist pending checkpoints; on failure (a read-only log) keep them in memory."""
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        try:
+            self.reader.save_checkpoints(self.key, rows)
+        except Exception:  # noqa: BLE001 — the cache is an optimisation, never a failure
+            self.persist = False
+            return
+        for v, _, _ in rows:
+            self._memory.pop(v, None)
+
+    def state(self, v: int) -> Any:
+        """A fresh copy of the state after checkpoint ``v``."""
+        data = self._memory.get(v)
+        if data is None:
+            data = self.reader.checkpoint_state(self.key, v)
+            if data is None:
+                raise KeyError(v)
+        return loads(data)

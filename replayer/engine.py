@@ -1,0 +1,412 @@
+"""The replay engine: state at any ``v`` with checkpoints, diff, bisect and what-if.
+
+``Replay.open(log, reducer=...)`` binds a log (a path/URL, a ``Log`` or a ``LogReader``), a
+reducer and a source. The hot loop is the store's ``event_payloads`` + ``orjson.loads`` + the
+reducer; every K-th state is serialised once as a checkpoint, so the state at any ``v`` costs
+at most K reductions after the first pass. The engine never imports asyncio or SQLAlchemy: it
+only calls ``LogReader`` methods.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from replayer.bisect import BisectResult, checkpoint_window
+from replayer.checkpoints import CheckpointCache, checkpoint_key, encode_state
+from replayer.diff import diff as diff_states
+from replayer.errors import PredicateError, ReplayError, VersionOutOfRange
+from replayer.loader import Reducer, load_reducer, reducer_identity
+from replayer.predicate import Predicate
+from replayer.source import MessageSource, chunks, open_source
+from replayer.whatif import WhatIfResult
+
+INIT = {"type": "@@INIT"}
+PERSIST_AFTER = 20_000
+"""Logs with at least this many events persist their checkpoints in the log."""
+
+
+class Replay:
+    """A reducer bound to one recording's replay source."""
+
+    def __init__(
+        self,
+        reader: Any,
+        reducer: Reducer,
+        *,
+        ref: str | None = None,
+        source: str = "auto",
+        checkpoint_every: int = 1000,
+        progress: bool = False,
+        persist_after: int = PERSIST_AFTER,
+        owned_log: Any = None,
+    ) -> None:
+        if checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        self.reader = reader
+        self.reducer = reducer
+        self.every = checkpoint_every
+        self.progress = progress
+        self._owned_log = owned_log
+        try:
+            self.source = open_source(reader, source)
+        except ValueError as error:
+            raise VersionOutOfRange(str(error)) from None
+        self.skipped_messages = self.source.skipped
+        """Flagged inbound messages the ``messages`` source left out."""
+        self.base_v, self.initial_state = self._start()
+        self.first_v = self.base_v + 1
+        self.last_v = max(self.source.last_v or 0, self.base_v)
+        start_bytes = encode_state(self.initial_state, self.base_v)
+        self._initial_bytes = start_bytes
+        self.key = checkpoint_key(
+            reducer_identity(reducer, ref), self.every, self.source.kind, start_bytes
+        )
+        persist = self.last_v - self.base_v >= persist_after
+        self.checkpoints = CheckpointCache(reader, self.key, persist=persist)
+        self._built_to = self.checkpoints.last or self.base_v
+
+    # ---- opening
+
+    @classmethod
+    def open(
+        cls,
+        log: str | Path | Any,
+        *,
+        reducer: str | Callable[[Any, dict], Any],
+        recording: int | str | None = None,
+        source: str = "auto",
+        checkpoint_every: int = 1000,
+        progress: bool = False,
+        persist_after: int = PERSIST_AFTER,
+    ) -> Replay:
+        """Open a replay over ``log``'s recording (the latest by default).
+
+        Args:
+            log: a log path or URL, an open ``devtools.store.Log``, or a ``LogReader``.
+            reducer: a reference (``pkg.mod:attr``, ``path/file.py:attr``) or the callable.
+            recording: a recording id or name; ``None`` takes the latest.
+            source: ``auto`` (events when the log has them, else messages), ``events`` or
+                ``messages``.
+            checkpoint_every: K, the distance between checkpoints.
+            progress: show a Rich progress bar on stderr during long replays.
+            persist_after: persist checkpoints in the log when it has this many events.
+
+        Raises:
+            ReducerLoadError: the reducer cannot be loaded.
+            LogError: the log cannot be opened, or the recording does not exist.
+            ReplayError: the reducer raised on the initial ``@@INIT`` event.
+        """
+        ref = reducer if isinstance(reducer, str) else None
+        func = load_reducer(reducer) if isinstance(reducer, str) else reducer
+        owned = None
+        if isinstance(log, str | Path):
+            from devtools.store import Log
+
+            owned = log = Log.open(log)
+        try:
+            reader = log.reader(recording) if hasattr(log, "reader") else log
+            if recording is not None and not hasattr(log, "reader"):
+                reader = reader.log.reader(recording)
+            return cls(
+                reader,
+                func,
+                ref=ref,
+                source=source,
+                checkpoint_every=checkpoint_every,
+                progress=progress,
+                persist_after=persist_after,
+                owned_log=owned,
+            )
+        except BaseException:
+            if owned is not None:
+                owned.close()
+            raise
+
+    def close(self) -> None:
+        """Persist pending checkpoints and close the log if this replay opened it."""
+        self.checkpoints.flush()
+        if self._owned_log is not None:
+            self._owned_log.close()
+            self._owned_log = None
+
+    def __enter__(self) -> Replay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _start(self) -> tuple[int, Any]:
+        if self.source.kind == "events" and self.source.first_v is not None:
+            snap = self.reader.snapshot_at_or_before(self.source.first_v)
+            if snap is not None:
+                return snap.v, snap.state
+        try:
+            return 0, self.reducer(None, dict(INIT))
+        except Exception as error:
+            raise ReplayError.from_exception(0, dict(INIT), error) from None
+
+    # ---- events
+
+    def check_v(self, v: int, what: str = "v") -> int:
+        """``v`` itself when the replay has a state after it.
+
+        Raises:
+            VersionOutOfRange: it is outside ``base_v .. last_v``.
+        """
+        if not self.base_v <= v <= self.last_v:
+            if self.last_v == self.base_v:
+                span = f"it has no events after v={self.base_v}"
+            else:
+                span = f"events run from v={self.first_v} to v={self.last_v}"
+            raise VersionOutOfRange(f"{what}={v} is out of range: {span}")
+        return v
+
+    def events(
+        self, from_v: int | None = None, to_v: int | None = None
+    ) -> Iterator[tuple[int, Any]]:
+        """``(v, event)`` of the replay source, decoded, in order."""
+        lo = self.first_v if from_v is None else max(from_v, self.first_v)
+        hi = self.last_v if to_v is None else min(to_v, self.last_v)
+        if lo > hi:
+            return
+        for chunk in chunks(self.source.payloads(lo, hi)):
+            yield from chunk
+
+    def event(self, v: int) -> Any:
+        """The event numbered ``v`` (``None`` for the start state's ``v``)."""
+        if v <= self.base_v:
+            return None
+        return self.source.event(self.check_v(v))
+
+    # ---- folding
+
+    def _fold(
+        self,
+        state: Any,
+        from_v: int,
+        to_v: int,
+        *,
+        checkpoint: bool = False,
+        on_step: Callable[[int, Any, Any], bool] | None = None,
+    ) -> tuple[int, Any]:
+        """Apply events ``from_v..to_v`` to ``state``; returns ``(last v applied, state)``.
+
+        With ``checkpoint`` every K-th state is recorded. ``on_step(v, event, state)`` returning
+        true stops early.
+        """
+        reducer = self.reducer
+        every = self.every
+        add = self.checkpoints.add
+        v = from_v - 1
+        bar = self._progress(from_v, to_v) if checkpoint else None
+        try:
+            for chunk in chunks(self.source.payloads(from_v, to_v)):
+                for v, event in chunk:
+                    try:
+                        state = reducer(state, event)
+                    except Exception as error:
+                        raise ReplayError.from_exception(v, event, error) from None
+                    if checkpoint and v % every == 0:
+                        add(v, state)
+                    if on_step is not None and on_step(v, event, state):
+                        return v, state
+                if bar is not None:
+                    bar.advance(v)
+        finally:
+            if bar is not None:
+                bar.close()
+            if checkpoint:
+                self.checkpoints.flush()
+        return v, state
+
+    def _progress(self, from_v: int, to_v: int) -> _Bar | None:
+        if not self.progress or to_v - from_v < 5 * self.every or not sys.stderr.isatty():
+            return None
+        return _Bar(from_v, to_v)
+
+    def _build(self, v: int) -> Any:
+        """Replay from the last checkpoint up to ``v``, recording checkpoints on the way."""
+        start = self.checkpoints.last
+        state = self.checkpoints.state(start) if start is not None else self._initial()
+        _, state = self._fold(state, (start or self.base_v) + 1, v, checkpoint=True)
+        self._built_to = max(self._built_to, v)
+        return state
+
+    def _initial(self) -> Any:
+        from devtools.jsonutil import loads
+
+        return loads(self._initial_bytes)
+
+    def _seek(self, v: int) -> Any:
+        if v > self._built_to:
+            return self._build(v)
+        start = self.checkpoints.at_or_before(v)
+        if start is None or start < self.base_v:
+            state, start = self._initial(), self.base_v
+        else:
+            state = self.checkpoints.state(start)
+        if start < v:
+            _, state = self._fold(state, start + 1, v)
+        return state
+
+    # ---- the API
+
+    def state_at(self, v: int | None = None) -> Any:
+        """The state after event ``v`` (``None``: the last); a fresh object each call.
+
+        Raises:
+            VersionOutOfRange: ``v`` is not in ``base_v .. last_v``.
+            ReplayError: the reducer raised.
+        """
+        return self._seek(self.last_v if v is None else self.check_v(v))
+
+    def build(self) -> None:
+        """Replay the whole log once so that every later seek costs at most K reductions."""
+        if self._built_to < self.last_v:
+            self._build(self.last_v)
+
+    def diff(self, a: int, b: int) -> list[dict[str, Any]]:
+        """The RFC 6902 patch turning the state after ``a`` into the state after ``b``."""
+        self.check_v(a, "A")
+        self.check_v(b, "B")
+        return diff_states(self.state_at(a), self.state_at(b))
+
+    def bisect(
+        self, expr: str | Predicate, *, good: int | None = None, bad_at: int | None = None
+    ) -> BisectResult:
+        """The first ``v`` after which ``expr`` (over ``state``, ``event``, ``v``) holds.
+
+        The predicate is taken as monotone: false up to some event, true from it on. It is
+        evaluated at ``bad_at`` (default: the last event), at O(log n) checkpoints, then after
+        each event of one checkpoint window (at most K).
+
+        Raises:
+            BadExpression: ``expr`` does not compile.
+            PredicateError: it raised (the message names the ``v``), or it already holds at
+                ``good``.
+            VersionOutOfRange: ``good`` or ``bad_at`` is out of range.
+        """
+        predicate = expr if isinstance(expr, Predicate) else Predicate.compile(expr)
+        lo = self.base_v if good is None else self.check_v(good, "--good")
+        hi = self.last_v if bad_at is None else self.check_v(bad_at, "--bad-at")
+        if hi <= lo:
+            raise VersionOutOfRange(f"--bad-at={hi} must come after --good={lo}")
+        self.build()
+        if not predicate(self.state_at(hi), self.event(hi), hi):
+            return BisectResult(v=None, checkpoints_touched=1)
+        if good is not None and predicate(self.state_at(lo), self.event(lo), lo):
+            raise PredicateError(f"the --bad expression already holds at --good={lo}", lo)
+
+        def holds(v: int) -> bool:
+            return predicate(self.checkpoints.state(v), self.source.event(v), v)
+
+        left, right, touched = checkpoint_window(lo, hi, self.checkpoints.vs, holds)
+        before = self.state_at(left)
+        found: dict[str, Any] = {}
+        previous = [before]
+
+        def step(v: int, event: Any, state: Any) -> bool:
+            if predicate(state, event, v):
+                found.update(v=v, event=event, before=previous[0], after=state)
+                return True
+            previous[0] = state
+            return False
+
+        last, _ = self._fold(before, left + 1, right, on_step=step)
+        if not found:  # cannot happen for a deterministic reducer: it held at ``right``
+            raise PredicateError(
+                f"the --bad expression held at v={right} but not when replayed again "
+                "(is the reducer deterministic?)",
+                right,
+            )
+        return BisectResult(
+            v=found["v"],
+            event=found["event"],
+            diff=diff_states(found["before"], found["after"]),
+            checkpoints_touched=touched + 2,
+            reductions=last - left,
+        )
+
+    def what_if(self, skip: Iterable[int]) -> WhatIfResult:
+        """Replay without the events in ``skip``; compare with the recorded timeline.
+
+        Raises:
+            VersionOutOfRange: a skipped ``v`` is not an event of the log.
+            ReplayError: the reducer raised on the what-if timeline.
+        """
+        skipped = sorted(set(skip))
+        if not skipped:
+            raise VersionOutOfRange("--skip needs at least one event number")
+        for v in skipped:
+            if not self.first_v <= v <= self.last_v:
+                raise VersionOutOfRange(
+                    f"--skip={v} is out of range: events run from v={self.first_v} "
+                    f"to v={self.last_v}"
+                )
+        self.build()
+        first = skipped[0]
+        original = self.state_at(first - 1)
+        alternative = original
+        skip_set = set(skipped)
+        reducer = self.reducer
+        divergent: int | None = None
+        for v, event in self.events(first, self.last_v):
+            if divergent is None:
+                try:
+                    original = reducer(original, event)
+                except Exception as error:
+                    raise ReplayError.from_exception(v, event, error) from None
+            if v not in skip_set:
+                try:
+                    alternative = reducer(alternative, event)
+                except Exception as error:
+                    raise ReplayError.from_exception(v, event, error) from None
+            if divergent is None and (
+                original is not alternative and diff_states(original, alternative)
+            ):
+                divergent = v
+        final = self.state_at(self.last_v)
+        return WhatIfResult(
+            skipped=skipped,
+            first_divergent_v=divergent,
+            diff=diff_states(final, alternative),
+            state=alternative,
+        )
+
+    @property
+    def source_kind(self) -> str:
+        """``events`` or ``messages``."""
+        return self.source.kind
+
+    @property
+    def uses_messages(self) -> bool:
+        return isinstance(self.source, MessageSource)
+
+
+class _Bar:
+    """A Rich progress bar on stderr, advanced once per decoded chunk."""
+
+    def __init__(self, from_v: int, to_v: int) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.from_v = from_v
+        self.progress = Progress(
+            "replaying",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task = self.progress.add_task("replay", total=to_v - from_v + 1)
+        self.progress.start()
+
+    def advance(self, v: int) -> None:
+        self.progress.update(self.task, completed=v - self.from_v + 1)
+
+    def close(self) -> None:
+        self.progress.stop()

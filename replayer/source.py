@@ -1,0 +1,132 @@
+"""Where the replay's events come from: the recorded events, or the parsed client messages.
+
+A source hands the engine ``(v, payload bytes)`` in order and decodes them in chunks.
+:class:`EventSource` reads the log's events (the server's own numbering). When a log has no
+events (recorded without the devtools channel), :class:`MessageSource` numbers the inbound
+client messages that parsed ``v = 1, 2, 3 …`` in ``seq`` order, skipping (and counting) the
+flagged ones. Both only call :class:`devtools.store.LogReader` methods.
+"""
+
+from __future__ import annotations
+
+import itertools
+from array import array
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
+
+import orjson
+
+from devtools.jsonutil import loads as exact_loads
+
+CHUNK = 512
+
+# Digits and "-" become "1", everything else a space: orjson keeps integers in
+# [-2**63, 2**64) exact, so only a run of 20 such characters can hide an integer it would turn
+# into a float. (A long all-digit id with dashes also matches: that chunk just takes the
+# exact path.)
+_DIGITS = bytes(ord("1") if (48 <= i <= 57 or i == 45) else ord(" ") for i in range(256))
+_BIG = b"1" * 20
+
+
+def decode_chunk(rows: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
+    """Decode ``(v, JSON bytes)`` rows; integers of any size stay exact.
+
+    One C-level scan of the whole chunk decides whether the fast ``orjson.loads`` is exact;
+    only a chunk that may hold a huge integer goes through :func:`devtools.jsonutil.loads`.
+    """
+    joined = b"\n".join([payload for _, payload in rows]).translate(_DIGITS)
+    loads = exact_loads if _BIG in joined else orjson.loads
+    return [(v, loads(payload)) for v, payload in rows]
+
+
+def chunks(rows: Iterable[tuple[int, bytes]], size: int = CHUNK) -> Iterator[list[tuple[int, Any]]]:
+    """Decoded chunks of at most ``size`` rows."""
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield decode_chunk(batch)
+
+
+class Source(Protocol):
+    kind: str
+    first_v: int | None
+    last_v: int | None
+
+    def payloads(self, from_v: int, to_v: int) -> Iterator[tuple[int, bytes]]: ...
+
+    def event(self, v: int) -> Any: ...
+
+
+class EventSource:
+    """The recorded events."""
+
+    kind = "events"
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.first_v: int | None = reader.first_v()
+        self.last_v: int | None = reader.last_v()
+        self.skipped = 0
+
+    def payloads(self, from_v: int, to_v: int) -> Iterator[tuple[int, bytes]]:
+        return self.reader.event_payloads(from_v, to_v)
+
+    def event(self, v: int) -> Any:
+        found = self.reader.event(v)
+        return None if found is None else found.event
+
+
+class MessageSource:
+    """The inbound client messages that parsed, numbered 1, 2, 3 … in ``seq`` order.
+
+    Opening scans the inbound messages once to map each ``v`` to its ``seq``.
+    """
+
+    kind = "messages"
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.seqs = array("q")
+        self.skipped = 0
+        for message in reader.messages(direction="in"):
+            if message.flag is None and not message.binary:
+                self.seqs.append(message.seq)
+            else:
+                self.skipped += 1
+        self.first_v: int | None = 1 if self.seqs else None
+        self.last_v: int | None = len(self.seqs) or None
+
+    def payloads(self, from_v: int, to_v: int) -> Iterator[tuple[int, bytes]]:
+        from_v, to_v = max(from_v, 1), min(to_v, len(self.seqs))
+        if from_v > to_v:
+            return
+        v = from_v
+        for message in self.reader.messages(
+            self.seqs[from_v - 1], self.seqs[to_v - 1], direction="in"
+        ):
+            if message.flag is None and not message.binary:
+                yield v, message.payload
+                v += 1
+
+    def event(self, v: int) -> Any:
+        if not 1 <= v <= len(self.seqs):
+            return None
+        message = self.reader.message(self.seqs[v - 1])
+        return None if message is None else exact_loads(message.payload)
+
+
+def open_source(reader: Any, kind: str) -> EventSource | MessageSource:
+    """The source ``kind`` (``auto``, ``events`` or ``messages``) over ``reader``.
+
+    ``auto`` takes the events when the log has any, else the messages.
+
+    Raises:
+        ValueError: an unknown kind.
+    """
+    if kind not in ("auto", "events", "messages"):
+        raise ValueError(f"--source must be auto, events or messages, not {kind!r}")
+    if kind == "events":
+        return EventSource(reader)
+    if kind == "messages":
+        return MessageSource(reader)
+    events = EventSource(reader)
+    return events if events.last_v is not None else MessageSource(reader)

@@ -1,0 +1,43 @@
+"""What-if results: the timeline replayed without some events, against the recorded one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def parse_skip(text: str) -> list[int]:
+    """``"3,7, 9"`` → ``[3, 7, 9]`` (sorted, without repeats).
+
+    Raises:
+        ValueError: an item that is not a positive integer.
+    """
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    values = set()
+    for item in items:
+        if not item.isdigit() or int(item) < 1:
+            raise ValueError(f"--skip takes event numbers like 3,7,9; got {item!r}")
+        values.add(int(item))
+    if not values:
+        raise ValueError("--skip needs at least one event number")
+    return sorted(values)
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfResult:
+    """How the final state differs when the ``skipped`` events never happened."""
+
+    skipped: list[int]
+    first_divergent_v: int | None
+    """The first ``v`` after which the two timelines' states differ, or ``None``."""
+    diff: list[dict[str, Any]]
+    """RFC 6902 patch from the recorded final state to the what-if final state."""
+    state: Any = None
+    """The what-if final state."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "skipped": self.skipped,
+            "first_divergent_v": self.first_divergent_v,
+            "diff": self.diff,
+        }
