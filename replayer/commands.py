@@ -1,9 +1,197 @@
-"""The `rdt` commands this package provides."""
+"""The `rdt` commands this package provides: ``state``, ``diff``, ``bisect``, ``what-if``.
+
+Thin: each opens a :class:`~replayer.engine.Replay`, calls it and prints (Rich tree, or JSON
+with ``--json``). Bad input is one stderr line and exit 3; a reducer that raises is exit 1 with
+the ``v``, the event and the reducer's own traceback.
+"""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
 import typer
+from rich.text import Text
+
+from devtools.clikit import err_console, out_console, print_json, reports_errors
+from devtools.errors import BadInput
+from devtools.sanitize import visible
+from replayer.engine import Replay
+from replayer.errors import ReplayError
+from replayer.render import event_text, patch_tree, state_tree, value_text
+from replayer.whatif import parse_skip
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LOG = typer.Argument(..., help="The log: a SQLite file or a SQLAlchemy URL.")
+REDUCER = typer.Option(..., "--reducer", help="package.module:attr or path/to/file.py:attr")
+RECORDING = typer.Option(None, "--recording", help="Recording id or name (default: the latest).")
+SOURCE = typer.Option(
+    "auto", "--source", help="auto (events if recorded, else messages), events or messages."
+)
+JSON = typer.Option(False, "--json", help="Print one JSON document.")
+EVERY = typer.Option(1000, "--checkpoint-every", min=1, help="Events between checkpoints (K).")
+
+
+def reports_replay_errors(func: F) -> F:
+    """Like :func:`reports_errors`, and a reducer that raised prints v, event and traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ReplayError as error:
+            err_console.print(Text(f"rdt: {visible(str(error))}"))
+            err_console.print(Text("event: ") + Text(value_text(error.event, limit=2000)))
+            err_console.print(Text(visible(error.traceback, keep_newlines=True).rstrip()))
+            raise typer.Exit(error.exit_code) from None
+
+    return reports_errors(wrapper)  # type: ignore[return-value]
+
+
+def _open(log: str, reducer: str, recording: str | None, source: str, every: int) -> Replay:
+    return Replay.open(
+        log,
+        reducer=reducer,
+        recording=_recording_ref(recording),
+        source=source,
+        checkpoint_every=every,
+        progress=sys.stderr.isatty(),
+    )
+
+
+def _recording_ref(recording: str | None) -> int | str | None:
+    if recording is None:
+        return None
+    return int(recording) if recording.isdigit() else recording
+
+
+def state(
+    log: str = LOG,
+    reducer: str = REDUCER,
+    at: int | None = typer.Option(None, "--at", help="The event v (default: the last)."),
+    recording: str | None = RECORDING,
+    source: str = SOURCE,
+    as_json: bool = JSON,
+    every: int = EVERY,
+) -> None:
+    """The state after event V (default: the last).
+
+    Example: rdt state orders.rdtlog --reducer samples.sales_order:reducer --at 120 --json
+    """
+    with _open(log, reducer, recording, source, every) as replay:
+        v = replay.last_v if at is None else replay.check_v(at, "--at")
+        value = replay.state_at(v)
+    if as_json:
+        print_json({"v": v, "state": value})
+        return
+    out_console().print(state_tree(value, title=f"state after v={v}"))
+
+
+def diff(
+    log: str = LOG,
+    a: int = typer.Argument(..., help="From: the state after event A."),
+    b: int = typer.Argument(..., help="To: the state after event B."),
+    reducer: str = REDUCER,
+    recording: str | None = RECORDING,
+    source: str = SOURCE,
+    as_json: bool = JSON,
+    every: int = EVERY,
+) -> None:
+    """The difference between the states after A and after B (RFC 6902 with --json).
+
+    Example: rdt diff orders.rdtlog 100 120 --reducer samples.sales_order:reducer
+    """
+    with _open(log, reducer, recording, source, every) as replay:
+        replay.check_v(a, "A")
+        replay.check_v(b, "B")
+        before = replay.state_at(a)
+        patch = replay.diff(a, b)
+    if as_json:
+        print_json({"from": a, "to": b, "patch": patch})
+        return
+    out_console().print(patch_tree(patch, before, title=f"v={a} → v={b}"))
+
+
+def bisect(
+    log: str = LOG,
+    reducer: str = REDUCER,
+    bad: str = typer.Option(..., "--bad", help="Python expression over state and event."),
+    good: int | None = typer.Option(None, "--good", help="A v where EXPR does not hold."),
+    bad_at: int | None = typer.Option(None, "--bad-at", help="A v where EXPR holds."),
+    recording: str | None = RECORDING,
+    source: str = SOURCE,
+    as_json: bool = JSON,
+    every: int = EVERY,
+) -> None:
+    """The first event after which EXPR holds; exit 0 when found, 1 when never.
+
+    Example: rdt bisect orders.rdtlog --reducer samples.sales_order_buggy:reducer
+    --bad "any(o['total'] < 0 for o in state['orders'].values())"
+    """
+    with _open(log, reducer, recording, source, every) as replay:
+        result = replay.bisect(bad, good=good, bad_at=bad_at)
+        before = replay.state_at(result.v - 1) if result.v is not None else None
+    if as_json:
+        print_json(result.to_json())
+    else:
+        console = out_console()
+        if result.v is None:
+            console.print(Text("the expression never holds", style="bold"))
+        else:
+            console.print(
+                Text("first bad event: ", style="bold") + event_text(result.v, result.event)
+            )
+            console.print(patch_tree(result.diff or [], before, title=f"what v={result.v} changed"))
+            console.print(
+                Text(
+                    f"{result.checkpoints_touched} checkpoints evaluated, "
+                    f"{result.reductions} events replayed in the last window",
+                    style="dim",
+                )
+            )
+    if result.v is None:
+        raise typer.Exit(1)
+
+
+def what_if(
+    log: str = LOG,
+    reducer: str = REDUCER,
+    skip: str = typer.Option(..., "--skip", help="Event numbers to leave out: V[,V…]."),
+    recording: str | None = RECORDING,
+    source: str = SOURCE,
+    as_json: bool = JSON,
+    every: int = EVERY,
+) -> None:
+    """Replays without the given events and shows how the final state differs.
+
+    Example: rdt what-if orders.rdtlog --reducer samples.sales_order:reducer --skip 12,40
+    """
+    try:
+        skipped = parse_skip(skip)
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    with _open(log, reducer, recording, source, every) as replay:
+        result = replay.what_if(skipped)
+        final = replay.state_at()
+    if as_json:
+        print_json(result.to_json())
+        return
+    console = out_console()
+    where = (
+        "the states never diverge"
+        if result.first_divergent_v is None
+        else f"the timelines diverge at v={result.first_divergent_v}"
+    )
+    console.print(Text(f"skipping {', '.join(map(str, result.skipped))}: {where}", style="bold"))
+    console.print(patch_tree(result.diff, final, title="final state: recorded → what-if"))
 
 
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the `rdt` app."""
+    app.command("state")(reports_replay_errors(state))
+    app.command("diff")(reports_replay_errors(diff))
+    app.command("bisect")(reports_replay_errors(bisect))
+    app.command("what-if")(reports_replay_errors(what_if))
