@@ -439,3 +439,13 @@ async def test_handle_urls_and_close():
 def test_empty_token_refused():
     with pytest.raises(ValueError):
         ReducerServer(counter, [], name="x", version="1", token="")
+
+
+async def test_oversized_frame_closes_only_that_connection_with_1009(handle):
+    async with connect(handle.url, max_size=None) as big, connect(handle.url) as other:
+        await big.send(json.dumps({"type": "add", "pad": "x" * (2 * 2**20)}))
+        with pytest.raises(ConnectionClosed) as closed:
+            await recv_json(big)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        await send(other, {"type": "add", "by": 1})
+        assert await recv_json(other) == {"type": "added", "v": 1}
