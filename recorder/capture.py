@@ -10,7 +10,8 @@ stops the capture of that direction and reports why in :attr:`StreamCapture.erro
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from websockets.exceptions import ProtocolError
@@ -18,7 +19,11 @@ from websockets.extensions.base import Extension
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Close, Frame, Opcode
 from websockets.headers import parse_extension
-from websockets.streams import StreamReader
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - the pure-Python fallback
+    from websockets.utils import apply_mask
 
 OP_TEXT, OP_BINARY, OP_CONT, OP_CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE
 
@@ -40,6 +45,8 @@ class CapturedClose:
 
 
 _NOTHING: list[Captured | CapturedClose] = []  # never appended to
+_U16 = struct.Struct("!H")
+_U64 = struct.Struct("!Q")
 
 
 def negotiated_extensions(header: str | None, *, from_client: bool) -> tuple[list[Extension], str]:
@@ -83,96 +90,154 @@ def negotiated_extensions(header: str | None, *, from_client: bool) -> tuple[lis
 class StreamCapture:
     """Parses one direction of a websocket connection.
 
+    The frame header layout, unmasking (websockets' C ``apply_mask``), the :class:`Frame` value
+    and the extension decoders are websockets'; the loop over the buffer is ours, so a chunk
+    holding many small frames costs one call instead of one generator step per read.
+
     Args:
         from_client: ``True`` for client → server bytes (masked frames).
         extensions: the negotiated decoders (see :func:`negotiated_extensions`).
     """
 
-    __slots__ = ("_out", "_parser", "_reader", "closed", "error", "pending_bytes")
+    __slots__ = ("_binary", "_buf", "_extensions", "_mask", "_parts", "closed", "error")
 
     def __init__(self, *, from_client: bool, extensions: Sequence[Extension] = ()) -> None:
-        self._reader = StreamReader()
-        self._out: list[Captured | CapturedClose] = []
+        self._buf = bytearray()
+        self._mask = from_client
+        self._extensions = list(reversed(extensions))
+        self._parts: list[bytes] = []
+        self._binary = False
         self.error: str | None = None
         """Why parsing stopped (a protocol error, or end of stream mid-frame), else ``None``."""
         self.closed = False
         """Whether a close frame went by."""
-        self.pending_bytes = 0
+
+    @property
+    def pending_bytes(self) -> int:
         """Bytes of the current unfinished message (0 at a message boundary)."""
-        self._parser = self._parse(from_client, list(extensions))
-        next(self._parser)
-
-    def feed(self, data: bytes) -> list[Captured | CapturedClose]:
-        """Feed the bytes just forwarded; return the messages and close they completed."""
-        if self.error is not None or self.closed:
-            return []
-        self._reader.feed_data(data)
-        next(self._parser)
-        out = self._out
-        if not out:
-            return _NOTHING
-        self._out = []
-        return out
-
-    def feed_eof(self) -> None:
-        """The stream ended; an unfinished frame becomes :attr:`error`."""
-        if self.error is None and not self.closed and not self._reader.eof:
-            self._reader.feed_eof()
-            next(self._parser, None)
+        return sum(len(part) for part in self._parts)
 
     @property
     def at_frame_boundary(self) -> bool:
         """Whether the bytes fed so far end exactly at the end of a frame."""
-        return not self._reader.buffer
+        return not self._buf
 
-    def _parse(self, mask: bool, extensions: list[Extension]) -> Generator[None, None, None]:
-        reader = self._reader
-        parse = Frame.parse
-        parts: list[bytes] = []
-        binary = False
+    def feed_eof(self) -> None:
+        """The stream ended; an unfinished frame or message becomes :attr:`error`."""
+        if self.error is None and not self.closed:
+            if self._buf:
+                self.error = "stream ended inside a frame"
+            elif self._parts:
+                self.error = "stream ended inside a fragmented message"
+
+    def feed(self, data: bytes) -> list[Captured | CapturedClose]:
+        """Feed the bytes just forwarded; return the messages and close they completed."""
+        if self.error is not None or self.closed:
+            return _NOTHING
+        buf = self._buf
+        if buf:
+            buf += data
+            view: bytes | bytearray = buf
+        else:
+            view = data
         try:
-            while True:
-                if (yield from reader.at_eof()):
-                    if parts:
-                        self.error = "stream ended inside a fragmented message"
-                    break
-                frame = yield from parse(
-                    reader.read_exact, mask=mask, max_size=None, extensions=extensions
-                )
-                opcode = frame.opcode
-                if opcode is OP_TEXT or opcode is OP_BINARY:
-                    if parts:
-                        raise ProtocolError("expected a continuation frame")
-                    if frame.fin:
-                        self._out.append(Captured(bytes(frame.data), opcode is OP_BINARY))
-                    else:
-                        binary = opcode is OP_BINARY
-                        parts.append(bytes(frame.data))
-                        self.pending_bytes = len(frame.data)
-                elif opcode is OP_CONT:
-                    if not parts:
-                        raise ProtocolError("unexpected continuation frame")
-                    parts.append(bytes(frame.data))
-                    self.pending_bytes += len(frame.data)
-                    if frame.fin:
-                        self._out.append(Captured(b"".join(parts), binary))
-                        parts = []
-                        self.pending_bytes = 0
-                elif opcode is OP_CLOSE:
-                    try:
-                        close = Close.parse(bytes(frame.data))
-                        code: int | None = None if close.code == 1005 else close.code
-                        self._out.append(CapturedClose(code, close.reason))
-                    except (ProtocolError, UnicodeDecodeError) as error:
-                        self._out.append(CapturedClose(None, f"malformed close frame: {error}"))
-                    self.closed = True
-                    break
-                # ping / pong: forwarded by the proxy, not recorded as messages
-        except EOFError:
-            self.error = "stream ended inside a frame"
+            out, used = self._frames(view)
         except ProtocolError as error:
             self.error = f"protocol error: {error}"
+            out, used = _NOTHING, len(view)
         except Exception as error:  # decompression errors and the like: never raise to the proxy
             self.error = f"unparseable frame: {type(error).__name__}: {error}"
-        while True:
-            yield
+            out, used = _NOTHING, len(view)
+        if view is buf:
+            del buf[:used]
+        elif used < len(view):
+            buf += view[used:]
+        return out
+
+    def _frames(self, data: bytes | bytearray) -> tuple[list[Captured | CapturedClose], int]:
+        out: list[Captured | CapturedClose] = _NOTHING
+        size = len(data)
+        pos = 0
+        masked = self._mask
+        extensions = self._extensions
+        while size - pos >= 2:
+            head1 = data[pos]
+            head2 = data[pos + 1]
+            length = head2 & 0x7F
+            at = pos + 2
+            if length == 126:
+                if size - at < 2:
+                    break
+                (length,) = _U16.unpack_from(data, at)
+                at += 2
+            elif length == 127:
+                if size - at < 8:
+                    break
+                (length,) = _U64.unpack_from(data, at)
+                at += 8
+            if bool(head2 & 0x80) != masked:
+                raise ProtocolError("incorrect masking")
+            if masked:
+                if size - at < 4 + length:
+                    break
+                payload = apply_mask(data[at + 4 : at + 4 + length], data[at : at + 4])
+                at += 4 + length
+            else:
+                if size - at < length:
+                    break
+                payload = bytes(data[at : at + length])
+                at += length
+            pos = at
+            try:
+                opcode = Opcode(head1 & 0x0F)
+            except ValueError as exc:
+                raise ProtocolError("invalid opcode") from exc
+            fin = bool(head1 & 0x80)
+            if head1 & 0x70:
+                frame = Frame(
+                    opcode, payload, fin, bool(head1 & 0x40), bool(head1 & 0x20), bool(head1 & 0x10)
+                )
+                for extension in extensions:
+                    frame = extension.decode(frame, max_size=None)
+                frame.check()
+                payload = bytes(frame.data)
+            elif extensions and opcode is OP_CONT and self._parts:
+                frame = Frame(opcode, payload, fin)
+                for extension in extensions:
+                    frame = extension.decode(frame, max_size=None)
+                payload = bytes(frame.data)
+            item: Captured | CapturedClose | None = None
+            if opcode is OP_TEXT or opcode is OP_BINARY:
+                if self._parts:
+                    raise ProtocolError("expected a continuation frame")
+                if fin:
+                    item = Captured(payload, opcode is OP_BINARY)
+                else:
+                    self._binary = opcode is OP_BINARY
+                    self._parts = [payload]
+            elif opcode is OP_CONT:
+                if not self._parts:
+                    raise ProtocolError("unexpected continuation frame")
+                self._parts.append(payload)
+                if fin:
+                    item = Captured(b"".join(self._parts), self._binary)
+                    self._parts = []
+            elif opcode is OP_CLOSE:
+                if not fin or length > 125:
+                    raise ProtocolError("invalid close frame")
+                try:
+                    close = Close.parse(payload)
+                    code: int | None = None if close.code == 1005 else close.code
+                    item = CapturedClose(code, close.reason)
+                except (ProtocolError, UnicodeDecodeError) as error:
+                    item = CapturedClose(None, f"malformed close frame: {error}")
+                self.closed = True
+            elif not fin or length > 125:  # ping / pong: forwarded, not recorded
+                raise ProtocolError("fragmented or oversized control frame")
+            if item is not None:
+                if out is _NOTHING:
+                    out = []
+                out.append(item)
+                if self.closed:
+                    return out, size
+        return out, pos

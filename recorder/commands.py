@@ -1,9 +1,210 @@
-"""The `rdt` commands this package provides."""
+"""The `rdt record` and `rdt inject` commands."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+import time
+import uuid
+from typing import Any
+
 import typer
+
+from devtools import jsonutil, protocol
+from devtools.clikit import out_console, print_json, reports_errors
+from devtools.errors import BadInput, InvalidJSON
+from devtools.tokens import bearer_header, resolve_token
+from recorder.redact import parse_pointers
+from recorder.settings import (
+    DEFAULT_CONTROL,
+    DEFAULT_LISTEN,
+    RecorderSettings,
+    parse_hostport,
+    parse_upstream,
+)
+
+RECORD_HELP = """Record: a proxy between clients and an upstream websocket server.
+
+Forwards every frame unchanged both ways and records each message (and, with
+--devtools-path, the server's events and snapshots) into LOG. Stop with Ctrl-C.
+
+Example:
+
+    rdt record --upstream ws://127.0.0.1:9000 --log orders.rdtlog --devtools-path /devtools
+"""
+
+INJECT_HELP = """Inject an action into the live server through a running recorder.
+
+Prints the outcome (the injected message's seq, the events it produced, the replies);
+exits 1 when the server refused it.
+
+Example:
+
+    rdt inject '{"type": "order/create", "customer": "ACME"}' --token "$RDT_TOKEN"
+"""
+
+
+def _default_log() -> str:
+    return time.strftime("./rdt-%Y%m%d-%H%M%S.rdtlog")
+
+
+def build_settings(
+    *,
+    upstream: str,
+    listen: str | None,
+    log: str | None,
+    name: str | None,
+    devtools_path: str | None,
+    control: str | None,
+    token: str,
+    redact: list[str] | None,
+    allow_origin: list[str] | None,
+) -> RecorderSettings:
+    """Turn the command's options into settings (raises ``BadInput`` for bad ones)."""
+    parse_pointers(redact or [])
+    return RecorderSettings(
+        upstream=parse_upstream(upstream),
+        log=log or _default_log(),
+        token=token,
+        name=name or "recording",
+        listen=parse_hostport(listen, "--listen") if listen else DEFAULT_LISTEN,
+        control=parse_hostport(control, "--control") if control else DEFAULT_CONTROL,
+        devtools_path=devtools_path,
+        redact=tuple(redact or ()),
+        allow_origins=tuple(allow_origin or ()),
+    )
+
+
+async def _run_record(settings: RecorderSettings, token_generated: bool) -> None:
+    from recorder.app import start_recorder
+
+    try:
+        handle = await start_recorder(settings)
+    except OSError as error:
+        raise BadInput(f"cannot listen: {error}") from error
+    console = out_console()
+    console.print(f"recording {settings.upstream.url} -> {settings.log}")
+    console.print(f"listening on {handle.url}")
+    if handle.control_url:
+        console.print(f"control endpoint {handle.control_url}")
+    if token_generated:
+        console.print(f"token {settings.token}")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await handle.close()
+        counts = (
+            f"{handle.session.connections} connections, {handle.session.messages} messages, "
+            f"{handle.session.events} events"
+        )
+        console.print(f"stopped; recorded {counts} in {settings.log}")
+
+
+async def _run_inject(url: str, token: str, request: dict[str, Any]) -> dict[str, Any]:
+    import websockets
+
+    try:
+        async with websockets.connect(
+            url, additional_headers=bearer_header(token), proxy=None, open_timeout=5
+        ) as ws:
+            await ws.send(jsonutil.dumps(request).decode())
+            async with asyncio.timeout(30):
+                while True:
+                    answer = jsonutil.loads(await ws.recv())
+                    if isinstance(answer, dict) and answer.get("type") in (
+                        protocol.INJECTED,
+                        protocol.ERROR,
+                    ):
+                        return answer
+    except websockets.InvalidStatus as error:
+        code = error.response.status_code
+        raise BadInput(f"control endpoint {url} refused the handshake: HTTP {code}") from error
+    except (OSError, TimeoutError, websockets.WebSocketException) as error:
+        raise BadInput(f"cannot reach the control endpoint {url}: {error}") from error
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's commands to the `rdt` app."""
+    """Add `record` and `inject` to the `rdt` app."""
+
+    @app.command("record", help=RECORD_HELP)
+    @reports_errors
+    def record(
+        upstream: str = typer.Option(..., help="The server: ws://HOST:PORT[/PATH]."),
+        listen: str = typer.Option(None, help="Where clients connect (default 127.0.0.1:8765)."),
+        log: str = typer.Option(
+            None, help="SQLite path or SQLAlchemy URL (default ./rdt-<timestamp>.rdtlog)."
+        ),
+        name: str = typer.Option(None, help="The recording's name."),
+        devtools_path: str = typer.Option(
+            None, help="Record the server's events via its devtools channel at this path."
+        ),
+        control: str = typer.Option(None, help="Control endpoint (default 127.0.0.1:8766)."),
+        token: str = typer.Option(None, help="Devtools token (default: $RDT_TOKEN or generated)."),
+        redact: list[str] = typer.Option(None, help="JSON pointer removed before storing."),
+        allow_origin: list[str] = typer.Option(
+            None, help="An Origin the control endpoint accepts."
+        ),
+    ) -> None:
+        resolved = resolve_token(token)
+        settings = build_settings(
+            upstream=upstream,
+            listen=listen,
+            log=log,
+            name=name,
+            devtools_path=devtools_path,
+            control=control,
+            token=resolved.value,
+            redact=redact,
+            allow_origin=allow_origin,
+        )
+        asyncio.run(_run_record(settings, resolved.generated))
+
+    @app.command("inject", help=INJECT_HELP)
+    @reports_errors
+    def inject(
+        action_json: str = typer.Argument(..., metavar="ACTION_JSON", help="The action object."),
+        control: str = typer.Option(
+            "ws://127.0.0.1:8766/", help="The recorder's control endpoint."
+        ),
+        token: str = typer.Option(None, help="The recorder's token (default: $RDT_TOKEN)."),
+        via: str = typer.Option("devtools", help="devtools or client."),
+        json_output: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+    ) -> None:
+        try:
+            action = jsonutil.loads(action_json)
+        except ValueError as error:
+            raise InvalidJSON(f"ACTION_JSON is not valid JSON: {error}") from None
+        if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+            raise InvalidJSON("ACTION_JSON must be a JSON object with a string 'type'")
+        if via not in ("devtools", "client"):
+            raise BadInput("--via must be devtools or client")
+        resolved = resolve_token(token)
+        if resolved.generated:
+            raise BadInput("no token: pass --token or set RDT_TOKEN")
+        request = protocol.inject_request(uuid.uuid4().hex, action, via=via)  # type: ignore[arg-type]
+        answer = asyncio.run(_run_inject(control, resolved.value, request))
+        if json_output:
+            print_json(answer)
+        else:
+            _print_outcome(answer)
+        if answer.get("type") != protocol.INJECTED or not answer.get("ok"):
+            raise typer.Exit(1)
+
+
+def _print_outcome(answer: dict[str, Any]) -> None:
+    console = out_console()
+    if answer.get("type") != protocol.INJECTED:
+        console.print(f"error: {answer.get('error')}")
+        return
+    status = "ok" if answer.get("ok") else f"failed: {answer.get('error')}"
+    console.print(f"{status}; seq {answer.get('seq')}; events {answer.get('events') or []}")
+    for reply in answer.get("replies") or []:
+        console.print("reply " + jsonutil.dumps(reply).decode("utf-8", "replace"))
+
+
