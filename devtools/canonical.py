@@ -22,7 +22,11 @@ and every error go through a plain-Python serializer that also names the path of
 
 from __future__ import annotations
 
+import gc
 import hashlib
+import re
+from itertools import compress, repeat
+from operator import is_
 from typing import Any
 
 import orjson
@@ -55,8 +59,12 @@ def canonical_bytes(value: Any) -> bytes:
         CanonicalError: when ``value`` holds something JSON cannot carry.
     """
     try:
-        prepared = _prepare(value, 0)
-        return orjson.dumps(prepared, option=orjson.OPT_SORT_KEYS)
+        # _prepare: only when some float is one that orjson writes differently from JCS.
+        plain = value if _scan(value) else _prepare(value, 0)
+        data = orjson.dumps(plain, option=orjson.OPT_SORT_KEYS)
+        if _utf16_hazard(data) and _keys_need_utf16_order(value):
+            raise _NeedsSlowPath
+        return data
     except (_NeedsSlowPath, TypeError):  # orjson.JSONEncodeError is a TypeError
         return _serialize(value)
 
@@ -114,13 +122,82 @@ def float_text(number: float) -> str:
 # -- the fast path ---------------------------------------------------------------------------
 
 _LEAF_TYPES = frozenset({str, int, bool, type(None)})
+_PLAIN_TYPES = frozenset({str, int, bool, type(None), float, dict, list})
 _FAST_MAX_DEPTH = 200  # orjson refuses to write deeper than ~254 levels
 _INF = float("inf")
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_BMP_HIGH = re.compile("[\ue000-\uffff]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 class _NeedsSlowPath(Exception):
     """The fast path cannot write this value exactly (or it is an error to be named)."""
+
+
+def _scan(root: Any) -> bool:
+    """Whether ``orjson.dumps(root, option=OPT_SORT_KEYS)`` can be used as is.
+
+    Walks the value one nesting level at a time with C-level iteration only: the next level is
+    ``gc.get_referents`` of this one (the values of dicts with string keys, the items of lists;
+    scalars have none), and each level's types are collected into a set. Returns False when some
+    float is written differently by orjson than by ECMAScript (``1.0``, ``1e+16``, NaN);
+    raises :class:`_NeedsSlowPath` for anything that is not plain JSON or nests too deep.
+    Keys are left to orjson (it refuses non-string ones) and to :func:`_utf16_hazard`.
+    """
+    level = [root]
+    floats: list[float] = []
+    depth = 0
+    while level:
+        depth += 1
+        if depth > _FAST_MAX_DEPTH:
+            raise _NeedsSlowPath
+        kinds = set(map(type, level))
+        if not _PLAIN_TYPES.issuperset(kinds):
+            raise _NeedsSlowPath
+        if float in kinds:
+            floats.extend(compress(level, map(is_, map(type, level), repeat(float))))
+        if dict not in kinds and list not in kinds:
+            break
+        level = gc.get_referents(*level)
+    return not floats or _floats_as_orjson_writes(floats)
+
+
+def _floats_as_orjson_writes(floats: list[float]) -> bool:
+    """Whether orjson writes every one of ``floats`` exactly as ECMAScript does."""
+    text = ",".join(map(float.__repr__, floats))
+    # Without an exponent and without a ".0" ending, Python's repr is the ECMAScript text;
+    # then orjson must agree with repr (it writes 1e-05 as 0.00001, NaN as null …).
+    return (
+        "e" not in text and ".0," not in text + "," and orjson.dumps(floats)[1:-1] == text.encode()
+    )
+
+
+def _utf16_hazard(data: bytes) -> bool:
+    """Whether the text holds characters from both U+E000..U+FFFF and U+10000.. (UTF-8 lead
+    bytes EE/EF and F0..F4): only then can UTF-16 key order differ from orjson's."""
+    return (b"\xee" in data or b"\xef" in data) and (
+        b"\xf0" in data or b"\xf1" in data or b"\xf2" in data or b"\xf3" in data or b"\xf4" in data
+    )
+
+
+def _keys_need_utf16_order(root: Any) -> bool:
+    """Whether some object holds keys whose UTF-16 order differs from code-point order."""
+    stack = [root]
+    while stack:
+        value = stack.pop()
+        if type(value) is dict:
+            if len(value) > 1:
+                keys = "".join(value)
+                if (
+                    not keys.isascii()
+                    and _BMP_HIGH.search(keys) is not None
+                    and _ASTRAL.search(keys) is not None
+                ):
+                    return True
+            stack.extend(value.values())
+        elif type(value) is list:
+            stack.extend(value)
+    return False
 
 
 def _prepare(value: Any, depth: int) -> Any:
@@ -129,11 +206,6 @@ def _prepare(value: Any, depth: int) -> Any:
     if kind is dict:
         if depth >= _FAST_MAX_DEPTH:
             raise _NeedsSlowPath
-        if len(value) > 1:
-            keys = "".join(value)  # TypeError for non-string keys
-            # U+E000..U+FFFF sort after U+10000.. in UTF-16 (JCS) but before in code points.
-            if not keys.isascii() and max(keys) >= "\ue000":
-                raise _NeedsSlowPath
         if _LEAF_TYPES.issuperset(map(type, value.values())):
             return value
         copy = None

@@ -11,6 +11,7 @@ import uuid
 from collections import OrderedDict
 from decimal import Decimal
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import given, settings
@@ -213,3 +214,17 @@ def test_error_pickles() -> None:
     error = pickle.loads(pickle.dumps(CanonicalError("/a/0", "NaN is not a JSON number")))
     assert str(error) == "state is not JSON at /a/0: NaN is not a JSON number"
     assert error.pointer == "/a/0"
+
+
+@settings(max_examples=500)
+@given(st.lists(st.floats() | st.sampled_from([1.0, -0.0, 1e16, 1e-5, 1e-7, 1e21, 2.5e20])))
+def test_orjson_floats_are_used_only_when_exact(floats: list[float]) -> None:
+    from devtools.canonical import _floats_as_orjson_writes
+
+    if floats and _floats_as_orjson_writes(floats):
+        assert orjson.dumps(floats) == ("[" + ",".join(map(float_text, floats)) + "]").encode()
+
+
+def test_float_heavy_state_matches_rfc8785() -> None:
+    state = {"q": [float(i) for i in range(50)], "p": [i / 7 for i in range(50)], "z": [1e-5, 1e17]}
+    assert canonical_bytes(state) == rfc8785.dumps(state)
