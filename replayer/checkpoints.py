@@ -16,7 +16,7 @@ from typing import Any
 from devtools.jsonutil import dumps, loads
 from replayer.errors import StateNotJSON
 
-FLUSH_EVERY = 64
+FLUSH_EVERY = 8
 """Persist after this many new checkpoints (and when a build finishes)."""
 
 

@@ -1,0 +1,241 @@
+"""Replay speed, seek time, bisect cost and memory, against a hand-written loop, same run.
+
+Generates a sales-order-like log of N events (default 1,000,000) in a temporary SQLite file
+with the store's writer, then measures:
+
+* replay events/s of ``Replay.build()`` (the first pass, which also writes the checkpoints)
+  against a hand loop: raw ``sqlite3`` cursor over the events table + ``orjson.loads`` + the
+  same reducer; prints the ratio (bar: 0.9×);
+* the median time of ``state_at(v)`` at random ``v`` after reopening (checkpoints persisted;
+  bar: 100 ms);
+* bisect time and the checkpoints it evaluated;
+* peak traced memory (tracemalloc) of the replay pass at N/4 and at N events (flat is good).
+
+Exits 1 when the replay ratio or the seek bar is missed.
+
+Usage: python bench/replay.py [--events N] [--every K] [--seeks 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import orjson
+
+from devtools.model import Event
+from devtools.store import Log
+from replayer.engine import Replay
+
+T0 = 1_795_420_800_000_000_000
+OPEN_ORDERS = 500
+BUG_EXPR = "state['refunds_negative'] > 0"
+
+
+def reducer(state, event):
+    """A sales-order reducer with bounded state: submitted orders fold into totals."""
+    if state is None:
+        state = {"orders": {}, "submitted": 0, "revenue": 0, "refunds_negative": 0}
+    kind = event["type"]
+    if kind == "order/created":
+        order = {"customer": event["customer"], "lines": {}, "total": 0}
+        return {**state, "orders": {**state["orders"], event["id"]: order}}
+    if kind == "order/line-added":
+        order = state["orders"][event["order"]]
+        amount = event["qty"] * event["price"]
+        line = {"sku": event["sku"], "qty": event["qty"], "price": event["price"]}
+        order = {
+            **order,
+            "lines": {**order["lines"], event["sku"]: line},
+            "total": order["total"] + amount,
+        }
+        return {**state, "orders": {**state["orders"], event["order"]: order}}
+    if kind == "order/submitted":
+        orders = dict(state["orders"])
+        order = orders.pop(event["order"])
+        negative = state["refunds_negative"] + (1 if order["total"] < 0 else 0)
+        return {
+            **state,
+            "orders": orders,
+            "submitted": state["submitted"] + 1,
+            "revenue": state["revenue"] + order["total"],
+            "refunds_negative": negative,
+        }
+    return state
+
+
+def generate(path: Path, count: int, bug_at: int) -> None:
+    """Write ``count`` events; one order submitted at ``bug_at`` has a negative total."""
+    rng = random.Random(1)
+    open_orders: list[str] = []
+    next_id = 0
+    batch: list[Event] = []
+    with Log.open(path, create=True) as log:
+        writer = log.writer(name="bench", started_ns=T0)
+        for v in range(1, count + 1):
+            ts = T0 + v * 1000
+            if v == bug_at - 2:
+                body = {"type": "order/created", "id": "bug", "customer": "ACME"}
+                open_orders.append("bug")
+            elif v == bug_at - 1:
+                body = {"type": "order/line-added", "order": "bug", "sku": "R", "qty": -1}
+                body["price"] = 700
+            elif v == bug_at:
+                open_orders.remove("bug")
+                body = {"type": "order/submitted", "order": "bug"}
+            else:
+                roll = rng.random()
+                if len(open_orders) < OPEN_ORDERS // 2 or (
+                    roll < 0.15 and len(open_orders) < OPEN_ORDERS
+                ):
+                    next_id += 1
+                    oid = f"o{next_id}"
+                    open_orders.append(oid)
+                    body = {"type": "order/created", "id": oid, "customer": f"c{rng.randrange(90)}"}
+                elif roll < 0.85:
+                    body = {
+                        "type": "order/line-added",
+                        "order": open_orders[rng.randrange(len(open_orders))],
+                        "sku": f"sku-{rng.randrange(40)}",
+                        "qty": rng.randrange(1, 6),
+                        "price": rng.randrange(100, 5000),
+                    }
+                else:
+                    oid = open_orders.pop(rng.randrange(len(open_orders)))
+                    body = {"type": "order/submitted", "order": oid}
+            body.update(v=v, ts=ts, sender=f"c{v % 8}")
+            batch.append(Event(v=v, type=body["type"], event=body, t_ns=ts))
+            if len(batch) >= 10_000:
+                writer.add_events(batch)
+                writer.flush()
+                batch = []
+        writer.add_events(batch)
+        writer.close(ended_ns=T0 + count * 1000)
+
+
+def hand_loop(path: Path) -> tuple[float, dict]:
+    conn = sqlite3.connect(path)
+    started = time.perf_counter()
+    state = reducer(None, {"type": "@@INIT"})
+    loads = orjson.loads
+    for _v, payload in conn.execute(
+        "SELECT v, event FROM events WHERE recording_id = 1 ORDER BY v"
+    ):
+        state = reducer(state, loads(payload))
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed, state
+
+
+def replay_pass(
+    path: Path, every: int, *, fresh: bool, traced: bool = False
+) -> tuple[float, dict, int]:
+    """Time ``Replay.build()`` (or, with ``traced``, measure its peak traced memory).
+
+    Returns:
+        (seconds, final state, peak traced bytes or 0).
+    """
+    if fresh:
+        with sqlite3.connect(path) as conn:
+            conn.execute("DELETE FROM checkpoints")
+    if traced:
+        tracemalloc.start()
+    started = time.perf_counter()
+    with Replay.open(path, reducer=reducer, checkpoint_every=every, persist_after=0) as replay:
+        replay.build()
+        elapsed = time.perf_counter() - started
+        peak = 0
+        if traced:
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        final = replay.state_at()
+    return elapsed, final, peak
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--every", type=int, default=1000)
+    parser.add_argument("--seeks", type=int, default=50)
+    args = parser.parse_args()
+    n = args.events
+    bug_at = int(n * 0.737)
+    folder = Path(tempfile.mkdtemp(prefix="rdt-bench-"))
+    ok = True
+    try:
+        path = folder / "bench.rdtlog"
+        started = time.perf_counter()
+        generate(path, n, bug_at)
+        print(f"generated {n:,} events in {time.perf_counter() - started:.1f} s")
+
+        # Best of two for both loops, interleaved so the page cache treats them alike.
+        hand_times, ours_times = [], []
+        for _ in range(2):
+            t, hand_state = hand_loop(path)
+            hand_times.append(t)
+            t, our_state, _ = replay_pass(path, args.every, fresh=True)
+            ours_times.append(t)
+        if orjson.dumps(hand_state) != orjson.dumps(our_state):
+            print("replay and hand loop disagree on the final state", file=sys.stderr)
+            return 1
+        hand, ours = min(hand_times), min(ours_times)
+        ratio = hand / ours
+        ok &= ratio >= 0.9
+        print(
+            f"replay (with checkpoints every {args.every}): {n / ours:,.0f} events/s   "
+            f"hand loop: {n / hand:,.0f} events/s   ratio {ratio:.2f}x (bar 0.9x: "
+            f"{'ok' if ratio >= 0.9 else 'BELOW'})"
+        )
+
+        rng = random.Random(5)
+        with Replay.open(path, reducer=reducer, checkpoint_every=args.every) as replay:
+            loaded = replay.checkpoints.loaded
+            seeks = []
+            for _ in range(args.seeks):
+                v = rng.randrange(1, n + 1)
+                t0 = time.perf_counter()
+                replay.state_at(v)
+                seeks.append(time.perf_counter() - t0)
+            median = statistics.median(seeks)
+            ok &= median < 0.1
+            print(
+                f"seek after reopen ({loaded:,} persisted checkpoints): median "
+                f"{median * 1000:.1f} ms, max {max(seeks) * 1000:.1f} ms "
+                f"over {args.seeks} random v "
+                f"(bar 100 ms: {'ok' if median < 0.1 else 'BELOW'})"
+            )
+            t0 = time.perf_counter()
+            result = replay.bisect(BUG_EXPR)
+            elapsed = time.perf_counter() - t0
+            print(
+                f"bisect: v={result.v} (planted at {bug_at}) in {elapsed * 1000:.0f} ms, "
+                f"{result.checkpoints_touched} checkpoints evaluated "
+                f"(log2 of {len(replay.checkpoints):,} = {len(replay.checkpoints).bit_length()}), "
+                f"{result.reductions} events replayed"
+            )
+            ok &= result.v == bug_at
+
+        quarter = folder / "quarter.rdtlog"
+        generate(quarter, n // 4, bug_at // 4)
+        _, _, peak = replay_pass(path, args.every, fresh=True, traced=True)
+        _, _, peak_quarter = replay_pass(quarter, args.every, fresh=True, traced=True)
+        print(
+            f"peak traced memory of the replay pass: {peak_quarter / 2**20:.1f} MiB at "
+            f"{n // 4:,} events, {peak / 2**20:.1f} MiB at {n:,} events "
+            f"(ratio {peak / peak_quarter:.2f})"
+        )
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
