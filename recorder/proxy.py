@@ -45,6 +45,13 @@ def close_frame(code: int, reason: str, *, mask: bool) -> bytes:
     return Frame(Opcode.CLOSE, Close(code, reason).serialize()).serialize(mask=mask, extensions=[])
 
 
+def _write(transport: asyncio.Transport, data: bytes) -> None:
+    """Write unless the transport is closing or half-closed by us (then the bytes are moot)."""
+    if not transport.is_closing():
+        with contextlib.suppress(RuntimeError):
+            transport.write(data)
+
+
 class Relay:
     """One client connection and its upstream connection."""
 
@@ -187,7 +194,7 @@ class Relay:
         ):
             # The server vanished without a close frame: close the client cleanly (1014).
             if capture.at_frame_boundary:
-                self.client.write(close_frame(1014, "upstream connection lost", mask=False))
+                _write(self.client, close_frame(1014, "upstream connection lost", mask=False))
             self.close_code, self.close_reason = 1014, "upstream connection lost"
         self.client.close()
         self.finish(self.close_code, self.close_reason)
@@ -198,13 +205,13 @@ class Relay:
             return
         if self.open:
             if self.capture_out is not None and self.capture_out.at_frame_boundary:
-                self.client.write(close_frame(1001, "recorder stopping", mask=False))
+                _write(self.client, close_frame(1001, "recorder stopping", mask=False))
             if (
                 self.upstream is not None
                 and self.capture_in is not None
                 and self.capture_in.at_frame_boundary
             ):
-                self.upstream.write(close_frame(1001, "recorder stopping", mask=True))
+                _write(self.upstream, close_frame(1001, "recorder stopping", mask=True))
             if self.close_code is None:
                 self.close_code, self.close_reason = 1001, "recorder stopping"
         self.client.close()

@@ -1,0 +1,92 @@
+"""The sans-I/O capture: bytes in, whole messages and the close out — no sockets."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+from recorder.capture import Captured, CapturedClose, StreamCapture, negotiated_extensions
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.frames import Close, Frame, Opcode
+
+
+def frames(*items: Frame, mask: bool = True) -> bytes:
+    return b"".join(f.serialize(mask=mask, extensions=[]) for f in items)
+
+
+def test_whole_messages_come_out_once_complete():
+    data = frames(Frame(Opcode.TEXT, b'{"type":"a"}'), Frame(Opcode.BINARY, b"\x00\x1b"))
+    capture = StreamCapture(from_client=True)
+    assert capture.feed(data[:5]) == []
+    assert not capture.at_frame_boundary
+    out = capture.feed(data[5:])
+    assert out == [Captured(b'{"type":"a"}', False), Captured(b"\x00\x1b", True)]
+    assert capture.at_frame_boundary
+
+
+def test_fragments_are_joined_and_a_ping_between_them_is_skipped():
+    data = frames(
+        Frame(Opcode.TEXT, b'{"type":', fin=False),
+        Frame(Opcode.PING, b"hi"),
+        Frame(Opcode.CONT, b'"x"}', fin=True),
+    )
+    assert StreamCapture(from_client=True).feed(data) == [Captured(b'{"type":"x"}', False)]
+
+
+def test_close_frame_reports_code_and_reason_then_stops():
+    data = frames(Frame(Opcode.CLOSE, Close(4000, "bye").serialize()), mask=False)
+    capture = StreamCapture(from_client=False)
+    assert capture.feed(data + b"trailing junk") == [CapturedClose(4000, "bye")]
+    assert capture.closed and capture.error is None
+
+
+def test_a_protocol_error_stops_capture_without_raising():
+    capture = StreamCapture(from_client=True)
+    unmasked = frames(Frame(Opcode.TEXT, b"x"), mask=False)
+    assert capture.feed(unmasked) == []
+    assert capture.error == "protocol error: incorrect masking"
+    assert capture.feed(b"more") == []
+
+
+def test_eof_inside_a_frame_is_reported():
+    capture = StreamCapture(from_client=True)
+    capture.feed(frames(Frame(Opcode.TEXT, b"hello"))[:4])
+    capture.feed_eof()
+    assert capture.error == "stream ended inside a frame"
+
+
+def test_compressed_traffic_is_recorded_decompressed():
+    """permessage-deflate as a websockets client and server negotiate it, context kept."""
+    header = "permessage-deflate; client_max_window_bits=15"
+    client_ext = ClientPerMessageDeflateFactory().process_response_params([], [])
+    wire = b""
+    messages = [b'{"type":"a","pad":"' + b"z" * 300 + b'"}', b'{"type":"b"}' * 20]
+    for message in messages:
+        frame = Frame(Opcode.TEXT, message)
+        wire += frame.serialize(mask=True, extensions=[client_ext])
+    decoders, unknown = negotiated_extensions(header, from_client=True)
+    assert unknown == ""
+    capture = StreamCapture(from_client=True, extensions=decoders)
+    assert capture.feed(wire) == [Captured(m, False) for m in messages]
+    assert len(wire) < sum(map(len, messages))  # it really was compressed
+
+
+def test_unknown_extensions_are_named():
+    decoders, unknown = negotiated_extensions("x-webkit-foo, permessage-deflate", from_client=False)
+    assert unknown == "x-webkit-foo" and len(decoders) == 1
+
+
+@given(
+    st.lists(st.tuples(st.binary(max_size=300), st.booleans()), max_size=8),
+    st.lists(st.integers(min_value=1, max_value=97), min_size=1, max_size=40),
+)
+def test_any_chunking_gives_the_same_messages(messages, cuts):
+    """Law: how the stream is split into reads never changes what is captured."""
+    data = frames(*(Frame(Opcode.BINARY if b else Opcode.TEXT, m) for m, b in messages))
+    capture = StreamCapture(from_client=True)
+    out, pos, i = [], 0, 0
+    while pos < len(data):
+        step = cuts[i % len(cuts)]
+        out += capture.feed(data[pos : pos + step])
+        pos, i = pos + step, i + 1
+    assert out == [Captured(m, b) for m, b in messages]
+    assert capture.at_frame_boundary

@@ -1,0 +1,56 @@
+"""Redaction by JSON pointer: pure, never mutates its input."""
+
+from __future__ import annotations
+
+import pytest
+from devtools.errors import BadInput
+from hypothesis import given
+from hypothesis import strategies as st
+from recorder.records import build_message
+from recorder.redact import parse_pointer, parse_pointers, redact
+
+
+def test_pointer_escapes():
+    assert parse_pointer("/a~1b/c~0d/0") == ("a/b", "c~d", "0")
+
+
+def test_bad_pointer_is_refused():
+    with pytest.raises(BadInput, match="JSON pointer"):
+        parse_pointer("password")
+
+
+def test_removes_nested_fields_and_array_items_without_mutating():
+    value = {"type": "login", "auth": {"password": "s3cret", "user": "u"}, "keys": ["k0", "k1"]}
+    out, changed = redact(value, parse_pointers(["/auth/password", "/keys/0", "/missing/x"]))
+    assert changed
+    assert out == {"type": "login", "auth": {"user": "u"}, "keys": ["k1"]}
+    assert value["auth"]["password"] == "s3cret" and value["keys"] == ["k0", "k1"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(json_values, st.lists(st.lists(st.text(max_size=3), min_size=1, max_size=3), max_size=3))
+def test_redaction_is_idempotent(value, pointers):
+    """Law: redacting twice equals redacting once."""
+    pointers = [tuple(p) for p in pointers]
+    once, _ = redact(value, pointers)
+    twice, changed = redact(once, pointers)
+    assert twice == once and not changed
+
+
+def test_redacted_message_keeps_no_trace_even_with_duplicate_keys():
+    frame = b'{"type":"login","password":"s3cret","password":"other"}'
+    message = build_message(1, 1, "in", 0, frame, False, pointers=parse_pointers(["/password"]))
+    assert b"s3cret" not in message.payload and b"other" not in message.payload
+    assert message.type == "login" and message.size == len(frame)
+
+
+def test_unparseable_frame_under_redaction_is_stored_as_length_and_flag():
+    frame = b'{"type":"login","password":"s3cret"'  # truncated JSON
+    message = build_message(1, 1, "in", 0, frame, False, pointers=parse_pointers(["/password"]))
+    assert message.payload == b"" and message.flag == "not-json" and message.size == len(frame)
