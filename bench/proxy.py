@@ -73,9 +73,26 @@ def start(args: list[str]) -> tuple[subprocess.Popen, str]:
 def start_recorder(upstream: str, log: str) -> tuple[subprocess.Popen, int]:
     env = dict(os.environ, RDT_TOKEN="bench")
     proc = subprocess.Popen(
-        [PY, "-c", "from devtools.cli import main; main()", "record", "--upstream", upstream, "--listen", "127.0.0.1:0",
-         "--control", "127.0.0.1:0", "--log", log, "--name", "bench"],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+        [
+            PY,
+            "-c",
+            "from devtools.cli import main; main()",
+            "record",
+            "--upstream",
+            upstream,
+            "--listen",
+            "127.0.0.1:0",
+            "--control",
+            "127.0.0.1:0",
+            "--log",
+            log,
+            "--name",
+            "bench",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
     )
     assert proc.stdout is not None
     for line in proc.stdout:

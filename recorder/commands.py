@@ -206,5 +206,3 @@ def _print_outcome(answer: dict[str, Any]) -> None:
     console.print(f"{status}; seq {answer.get('seq')}; events {answer.get('events') or []}")
     for reply in answer.get("replies") or []:
         console.print("reply " + jsonutil.dumps(reply).decode("utf-8", "replace"))
-
-

@@ -240,11 +240,16 @@ class ControlServer:
         recorder = self.recorder
         nonce, relay_future = recorder.proxy.expect_injection()
         events: list[int] = []
-        seqs: list[int] = []
+        conn: list[int] = []
         activity = asyncio.Event()
 
         def on_record(record: Any) -> None:
-            if type(record) is Event and seqs and record.cause_seq in seqs:
+            if (
+                type(record) is Event
+                and conn
+                and record.cause_seq is not None
+                and record.cause_seq in self.session.in_seqs(conn[0])
+            ):
                 events.append(record.v)
                 activity.set()
 
@@ -258,8 +263,8 @@ class ControlServer:
                 url, additional_headers={INJECT_HEADER: nonce}, proxy=None, max_size=None
             ) as client:
                 relay = await asyncio.wait_for(relay_future, 5)
+                conn.append(relay.conn_id)
                 await client.send(jsonutil.dumps(request.action).decode())
-                seqs.extend(self.session.in_seqs(relay.conn_id))
                 wait = REPLY_WAIT
                 while True:
                     try:
@@ -271,7 +276,6 @@ class ControlServer:
                             continue
                         break
                     wait = QUIET
-                    seqs[:] = self.session.in_seqs(relay.conn_id) or seqs
                     replies.append(_reply_value(frame))
         except Exception as error:
             return protocol.injected(request.id, False, error=f"injected client: {error}")
@@ -279,6 +283,7 @@ class ControlServer:
             self.session.listeners.discard(on_record)
             if not relay_future.done():
                 relay_future.cancel()
+        seqs = self.session.in_seqs(conn[0]) if conn else []
         seq = seqs[0] if seqs else None
         return protocol.injected(request.id, True, seq=seq, events=events, replies=replies)
 

@@ -10,11 +10,12 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from websockets.asyncio.server import serve
+from websockets.frames import Frame, Opcode
+
 from devtools.store import Log
 from recorder.app import RecorderHandle, start_recorder
 from recorder.settings import RecorderSettings, Upstream
-from websockets.asyncio.server import serve
-from websockets.frames import Frame, Opcode
 
 TOKEN = "test-token"
 

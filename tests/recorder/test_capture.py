@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from recorder.capture import Captured, CapturedClose, StreamCapture, negotiated_extensions
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from websockets.frames import Close, Frame, Opcode
+
+from recorder.capture import Captured, CapturedClose, StreamCapture, negotiated_extensions
 
 
 def frames(*items: Frame, mask: bool = True) -> bytes:

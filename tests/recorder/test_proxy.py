@@ -7,11 +7,11 @@ from dataclasses import replace
 
 import pytest
 import websockets
-from recorder.app import start_recorder
 from websockets.asyncio.server import serve
 from websockets.frames import Frame, Opcode
 from websockets.utils import accept_key
 
+from recorder.app import start_recorder
 from tests.recorder.conftest import RawClient, read_messages, settings_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -26,7 +26,9 @@ async def test_messages_are_forwarded_and_recorded_in_forwarding_order(recorder,
     messages = read_messages(sqlite_log)
     assert [m.seq for m in messages] == list(range(1, 41))
     assert [m.direction for m in messages] == ["in", "out"] * 20
-    assert [m.payload for m in messages[::2]] == [f'{{"type":"t","i":{i}}}'.encode() for i in range(20)]
+    assert [m.payload for m in messages[::2]] == [
+        f'{{"type":"t","i":{i}}}'.encode() for i in range(20)
+    ]
     assert all(m.type == "t" and m.flag is None for m in messages)
 
 
@@ -105,7 +107,8 @@ class RawUpstream:
         )
         writer.write(
             f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode() + self.send
+            f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
+            + self.send
         )
         while data := await reader.read(65536):
             self.received += data
@@ -195,7 +198,9 @@ async def test_the_servers_size_limit_closes_with_1009_and_is_recorded(sqlite_lo
         await handle.close()
     messages = read_messages(sqlite_log)
     assert [(m.direction, m.size if m.size >= 0 else len(m.payload)) for m in messages] == [
-        ("in", LIMIT), ("out", LIMIT), ("in", LIMIT + 1)
+        ("in", LIMIT),
+        ("out", LIMIT),
+        ("in", LIMIT + 1),
     ]
     from devtools.store import Log
 

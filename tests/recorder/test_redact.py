@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from devtools.errors import BadInput
 from hypothesis import given
 from hypothesis import strategies as st
+
+from devtools.errors import BadInput
 from recorder.records import build_message
 from recorder.redact import parse_pointer, parse_pointers, redact
 
@@ -29,7 +30,9 @@ def test_removes_nested_fields_and_array_items_without_mutating():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
