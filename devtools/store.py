@@ -849,6 +849,29 @@ class LogWriter:
             with contextlib.suppress(Exception):  # the connection is being thrown away
                 conn.close()
 
+    def _write(self, cursor: Any, batch: tuple) -> None:
+        connections, messages, events, snapshots, marks, gaps, closes, server = batch
+        sql = self.log._sql
+        try:
+            if connections:
+                cursor.executemany(self._sql_connection, connections)
+            if messages:
+                cursor.executemany(sql.insert_messages, messages)
+            if events:
+                cursor.executemany(sql.insert_events, events)
+            if snapshots:
+                cursor.executemany(self._sql_snapshot, snapshots)
+            if marks:
+                cursor.executemany(self._sql_mark, marks)
+            if gaps:
+                cursor.executemany(self._sql_gap, gaps)
+            if closes:
+                cursor.executemany(self._sql_close, closes)
+            if server is not None:
+                cursor.execute(self._sql_server, (server, self.recording_id))
+        finally:
+            cursor.close()
+
     def flush(self) -> None:
         """Write everything buffered in one transaction.
 
@@ -869,31 +892,22 @@ class LogWriter:
             if not self._pending:
                 return
             self._reset()
-        connections, messages, events, snapshots, marks, gaps, closes, server = batch
-        sql = self.log._sql
         try:
             conn = self._connection()
-            with conn.begin():
-                cursor = conn.connection.dbapi_connection.cursor()
+            if self.log.is_sqlite:
+                # pysqlite is in autocommit mode (see the engine hooks): drive the
+                # transaction on the driver connection itself, the cheapest path.
+                dbapi = conn.connection.dbapi_connection
+                dbapi.execute("BEGIN IMMEDIATE")
                 try:
-                    if connections:
-                        cursor.executemany(self._sql_connection, connections)
-                    if messages:
-                        cursor.executemany(sql.insert_messages, messages)
-                    if events:
-                        cursor.executemany(sql.insert_events, events)
-                    if snapshots:
-                        cursor.executemany(self._sql_snapshot, snapshots)
-                    if marks:
-                        cursor.executemany(self._sql_mark, marks)
-                    if gaps:
-                        cursor.executemany(self._sql_gap, gaps)
-                    if closes:
-                        cursor.executemany(self._sql_close, closes)
-                    if server is not None:
-                        cursor.execute(self._sql_server, (server, self.recording_id))
-                finally:
-                    cursor.close()
+                    self._write(dbapi.cursor(), batch)
+                except BaseException:
+                    dbapi.execute("ROLLBACK")
+                    raise
+                dbapi.execute("COMMIT")
+            else:
+                with conn.begin():
+                    self._write(conn.connection.dbapi_connection.cursor(), batch)
         except Exception as error:
             self._drop_connection()
             raise LogError(f"cannot write to {self.log.target}: {_one_line(error)}") from error
