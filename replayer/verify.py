@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devtools.errors import LogError, RdtError, ReducerLoadError
+from devtools.errors import LogError, ReducerLoadError
 from devtools.jsonutil import dumps, loads
 from replayer.diff import diff
 from replayer.findings import Finding, LogResult, sort_findings
