@@ -45,7 +45,7 @@ def _remove(value: Any, pointer: Pointer) -> tuple[Any, bool]:
         copy = dict(value)
         copy[head] = child
         return copy, True
-    if isinstance(value, list) and head.isdigit() and int(head) < len(value):
+    if isinstance(value, list) and head.isascii() and head.isdigit() and int(head) < len(value):
         index = int(head)
         if not rest:
             return value[:index] + value[index + 1 :], True

@@ -149,7 +149,7 @@ async def test_bad_requests_get_an_error_and_the_connection_stays_open(live):
 
 
 async def test_inject_via_devtools_without_a_channel_fails_clearly(echo_server, sqlite_log):
-    async with await start_recorder(settings_for(echo_server.port, sqlite_log)) as handle:
-        async with await control(handle) as ws:
-            answer = await ask(ws, protocol.inject_request("x", {"type": "a"}))
+    handle = await start_recorder(settings_for(echo_server.port, sqlite_log))
+    async with handle, await control(handle) as ws:
+        answer = await ask(ws, protocol.inject_request("x", {"type": "a"}))
     assert answer["ok"] is False and "--devtools-path" in answer["error"]

@@ -57,3 +57,8 @@ def test_unparseable_frame_under_redaction_is_stored_as_length_and_flag():
     frame = b'{"type":"login","password":"s3cret"'  # truncated JSON
     message = build_message(1, 1, "in", 0, frame, False, pointers=parse_pointers(["/password"]))
     assert message.payload == b"" and message.flag == "not-json" and message.size == len(frame)
+
+
+def test_non_ascii_digits_are_not_array_indexes():
+    """Regression: '²'.isdigit() is true, and int('²') raised inside the recorder."""
+    assert redact([1, 2], [("²",)]) == ([1, 2], False)

@@ -44,13 +44,13 @@ async def test_redacted_secret_is_nowhere_in_the_database_files(echo_server, sql
 
 async def test_the_same_recorder_records_into_postgresql(echo_server, postgres_log):
     settings = settings_for(echo_server.port, postgres_log, redact=("/password",))
-    async with await start_recorder(settings) as handle:
-        async with websockets.connect(handle.url, proxy=None) as ws:
-            for i in range(100):
-                await ws.send(f'{{"type":"t","i":{i},"password":"{SECRET}"}}')
-                await ws.recv()
-            await ws.send(b"\x00\x1b")
+    handle = await start_recorder(settings)
+    async with handle, websockets.connect(handle.url, proxy=None) as ws:
+        for i in range(100):
+            await ws.send(f'{{"type":"t","i":{i},"password":"{SECRET}"}}')
             await ws.recv()
+        await ws.send(b"\x00\x1b")
+        await ws.recv()
     messages = read_messages(postgres_log)
     assert [m.seq for m in messages] == list(range(1, 203))
     assert messages[0].payload == b'{"type":"t","i":0}'
