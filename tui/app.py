@@ -95,10 +95,13 @@ class RdtApp(App[None]):
         self.following = self.live
         self.busy: str | None = None
         self.details: Details | None = None
+        self._rendered: set[str] = set()
         self.what_if: Any = None
         self.bisect_result: Any = None
         self.injections = InjectHistory()
         self.marks: dict[str, set[int]] = {"event": set(), "message": set()}
+        self.notes: list[str] = []
+        """Every notification shown (tests read it)."""
         self.applied = 0
         """Live records applied to the screen so far."""
         self.stall_ms = 0.0
@@ -164,6 +167,12 @@ class RdtApp(App[None]):
             )
         )
 
+    def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
+        """Show a toast (our own text, never markup) and keep it in :attr:`notes`."""
+        self.notes.append(message)
+        kw.setdefault("markup", False)
+        super().notify(message, **kw)
+
     def set_busy(self, what: str | None) -> None:
         self.busy = what
         self.refresh_header()
@@ -173,11 +182,12 @@ class RdtApp(App[None]):
     def on_event_list_highlighted(self, message: EventList.Highlighted) -> None:
         self.refresh_header()
         row = message.row
-        self.query_one(ActionView).show_row(row)
         if row is None:
             return
-        if row.kind == "message":
-            self.query_one(RawView).show_row(row)
+        self.details = Details(row, state_note="…", diff_note="…")
+        self._rendered.clear()
+        if self._active_tab() in ("tab-action", "tab-raw") and row.kind == "message":
+            self._render_tab(self._active_tab())
         self._compute_details(row, self.event_list.pinned)
 
     def on_event_list_moved_up(self, message: EventList.MovedUp) -> None:
@@ -197,21 +207,41 @@ class RdtApp(App[None]):
         if self.event_list.row is not found.row:
             return  # the cursor moved on meanwhile
         self.details = found
-        state = self.query_one(StateView)
-        if found.state_note is None:
-            state.show_state(found.state, f"state after {found.row.label}")
-        else:
-            state.show_note(found.state_note)
-        diff = self.query_one(DiffView)
-        if self.what_if is not None:
-            diff.show(self._what_if_text())
-        elif found.patch is not None:
-            diff.show_patch(found.diff_title, found.patch)
-        else:
-            diff.show_note(found.diff_note or "")
-        if found.row.kind == "event":
+        self._rendered.clear()
+        self._render_tab(self._active_tab())
+
+    def _active_tab(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self._render_tab(self._active_tab())
+
+    def _render_tab(self, tab: str) -> None:
+        """Fill ``tab`` from :attr:`details` (only the visible tab is drawn on each step)."""
+        found = self.details
+        if found is None or tab in self._rendered:
+            return
+        self._rendered.add(tab)
+        if tab == "tab-state":
+            state = self.query_one(StateView)
+            if found.state_note is None:
+                state.show_state(found.state, f"state after {found.row.label}")
+            else:
+                state.show_note(found.state_note)
+        elif tab == "tab-diff":
+            diff = self.query_one(DiffView)
+            if self.what_if is not None:
+                diff.show(self._what_if_text())
+            elif found.patch is not None:
+                diff.show_patch(found.diff_title, found.patch)
+            else:
+                diff.show_note(found.diff_note or "")
+        elif tab == "tab-action":
+            self.query_one(ActionView).show_row(found.row)
+        elif tab == "tab-raw":
             self.query_one(RawView).show_row(found.row, found.cause)
-        self.query_one(CauseView).show_chain(found.cause, found.caused, found.replies)
+        elif tab == "tab-cause":
+            self.query_one(CauseView).show_chain(found.cause, found.caused, found.replies)
 
     # ------------------------------------------------------------------ replay engine
 
@@ -395,8 +425,9 @@ class RdtApp(App[None]):
     def _what_if_done(self, result: Any) -> None:
         self.what_if = result
         self.set_busy(None)
-        self.query_one(DiffView).show(self._what_if_text())
+        self._rendered.discard("tab-diff")
         self.query_one(TabbedContent).active = "tab-diff"
+        self._render_tab("tab-diff")
         first = getattr(result, "first_divergent_v", None)
         self.notify(f"what-if: first affected v {first}" if first else "what-if: no change")
 
@@ -458,9 +489,6 @@ class RdtApp(App[None]):
         if self.row_filter is not None:
             self.apply_filter(None)
         self.jump_to(v)
-        self.query_one(DiffView).show_patch(
-            f"bisect: first bad event v {v} (its diff)", getattr(result, "diff", []) or []
-        )
         self.query_one(TabbedContent).active = "tab-diff"
         self.notify(f"bisect: first bad event is v {v}")
 

@@ -187,8 +187,13 @@ class EventList(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ cursor
 
     def watch_cursor(self, old: int, new: int) -> None:
+        top = self.scroll_offset.y
         self.scroll_to_cursor()
-        self.refresh()
+        if self.scroll_offset.y == top:
+            self.refresh_line(old - top)
+            self.refresh_line(new - top)
+        else:
+            self.refresh()
         if len(self.source) and not self.source.is_loaded(new):
             self._announce = True
             self._request()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 from tui.text import visible
 
@@ -27,7 +27,7 @@ class HeaderInfo:
     busy: str | None = None
 
 
-class HeaderBar(Static):
+class HeaderBar(Widget):
     """One line at the top of the screen."""
 
     DEFAULT_CSS = """
@@ -39,8 +39,9 @@ class HeaderBar(Static):
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(Text(""), id=id, markup=False)
+        super().__init__(id=id)
         self.info: HeaderInfo | None = None
+        self.text = Text("")
 
     def show(self, info: HeaderInfo) -> None:
         if info == self.info:
@@ -62,4 +63,8 @@ class HeaderBar(Static):
             )
         if info.busy:
             text.append(f"│ {visible(info.busy)} ", style="bold magenta")
-        self.update(text)
+        self.text = text
+        self.refresh()
+
+    def render(self) -> Text:
+        return self.text
