@@ -186,6 +186,7 @@ class _Plan:
             "keep_states": sorted(self.keep),
             "mutation_scan_to": self.scan_to,
             "stop_at": self.stop_at,
+            "window_states": True,
         }
 
 
@@ -370,8 +371,9 @@ def _conclude(
         if found is not None:
             exact_divergence = found[1]
             for run in (0, i):
-                splan(run).keep.add(exact_divergence)
-                splan(run).need(exact_divergence)
+                if str(exact_divergence) not in second.get(run, {}).get("states", {}):
+                    splan(run).keep.add(exact_divergence)
+                    splan(run).need(exact_divergence)
 
     rec_exact: tuple[int | None, int] | None = None
     if rec is not None:
@@ -379,10 +381,19 @@ def _conclude(
         rec_exact = recorded_window(replayed, recorded_in_window, rec["match_v"])
         if rec_exact is not None:
             v = rec_exact[1]
-            splan(0).keep.update({v - 1, v} if v - 1 >= start_v else {v})
-            splan(0).need(v)
+            wanted = {v - 1, v} if v - 1 >= start_v else {v}
+            have = second.get(0, {}).get("states", {})
+            if any(str(w) not in have for w in wanted):
+                splan(0).keep.update(wanted)
+                splan(0).need(v)
 
     third = _round(seeds, config, states_plans)
+    for run, result in second.items():
+        # states the second round already sent
+        merged = third.setdefault(run, {"states": {}})
+        merged.setdefault("states", {})
+        for key, value in result.get("states", {}).items():
+            merged["states"].setdefault(key, value)
 
     # ---- findings from the localised facts
     if divergence is not None:
