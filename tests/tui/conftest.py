@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")  # tests need no tab-underline animations
 
 import pytest
 
