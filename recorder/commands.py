@@ -79,6 +79,10 @@ def build_settings(
 async def _run_record(settings: RecorderSettings, token_generated: bool) -> None:
     from recorder.app import start_recorder
 
+    # The writer thread holds the GIL while it batches rows; hand it back to the forwarding
+    # loop sooner than the default 5 ms so traffic never waits behind the store.
+    sys.setswitchinterval(0.0005)
+
     try:
         handle = await start_recorder(settings)
     except OSError as error:
