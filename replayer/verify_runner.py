@@ -11,20 +11,22 @@ The request (all but ``log`` and ``reducer`` optional)::
      "mutation_scan_to": v, "stop_at": v}
 
 The main pass replays every event once: the canonical state hash at ``v = 0`` (the initial
-state), every ``K`` events and at the end; guards around each reducer call (clock and randomness
-calls, a top-level identity check of the input state, and at each checkpoint a re-hash of the
-previous checkpoint's state, which a mutating reducer changes); with ``compare_recorded`` the
-recorded snapshots and, at most every ``K`` events, the recorded event hashes. ``warmup``
-first runs the reducer over the first N events and throws the results away, so a reducer
-that carries module-level state across calls starts the real pass in a different condition
-than a fresh process. Localising requests ask for per-event hashes in ranges, states at given
-``v``, or a per-event deep mutation check up to ``v``; the parent then compares runs.
+state), every ``K`` events and at the end; guards around each reducer call (clock and
+randomness calls, a top-level identity check of the input state, at each checkpoint a re-hash
+of the previous checkpoint's state, which a mutating reducer changes, and in between the same
+check on sampled "sentinel" states, as often as half the reducer's own time pays for); with
+``compare_recorded`` the recorded snapshots and, at most every ``K`` events, the recorded event
+hashes. ``warmup`` first runs the reducer over the first N events and throws the results away,
+so a reducer that carries module-level state across calls starts the real pass in a different
+condition than a fresh process. Localising requests ask for per-event hashes in ranges, states
+at given ``v``, or a per-event deep mutation check up to ``v``; the parent then compares runs.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -34,7 +36,11 @@ from devtools.errors import RdtError
 from devtools.jsonutil import dumps, loads
 from replayer.source import chunks, open_source
 
+_clock = time.perf_counter  # bound before the guard replaces the module attribute
+
 INIT_EVENT = {"type": "@@INIT"}
+SENTINEL_SHARE = 0.5
+"""Deep mutation checks between checkpoints may cost up to this share of the reducer's time."""
 WINDOW_STATES_MAX = 64
 """Windows up to this many events send their states along with their hashes."""
 
@@ -187,6 +193,10 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     next_due = start_v + K
     mutation: dict[str, Any] | None = None
     scanning = scan_to is not None
+    budget = 0.0
+    sentinel: Any = None
+    sentinel_hash: str | None = None
+    sentinel_v = start_v
     for v, event, recorded in _events(reader, source, start_v, last_v, compare_recorded):
         if stop_at is not None and v > stop_at:
             break
@@ -199,6 +209,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         else:
             before_bytes = None
         guard.v = v
+        began = _clock()
         try:
             new = reducer(state, event)
         except Exception as error:  # noqa: BLE001 - the user's reducer
@@ -206,6 +217,16 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             result["exception"] = {"v": v, "traceback": _format_exception(error)}
             break
         guard.v = None
+        budget += (_clock() - began) * SENTINEL_SHARE
+        if budget > 0 and mutation is None:
+            # Re-hash the kept sentinel state (a mutation since it was taken shows), then keep
+            # this event's input as the next one; both cost one hash each.
+            began = _clock()
+            if sentinel_hash is not None and _hash(sentinel)[0] != sentinel_hash:
+                mutation = {"v": v, "how": "sentinel", "window": [sentinel_v, v]}
+            sentinel, sentinel_v = new, v
+            sentinel_hash = _hash(new)[0]
+            budget -= _clock() - began
         if before_bytes is not None:
             try:
                 after_bytes = canonical_bytes(state)
@@ -252,6 +273,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
 
     if mutation is None and ck_hash is not None and _hash(ck_state)[0] != ck_hash:
         mutation = {"v": ck_v, "how": "checkpoint", "window": [ck_v, last_v]}
+    if mutation is None and sentinel_hash is not None and _hash(sentinel)[0] != sentinel_hash:
+        mutation = {"v": sentinel_v, "how": "sentinel", "window": [sentinel_v, last_v]}
     if mutation is not None:
         result["mutation"] = mutation
     result["calls"] = [s.to_json() for s in guard.found()]
