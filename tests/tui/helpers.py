@@ -7,8 +7,15 @@ from typing import Any
 
 async def settle(pilot: Any, rounds: int = 3) -> None:
     """Let workers finish and the screen catch up."""
+    from textual.worker import WorkerCancelled
+
     for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
+        busy = [w for w in pilot.app.workers if w.group not in ("live", "control")]
+        if busy:  # (an empty list would mean "every worker", the endless live feed too)
+            try:
+                await pilot.app.workers.wait_for_complete(busy)
+            except WorkerCancelled:
+                pass  # an exclusive worker replaced by a newer one
         await pilot.pause()
 
 

@@ -1,0 +1,106 @@
+"""Live mode against a real recorder in front of the sales-order sample (loopback, port 0)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import websockets
+
+from tests.tui.helpers import settle, submit
+from tui.dialogs.inject import InjectDialog, parse_action
+from tui.launch import live_app
+from tui.live import LiveFeed
+from tui.stack import demo_stack
+from tui.widgets.event_list import EventList
+from tui.widgets.header import HeaderBar
+
+pytestmark = pytest.mark.timeout(60)
+
+
+async def send_orders(url: str, count: int) -> None:
+    """A client creating ``count`` orders through the proxy (each answered by a broadcast)."""
+    async with websockets.connect(url) as ws:
+        for i in range(count):
+            await ws.send(json.dumps({"type": "order/create", "customer": f"c{i}"}))
+            await ws.recv()
+
+
+async def wait_for(pilot, condition, rounds: int = 100) -> None:
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition not reached")
+
+
+async def test_follows_the_tail_pauses_on_scroll_up_and_resumes_with_f(tmp_path) -> None:
+    async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
+        app = live_app(stack.control_url, token=stack.token)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await send_orders(stack.proxy_url, 5)
+            lst = app.query_one(EventList)
+            await wait_for(pilot, lambda: len(lst.source) >= 5)
+            assert app.query_one(HeaderBar).info.mode == "LIVE"
+            assert lst.row.key == len(lst.source)  # following: on the newest event
+            await pilot.press("k")  # the user steps back: following pauses
+            assert not app.following
+            at = lst.row.key
+            await send_orders(stack.proxy_url, 3)
+            await wait_for(pilot, lambda: len(lst.source) >= 8)
+            assert lst.row.key == at  # the cursor stayed where the user put it
+            assert app.query_one(HeaderBar).info.following is False
+            await pilot.press("f")
+            await settle(pilot)
+            assert app.following and lst.row.key == len(lst.source)
+            await pilot.press("g", "j")  # the list stays navigable
+            assert lst.row.key == 2
+
+
+async def test_inject_validates_keeps_history_and_shows_what_it_produced(tmp_path) -> None:
+    async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
+        app = live_app(stack.control_url, token=stack.token)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("i")
+            assert isinstance(app.screen, InjectDialog)
+            await submit(pilot, "{not json")
+            assert isinstance(app.screen, InjectDialog)
+            assert "not valid JSON" in str(app.screen.query_one("#error").render())
+            await submit(pilot, '{"type": "order/create", "customer": "ACME"}')
+            assert not isinstance(app.screen, InjectDialog)
+            await wait_for(pilot, lambda: app.injections.items[-1].result is not None)
+            item = app.injections.items[-1]
+            assert item.result["ok"] and item.result["events"]
+            assert "events [" in item.summary()
+            lst = app.query_one(EventList)
+            await wait_for(pilot, lambda: len(lst.source) >= 1)
+            assert lst.row.type == "order/created"
+            await pilot.press("i", "up")  # history recall
+            assert "ACME" in app.screen.query_one("#action").value
+            assert "events [" in str(app.screen.query_one("#history-text").render())
+            await pilot.press("escape")
+
+
+async def test_mark_in_live_mode_reaches_the_recorder(tmp_path) -> None:
+    async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
+        app = live_app(stack.control_url, token=stack.token)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await send_orders(stack.proxy_url, 2)
+            lst = app.query_one(EventList)
+            await wait_for(pilot, lambda: len(lst.source) >= 2)
+            await pilot.press("m")
+            await wait_for(pilot, lambda: any("marked after" in n for n in app.notes))
+            assert lst.row.key in lst.marked
+
+
+async def test_wrong_token_is_shown_not_raised(tmp_path) -> None:
+    async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
+        feed = LiveFeed(stack.control_url, "wrong")
+        await feed.run()
+        assert feed.error is not None and "token was refused" in feed.error
+
+
+def test_inject_parser_refuses_non_actions() -> None:
+    assert parse_action("[1]") == "an action must be a JSON object"
+    assert parse_action('{"x": 1}') == 'an action needs a string "type"'
+    assert parse_action('{"type": "a"}') == {"type": "a"}
