@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 
@@ -12,10 +13,8 @@ async def settle(pilot: Any, rounds: int = 3) -> None:
     for _ in range(rounds):
         busy = [w for w in pilot.app.workers if w.group not in ("live", "control")]
         if busy:  # (an empty list would mean "every worker", the endless live feed too)
-            try:
+            with contextlib.suppress(WorkerCancelled):  # replaced by a newer exclusive worker
                 await pilot.app.workers.wait_for_complete(busy)
-            except WorkerCancelled:
-                pass  # an exclusive worker replaced by a newer one
         await pilot.pause()
 
 
