@@ -146,6 +146,14 @@ class CallGuard:
             stack=stack,
         )
 
+    def _quiet(self, call: Callable[[], Any]) -> Any:
+        """Run ``call`` without reporting the sources it uses inside (date.today → time.time)."""
+        busy, self._busy = self._busy, True
+        try:
+            return call()
+        finally:
+            self._busy = busy
+
     def _wrap(self, name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         guard = self
 
@@ -267,19 +275,19 @@ def _guarded_datetime(guard: CallGuard) -> type:
         def now(cls, tz: Any = None) -> Any:
             if guard.v is not None and not guard._busy:
                 guard._report("datetime.datetime.now")
-            return super().now(tz)
+            return guard._quiet(lambda: super(datetime, cls).now(tz))
 
         @classmethod
         def utcnow(cls) -> Any:
             if guard.v is not None and not guard._busy:
                 guard._report("datetime.datetime.utcnow")
-            return super().utcnow()
+            return guard._quiet(lambda: super(datetime, cls).utcnow())
 
         @classmethod
         def today(cls) -> Any:
             if guard.v is not None and not guard._busy:
                 guard._report("datetime.datetime.today")
-            return super().today()
+            return guard._quiet(lambda: super(datetime, cls).today())
 
     datetime.__module__ = "datetime"
     return datetime
@@ -293,7 +301,7 @@ def _guarded_date(guard: CallGuard) -> type:
         def today(cls) -> Any:
             if guard.v is not None and not guard._busy:
                 guard._report("datetime.date.today")
-            return super().today()
+            return guard._quiet(lambda: super(date, cls).today())
 
     date.__module__ = "datetime"
     return date
