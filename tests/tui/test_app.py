@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from textual.widgets import TabbedContent
 
+from tests import factories
 from tests.tui.helpers import screen_text, settle, show_tab, submit
 from tui.dialogs.help import HelpScreen
 from tui.dialogs.prompt import PromptDialog
@@ -227,3 +230,57 @@ async def test_question_mark_shows_help_and_q_quits(app_for, small_log) -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def wait_replay(pilot) -> None:
+    for _ in range(100):
+        await settle(pilot, rounds=1)
+        if pilot.app.replay is not None:
+            return
+    raise AssertionError("the replay never opened")
+
+
+async def test_with_a_reducer_state_is_replayed_at_every_event(app_for, small_log) -> None:
+    app = app_for(small_log, reducer=str(Path(factories.__file__)) + ":counter_reducer")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_replay(pilot)
+        await pilot.press(*["j"] * 5)  # v 6: no snapshot, replayed
+        await settle(pilot)
+        assert app.query_one(StateView).state == {"count": 21}
+        await show_tab(pilot, "tab-diff")
+        assert "replace /count  21" in app.query_one(DiffView).plain
+
+
+async def test_s_skips_an_event_and_shows_the_downstream_change(app_for, small_log) -> None:
+    app = app_for(small_log, reducer=str(Path(factories.__file__)) + ":counter_reducer")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_replay(pilot)
+        await pilot.press("j", "j", "s")  # skip v 3
+        await settle(pilot)
+        assert app.query_one(EventList).skipped == {3}
+        assert app.what_if.first_divergent_v == 3
+        assert app.query_one(TabbedContent).active == "tab-diff"
+        diff = app.query_one(DiffView).plain
+        assert "first affected v 3" in diff and "/count" in diff and "462" in diff  # 465 - 3
+        await pilot.press("s")  # un-skip: back to the normal diff
+        await settle(pilot)
+        assert app.what_if is None and app.query_one(EventList).skipped == set()
+
+
+async def test_b_bisects_to_the_first_bad_event(app_for, small_log) -> None:
+    app = app_for(small_log, reducer=str(Path(factories.__file__)) + ":counter_reducer")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_replay(pilot)
+        await pilot.press("b")
+        assert isinstance(app.screen, PromptDialog)
+        await submit(pilot, "state['count'] > 100")
+        for _ in range(50):
+            await settle(pilot, rounds=1)
+            if app.bisect_result is not None:
+                break
+        assert app.bisect_result.v == 14  # 1+…+14 = 105
+        await settle(pilot)
+        assert app.query_one(EventList).row.key == 14
+        assert app.query_one(TabbedContent).active == "tab-diff"
+        assert "v 13 → v 14" in app.query_one(DiffView).plain
+        assert any("first bad event is v 14" in note for note in app.notes)
