@@ -313,32 +313,29 @@ _SHALLOW_LIMIT = 256
 """Top-level containers longer than this are left to the deep (checkpoint) check."""
 
 
-def shallow_fingerprint(state: Any) -> list[Any] | None:
-    """The top level of ``state`` to compare by identity after the call (``None``: not kept)."""
+def shallow_fingerprint(state: Any) -> tuple[int, ...] | None:
+    """The identities of ``state``'s top-level values (``None``: not a dict or list, or long).
+
+    Compare with :func:`shallow_changed` after the call; the old values stay referenced by
+    ``state`` itself, so their ids cannot be reused meanwhile.
+    """
     kind = type(state)
     if kind is dict:
         if len(state) > _SHALLOW_LIMIT:
             return None
-        return list(state.items())
+        return tuple(map(id, state.values()))
     if kind is list:
         if len(state) > _SHALLOW_LIMIT:
             return None
-        return list(state)
+        return tuple(map(id, state))
     return None
 
 
-def shallow_changed(state: Any, fingerprint: list[Any]) -> bool:
-    """Whether the top level of ``state`` no longer holds the same objects as ``fingerprint``."""
-    if len(state) != len(fingerprint):
-        return True
+def shallow_changed(state: Any, fingerprint: tuple[int, ...]) -> bool:
+    """Whether ``state``'s top level no longer holds the same objects as ``fingerprint``."""
     if type(state) is dict:
-        get = state.get
-        missing = _MISSING
-        return any(get(key, missing) is not value for key, value in fingerprint)
-    return any(a is not b for a, b in zip(state, fingerprint, strict=True))
-
-
-_MISSING = object()
+        return tuple(map(id, state.values())) != fingerprint
+    return tuple(map(id, state)) != fingerprint
 
 
 def mutation_path(before: Any, after: Any) -> tuple[str, list[dict[str, Any]]]:

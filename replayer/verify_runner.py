@@ -24,6 +24,8 @@ at given ``v``, or a per-event deep mutation check up to ``v``; the parent then 
 
 from __future__ import annotations
 
+import itertools
+import math
 import os
 import sys
 import time
@@ -73,19 +75,38 @@ def _format_exception(error: BaseException) -> str:
     return "".join(traceback.format_exception(type(error), error, tb))
 
 
-def _events(
-    reader: Any, source: Any, base_v: int, last_v: int, with_hashes: bool
-) -> Iterator[tuple[int, Any, str | None]]:
-    """``(v, event, recorded hash or None)`` after ``base_v``, as the replay engine reads them."""
+def _events(reader: Any, source: Any, base_v: int, last_v: int) -> Iterator[tuple[int, Any]]:
+    """``(v, event)`` after ``base_v``, as the replay engine reads them."""
     if base_v >= last_v:
         return
-    if with_hashes and source.kind == "events":
-        for event in reader.events(base_v + 1, last_v):
-            yield event.v, event.event, event.hash
-        return
     for chunk in chunks(source.payloads(base_v + 1, last_v)):
-        for v, event in chunk:
-            yield v, event, None
+        yield from chunk
+
+
+CADENCE_SAMPLE = 2000
+"""Events read at the start to learn how often the server recorded a state hash."""
+
+
+def _recorded_cadence(
+    reader: Any, source: Any, base_v: int, last_v: int, wanted: bool
+) -> tuple[int, int]:
+    """``(every, offset)``: the recorded hashes seen at the start sit at ``v % every == offset``.
+
+    Recorded hashes are then looked up one event at a time, about once every K events, instead
+    of decoding every event row. ``(0, 0)`` when fewer than two were seen (then only the
+    checkpoints and the last event are looked up).
+    """
+    if not wanted or source.kind != "events" or base_v >= last_v:
+        return 0, 0
+    hashed = [
+        e.v for e in reader.events(base_v + 1, min(last_v, base_v + CADENCE_SAMPLE)) if e.hash
+    ]
+    if len(hashed) < 2:
+        return 0, 0
+    every = 0
+    for a, b in itertools.pairwise(hashed):
+        every = math.gcd(every, b - a)
+    return every, hashed[0] % every
 
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
@@ -149,8 +170,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     if warm:
         try:
             state = initial()
-            events = _events(reader, source, start_v, min(last_v, start_v + warm), False)
-            for _v, event, _h in events:
+            for _v, event in _events(reader, source, start_v, min(last_v, start_v + warm)):
                 state = reducer(state, event)
         except Exception:  # noqa: BLE001 - the real pass reports it
             pass
@@ -189,7 +209,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     if compare_recorded and start_v in snapshots:
         _compare_snapshot(result, snapshots[start_v], state, h0, start_v)
     ck_state, ck_hash, ck_v = state, h0, start_v
-    recorded_match = start_v if compare_recorded else None
+    recorded_match = start_v if compare_recorded and source.kind == "events" else None
     next_due = start_v + K
     mutation: dict[str, Any] | None = None
     scanning = scan_to is not None
@@ -197,7 +217,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     sentinel: Any = None
     sentinel_hash: str | None = None
     sentinel_v = start_v
-    for v, event, recorded in _events(reader, source, start_v, last_v, compare_recorded):
+    rec_every, rec_offset = _recorded_cadence(reader, source, start_v, last_v, compare_recorded)
+    for v, event in _events(reader, source, start_v, last_v):
         if stop_at is not None and v > stop_at:
             break
         fingerprint = shallow_fingerprint(state) if mutation is None else None
@@ -243,11 +264,11 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         state = new
 
         due = v % K == 0 or v in (last_v, stop_at)
-        want_recorded = compare_recorded and recorded is not None and recorded_match is not None
-        if want_recorded and v >= next_due:
-            due = True
+        probe = recorded_match is not None and (
+            due or (v >= next_due and rec_every > 0 and v % rec_every == rec_offset)
+        )
         ranged = bool(hash_ranges) and in_ranges(v)
-        if not (due or ranged or v in keep_states or v in snapshots):
+        if not (due or probe or ranged or v in keep_states or v in snapshots):
             continue
         h, bad, data = _hash_bytes(state)
         if bad is not None and "unserializable" not in result:
@@ -258,13 +279,16 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             states[str(v)] = loads(data)
         if compare_recorded and v in snapshots:
             _compare_snapshot(result, snapshots[v], state, h, v)
-        if want_recorded:
-            next_due = v + K
-            if h == recorded:
-                recorded_match = v
-            elif h is not None:
-                result["recorded_hash"] = {"match_v": recorded_match, "mismatch_v": v}
-                recorded_match = None
+        if probe:
+            row = reader.event(v)
+            recorded = row.hash if row is not None else None
+            if recorded is not None:
+                next_due = v + K
+                if h == recorded:
+                    recorded_match = v
+                elif h is not None:
+                    result["recorded_hash"] = {"match_v": recorded_match, "mismatch_v": v}
+                    recorded_match = None
         if due:
             checkpoints.append([v, h])
             if mutation is None and ck_hash is not None and _hash(ck_state)[0] != ck_hash:
