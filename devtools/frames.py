@@ -99,6 +99,10 @@ for _open in b"[{":
 for _close in b"]}":
     _DELTA[_close] = -1
 _INF = float("inf")
+# Every digit becomes "0": a run of 19 zeros then marks the only place a big integer can be
+# (jsonutil's pattern needs 20 digits, or "-9" and 18 more), found at C speed with no regex.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
 
 
 def parse_frame(
@@ -137,7 +141,10 @@ def parse_frame(
     # orjson accepted it: valid UTF-8, no lone surrogates, no NaN, no overflow, depth <= 1024.
     if len(payload) > 2 * max_depth and nesting_depth(payload) > max_depth:
         return _FLAGGED["too-deep"]
-    if jsonutil._MAYBE_BIG_INT.search(payload) is not None:
+    if (
+        _NINETEEN_DIGITS in payload.translate(_DIGITS_AS_ZERO)
+        and jsonutil._MAYBE_BIG_INT.search(payload) is not None
+    ):
         try:
             value = jsonutil.loads(payload)
         except (ValueError, RecursionError):  # pragma: no cover - orjson accepted it already
