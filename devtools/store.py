@@ -789,6 +789,21 @@ class LogWriter:
             self._messages.extend(rows)
         self._added(len(rows))
 
+    def add_message_rows(self, rows: Sequence[tuple]) -> None:
+        """Buffer forwarded frames given as plain tuples (the recorder's hot path).
+
+        Args:
+            rows: one tuple per frame in :class:`~devtools.model.Message` field order:
+                ``(seq, connection, direction, t_ns, type, payload, binary, flag, size)``;
+                ``seq`` must be new in this recording.
+        """
+        rid = self.recording_id
+        head = (rid,)
+        rows = [head + row for row in rows]
+        with self._lock:
+            self._messages.extend(rows)
+        self._added(len(rows))
+
     def add_events(self, events: Sequence[Event]) -> None:
         """Buffer events; an event whose ``v`` is already stored is ignored."""
         rid = self.recording_id

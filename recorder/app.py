@@ -14,6 +14,8 @@ from devtools.store import Log
 from recorder.control import ControlServer, iter_pages
 from recorder.devtools_link import DevtoolsLink
 from recorder.proxy import Proxy
+from recorder.records import row_builder
+from recorder.redact import parse_pointers
 from recorder.session import Session
 from recorder.settings import RecorderSettings
 from recorder.tasks import spawn
@@ -34,8 +36,9 @@ class RecorderHandle:
             limit=settings.queue_limit,
             clock=settings.clock,
             warn=warn,
+            build_row=row_builder(parse_pointers(settings.redact), settings.max_record_size),
         )
-        self.session = Session(settings, self.writer.put)
+        self.session = Session(settings, self.writer.put, self.writer.put_message)
         self.proxy = Proxy(self.session, settings.upstream)
         self.link: DevtoolsLink | None = None
         self.control: ControlServer | None = None

@@ -19,7 +19,7 @@ from typing import Any
 
 from websockets.frames import Close, Frame, Opcode
 
-from devtools.model import Origin
+from devtools.model import Direction, Origin
 from devtools.protocol import CONNECTION_HEADER
 from recorder.capture import Captured, CapturedClose, StreamCapture, negotiated_extensions
 from recorder.http import (
@@ -157,23 +157,28 @@ class Relay:
         upstream.write(data)
         capture = self.capture_in
         if capture is not None:
-            for item in capture.feed(data):
-                self._captured("in", item)
+            items = capture.feed(data)
+            if items:
+                self._captured("in", items)
 
     def from_upstream(self, data: bytes) -> None:
         self.client.write(data)
         capture = self.capture_out
         if capture is not None:
-            for item in capture.feed(data):
-                self._captured("out", item)
+            items = capture.feed(data)
+            if items:
+                self._captured("out", items)
 
-    def _captured(self, direction: str, item: Captured | CapturedClose) -> None:
-        if type(item) is Captured:
-            self.session.message(self.conn_id, direction, item.payload, item.binary)  # type: ignore[arg-type]
-            if self.on_message is not None:
-                self.on_message(direction, item)
-        elif self.close_code is None and self.close_reason is None:
-            self.close_code, self.close_reason = item.code, item.reason  # type: ignore[union-attr]
+    def _captured(self, direction: Direction, items: list[Captured | CapturedClose]) -> None:
+        forwarded = self.session.forwarded
+        conn_id = self.conn_id
+        for item in items:
+            if type(item) is Captured:
+                forwarded(conn_id, direction, item.payload, item.binary)
+                if self.on_message is not None:
+                    self.on_message(direction, item)
+            elif self.close_code is None and self.close_reason is None:
+                self.close_code, self.close_reason = item.code, item.reason  # type: ignore[union-attr]
 
     # ---------------------------------------------------------------- endings
 

@@ -4,13 +4,59 @@ every record into its PROTOCOL.md §4 JSON Lines shape for the control endpoint'
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from devtools import jsonutil
 from devtools.frames import parse_frame
 from devtools.model import Connection, Direction, Event, Gap, Mark, Message, Snapshot
 from recorder.redact import Pointer, redact
+
+MessageRow = tuple
+"""A message in :class:`~devtools.model.Message` field order:
+``(seq, connection, direction, t_ns, type, payload, binary, flag, size)``."""
+
+RawMessage = tuple
+"""A forwarded message as the proxy hands it over: ``(seq, connection, direction, t_ns,
+payload, binary)`` — numbered and stamped, not parsed yet."""
+
+
+def message_row(
+    seq: int,
+    connection: int,
+    direction: Direction,
+    t_ns: int,
+    payload: bytes,
+    binary: bool,
+    pointers: Sequence[Pointer] = (),
+    max_size: int | None = None,
+) -> MessageRow:
+    """The log row of one forwarded message (see :func:`build_message` for the rules)."""
+    size = len(payload)
+    if max_size is not None and size > max_size:
+        return (seq, connection, direction, t_ns, None, b"", binary, "too-large", size)
+    parsed = parse_frame(payload, binary)
+    if not pointers:
+        return (seq, connection, direction, t_ns, parsed.type, payload, binary, parsed.flag, -1)
+    if parsed.flag is not None:
+        return (seq, connection, direction, t_ns, None, b"", binary, parsed.flag, size)
+    value, _ = redact(parsed.value, pointers)
+    kept = value.get("type") if isinstance(value.get("type"), str) else None
+    stored = jsonutil.dumps(value)
+    flag = None if kept is not None else "no-type"
+    return (seq, connection, direction, t_ns, kept, stored, False, flag, size)
+
+
+def row_builder(
+    pointers: Sequence[Pointer] = (), max_size: int | None = None
+) -> Callable[[RawMessage], MessageRow]:
+    """A function turning a :data:`RawMessage` into its :data:`MessageRow` (the writer thread
+    runs it, so parsing and redaction stay off the forwarding loop)."""
+
+    def build(raw: RawMessage) -> MessageRow:
+        return message_row(*raw, pointers, max_size)
+
+    return build
 
 
 def build_message(
@@ -31,19 +77,9 @@ def build_message(
     secret past it), and a frame that does not parse is stored as its length and flag only.
     A frame longer than ``max_size`` is stored as its length and the flag ``too-large``.
     """
-    size = len(payload)
-    if max_size is not None and size > max_size:
-        return Message(seq, connection, direction, t_ns, None, b"", binary, "too-large", size)
-    parsed = parse_frame(payload, binary)
-    if not pointers:
-        return Message(seq, connection, direction, t_ns, parsed.type, payload, binary, parsed.flag)
-    if parsed.flag is not None:
-        return Message(seq, connection, direction, t_ns, None, b"", binary, parsed.flag, size)
-    value, _ = redact(parsed.value, pointers)
-    kept = value.get("type") if isinstance(value.get("type"), str) else None
-    stored = jsonutil.dumps(value)
-    flag = None if kept is not None else "no-type"
-    return Message(seq, connection, direction, t_ns, kept, stored, False, flag, size)
+    return Message(
+        *message_row(seq, connection, direction, t_ns, payload, binary, pointers, max_size)
+    )
 
 
 def message_json(message: Message) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from devtools.model import Connection, Direction, Event, Gap, Mark, Message, Origin, Snapshot
-from recorder.records import build_message
+from recorder.records import RawMessage, build_message
 from recorder.redact import parse_pointers, redact
 from recorder.settings import RecorderSettings
 from recorder.writer import ClosedConnection, ServerInfo
@@ -25,11 +25,22 @@ class Session:
     Args:
         settings: the recorder's settings (redaction, size limit, clock, run id).
         put: hands a record to the writer (must not block).
+        put_message: hands a forwarded message over raw (a
+            :data:`~recorder.records.RawMessage`) for the writer to parse and redact (must not
+            block; the writer must build rows with the same settings, see
+            :func:`recorder.records.row_builder`). ``None``: messages are built here and go
+            through ``put``.
     """
 
-    def __init__(self, settings: RecorderSettings, put: Callable[[Any], None]) -> None:
+    def __init__(
+        self,
+        settings: RecorderSettings,
+        put: Callable[[Any], None],
+        put_message: Callable[[RawMessage], None] | None = None,
+    ) -> None:
         self.settings = settings
         self._put = put
+        self._put_message = put_message
         self._clock = settings.clock
         self._pointers = parse_pointers(settings.redact)
         self._max = settings.max_record_size
@@ -101,6 +112,23 @@ class Session:
         self.messages += 1
         self._emit(message)
         return message
+
+    def forwarded(self, conn_id: int, direction: Direction, payload: bytes, binary: bool) -> None:
+        """Record one forwarded message: the proxy's hot path.
+
+        The message is numbered, stamped and handed over raw; parsing and redaction happen on
+        the writer thread. Only while someone listens (the control endpoint's live feed) is
+        the record built here, for them.
+        """
+        put_message = self._put_message
+        if put_message is None or self.listeners:
+            self.message(conn_id, direction, payload, binary)
+            return
+        self.seq = seq = self.seq + 1
+        if direction == "in":
+            self._in_seqs[conn_id].append(seq)
+        self.messages += 1
+        put_message((seq, conn_id, direction, self._clock(), payload, binary))
 
     def in_seqs(self, conn_id: int) -> list[int]:
         """The ``seq`` of each client message on a connection, in order."""

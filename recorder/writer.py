@@ -1,11 +1,13 @@
 """The queueing writer: the forward path hands records over without ever waiting on the store.
 
 Records go into a bounded in-memory queue (a ``deque``; appending is lock-free for the event
-loop). A writer thread drains it at least every ``interval`` seconds and writes each batch in one
-transaction through a :class:`devtools.store.LogWriter`-like *sink*. When the queue is full, or
-the store fails, the messages and events that could not be written are counted, reported on
-stderr, and recorded as :class:`~devtools.model.Gap` records as soon as the store works again —
-never silently lost.
+loop). Forwarded messages arrive raw (:data:`~recorder.records.RawMessage`: numbered and stamped,
+nothing else), so the event loop never parses: the writer thread turns them into rows (parsing,
+flags, redaction) as it drains the queue, at least every ``interval`` seconds, and writes each
+batch in one transaction through a :class:`devtools.store.LogWriter`-like *sink*. When the queue
+is full, a row cannot be built, or the store fails, the messages and events that could not be
+written are counted, reported on stderr, and recorded as :class:`~devtools.model.Gap` records as
+soon as the store works again — never silently lost.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from devtools.model import Connection, Event, Gap, Mark, Message, Snapshot
+from recorder.records import MessageRow, RawMessage, row_builder
 
 
 class Sink(Protocol):
@@ -29,6 +32,8 @@ class Sink(Protocol):
         self, conn_id: int, *, closed_ns: int, code: int | None, reason: str | None
     ) -> None: ...
     def add_messages(self, messages: Any) -> None: ...
+    # Optional: ``add_message_rows(rows)`` taking Message-ordered tuples (used when the sink's
+    # class defines it; otherwise rows are turned into Message values for add_messages).
     def add_events(self, events: Any) -> None: ...
     def add_snapshot(self, snapshot: Snapshot) -> None: ...
     def add_mark(self, mark: Mark) -> None: ...
@@ -79,6 +84,8 @@ class QueueingWriter:
         limit: the most records held; beyond it messages and events are dropped into a gap.
         clock: wall clock in ns (for gap records).
         warn: where one-line warnings go (default: stderr).
+        build_row: turns a raw message into its row on the writer thread (default: parse,
+            no redaction, no size limit; see :func:`recorder.records.row_builder`).
     """
 
     def __init__(
@@ -89,7 +96,9 @@ class QueueingWriter:
         limit: int = 200_000,
         clock: Callable[[], int] = time.time_ns,
         warn: Callable[[str], None] | None = None,
+        build_row: Callable[[RawMessage], MessageRow] | None = None,
     ) -> None:
+        self._build_row = build_row or row_builder()
         self._open_sink = open_sink
         self._interval = interval
         self._limit = limit
@@ -107,6 +116,7 @@ class QueueingWriter:
         self._oldest_ns: float | None = None
         self._dropped_msgs: _Range | None = None
         self._dropped_events: _Range | None = None
+        self._dropping = False
         self._pending_gaps: list[Gap] = []
         self.written = 0
         """Records written so far."""
@@ -133,6 +143,21 @@ class QueueingWriter:
         if not self._ready.is_set():
             raise TimeoutError("the log store did not open in time")
 
+    def put_message(self, raw: RawMessage) -> None:
+        """Queue one forwarded message as handed over by the proxy (the hot path).
+
+        Never blocks; when the queue is full the message is dropped into a gap.
+        """
+        queue = self._queue
+        if len(queue) >= self._limit:
+            self._drop_message(raw[0])
+            return
+        if self._dropping:
+            self._queue_drop_gaps()
+        if not queue:
+            self._oldest_ns = time.monotonic()
+        queue.append(raw)
+
     def put(self, record: Any) -> None:
         """Queue a record (a model value, :class:`ClosedConnection` or :class:`ServerInfo`).
 
@@ -142,23 +167,28 @@ class QueueingWriter:
         queue = self._queue
         if len(queue) >= self._limit:
             if isinstance(record, Message):
-                if self._dropped_msgs is None:
-                    self._dropped_msgs = _Range(record.seq)
-                    self._warn("recorder queue full: dropping messages (recorded as a gap)")
-                self._dropped_msgs.add(record.seq)
-                self.lost += 1
+                self._drop_message(record.seq)
                 return
             if isinstance(record, Event):
                 if self._dropped_events is None:
                     self._dropped_events = _Range(record.v)
+                    self._dropping = True
                 self._dropped_events.add(record.v)
                 self.lost += 1
                 return
-        elif self._dropped_msgs is not None or self._dropped_events is not None:
+        elif self._dropping:
             self._queue_drop_gaps()
         if not queue:
             self._oldest_ns = time.monotonic()
         queue.append(record)
+
+    def _drop_message(self, seq: int) -> None:
+        if self._dropped_msgs is None:
+            self._dropped_msgs = _Range(seq)
+            self._dropping = True
+            self._warn("recorder queue full: dropping messages (recorded as a gap)")
+        self._dropped_msgs.add(seq)
+        self.lost += 1
 
     def _queue_drop_gaps(self) -> None:
         now = self._clock()
@@ -168,6 +198,7 @@ class QueueingWriter:
                     Gap(kind, dropped.start, dropped.end, "recorder queue full", now)
                 )
         self._dropped_msgs = self._dropped_events = None
+        self._dropping = False
 
     @property
     def lag_ms(self) -> float:
@@ -190,7 +221,7 @@ class QueueingWriter:
 
     def close(self, *, ended_ns: int | None = None, timeout: float = 30.0) -> None:
         """Write everything queued, close the sink and stop the thread (call it off the loop)."""
-        if self._dropped_msgs is not None or self._dropped_events is not None:
+        if self._dropping:
             self._queue_drop_gaps()
         self._ended_ns = ended_ns
         self._stopping = True
@@ -248,23 +279,43 @@ class QueueingWriter:
         self._pending_gaps = []
         self.written += len(batch)
 
-    @staticmethod
-    def _write(sink: Sink, batch: list[Any]) -> None:
+    def _write(self, sink: Sink, batch: list[Any]) -> None:
         run: list[Any] = []
         run_kind: type | None = None
+        build = self._build_row
+        add_rows = getattr(type(sink), "add_message_rows", None)
 
         def emit() -> None:
-            if run_kind is Message:
-                sink.add_messages(run)
+            if run_kind is tuple:
+                if add_rows is not None:
+                    add_rows(sink, run)
+                else:
+                    sink.add_messages([Message(*row) for row in run])
             elif run_kind is Event:
                 sink.add_events(run)
 
         for record in batch:
             kind = type(record)
+            if kind is tuple or kind is Message:
+                if run_kind is not tuple:
+                    if run:
+                        emit()
+                    run, run_kind = [], tuple
+                if kind is Message:
+                    run.append(_row(record))
+                    continue
+                try:
+                    run.append(build(record))
+                except Exception as error:  # never lose the batch for one odd frame
+                    reason = f"could not record: {type(error).__name__}: {error}"[:200]
+                    sink.add_gap(Gap("messages", record[0], record[0], reason, self._clock()))
+                    self.lost += 1
+                    self.gaps += 1
+                continue
             if kind is not run_kind and run:
                 emit()
                 run = []
-            if kind is Message or kind is Event:
+            if kind is Event:
                 run_kind = kind
                 run.append(record)
                 continue
@@ -291,7 +342,7 @@ class QueueingWriter:
 
     def _failed(self, batch: list[Any], error: Exception) -> None:
         now = self._clock()
-        msgs = [r.seq for r in batch if isinstance(r, Message)]
+        msgs = [r[0] if type(r) is tuple else r.seq for r in batch if type(r) in _MESSAGE_KINDS]
         events = [r.v for r in batch if isinstance(r, Event)]
         gaps = [r for r in batch if isinstance(r, Gap)]
         reason = f"store unavailable: {type(error).__name__}"
@@ -311,3 +362,11 @@ class QueueingWriter:
         if callable(discard):
             with contextlib.suppress(Exception):
                 discard()
+
+
+_MESSAGE_KINDS = (tuple, Message)
+
+
+def _row(m: Message) -> MessageRow:
+    """A message value as its row (Message field order)."""
+    return (m.seq, m.connection, m.direction, m.t_ns, m.type, m.payload, m.binary, m.flag, m.size)
