@@ -16,8 +16,9 @@ from typing import Any
 from devtools.jsonutil import dumps, loads
 from replayer.errors import StateNotJSON
 
-FLUSH_EVERY = 8
-"""Persist after this many new checkpoints (and when a build finishes)."""
+FLUSH_BYTES = 8 * 2**20
+"""Persist once this many bytes of checkpoints are pending (and when a build finishes): few
+commits on the hot path, memory bounded by this, not by the log's length."""
 
 
 def checkpoint_key(identity: bytes, every: int, source: str, start: bytes) -> str:
@@ -51,6 +52,7 @@ class CheckpointCache:
         self.vs: list[int] = []
         self._memory: dict[int, bytes] = {}
         self._pending: list[tuple[int, bytes, str]] = []
+        self._pending_bytes = 0
         if persist:
             try:
                 self.vs = [v for v, _ in reader.checkpoints(key)]
@@ -84,14 +86,15 @@ class CheckpointCache:
         self._memory[v] = data
         if self.persist:
             self._pending.append((v, data, "sha256:" + hashlib.sha256(data).hexdigest()))
-            if len(self._pending) >= FLUSH_EVERY:
+            self._pending_bytes += len(data)
+            if self._pending_bytes >= FLUSH_BYTES:
                 self.flush()
 
     def flush(self) -> None:
         """Persist pending checkpoints; on failure (a read-only log) keep them in memory."""
         if not self._pending:
             return
-        rows, self._pending = self._pending, []
+        rows, self._pending, self._pending_bytes = self._pending, [], 0
         try:
             self.reader.save_checkpoints(self.key, rows)
         except Exception:  # noqa: BLE001 — the cache is an optimisation, never a failure

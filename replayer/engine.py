@@ -20,7 +20,7 @@ from replayer.diff import diff as diff_states
 from replayer.errors import PredicateError, ReplayError, VersionOutOfRange
 from replayer.loader import Reducer, load_reducer, reducer_identity
 from replayer.predicate import Predicate
-from replayer.source import MessageSource, chunks, open_source
+from replayer.source import MessageSource, chunks, open_source, raw_chunks
 from replayer.whatif import WhatIfResult
 
 INIT = {"type": "@@INIT"}
@@ -203,16 +203,30 @@ class Replay:
         v = from_v - 1
         bar = self._progress(from_v, to_v) if checkpoint else None
         try:
-            for chunk in chunks(self.source.payloads(from_v, to_v)):
-                for v, event in chunk:
-                    try:
-                        state = reducer(state, event)
-                    except Exception as error:
-                        raise ReplayError.from_exception(v, event, error) from None
-                    if checkpoint and v % every == 0:
-                        add(v, state)
-                    if on_step is not None and on_step(v, event, state):
-                        return v, state
+            for batch, loads in raw_chunks(self.source.payloads(from_v, to_v)):
+                if on_step is None and not (
+                    checkpoint and batch[0][0] // every != batch[-1][0] // every
+                ):
+                    # The hot path: no checkpoint falls inside this chunk, nothing to watch.
+                    for v, payload in batch:
+                        event = loads(payload)
+                        try:
+                            state = reducer(state, event)
+                        except Exception as error:
+                            raise ReplayError.from_exception(v, event, error) from None
+                else:
+                    for v, payload in batch:
+                        event = loads(payload)
+                        try:
+                            state = reducer(state, event)
+                        except Exception as error:
+                            raise ReplayError.from_exception(v, event, error) from None
+                        if checkpoint and v % every == 0:
+                            add(v, state)
+                        if on_step is not None and on_step(v, event, state):
+                            return v, state
+                if checkpoint and v % every == 0:
+                    add(v, state)
                 if bar is not None:
                     bar.advance(v)
         finally:

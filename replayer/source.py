@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import orjson
@@ -28,22 +28,35 @@ _DIGITS = bytes(ord("1") if (48 <= i <= 57 or i == 45) else ord(" ") for i in ra
 _BIG = b"1" * 20
 
 
-def decode_chunk(rows: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
-    """Decode ``(v, JSON bytes)`` rows; integers of any size stay exact.
+def chunk_loads(rows: list[tuple[int, bytes]]) -> Callable[[bytes], Any]:
+    """The JSON loader that is exact for every payload of ``rows``.
 
     One C-level scan of the whole chunk decides whether the fast ``orjson.loads`` is exact;
     only a chunk that may hold a huge integer goes through :func:`devtools.jsonutil.loads`.
     """
     joined = b"\n".join([payload for _, payload in rows]).translate(_DIGITS)
-    loads = exact_loads if _BIG in joined else orjson.loads
+    return exact_loads if _BIG in joined else orjson.loads
+
+
+def decode_chunk(rows: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
+    """Decode ``(v, JSON bytes)`` rows; integers of any size stay exact."""
+    loads = chunk_loads(rows)
     return [(v, loads(payload)) for v, payload in rows]
+
+
+def raw_chunks(
+    rows: Iterable[tuple[int, bytes]], size: int = CHUNK
+) -> Iterator[tuple[list[tuple[int, bytes]], Callable[[bytes], Any]]]:
+    """Chunks of at most ``size`` undecoded rows, each with its exact loader."""
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch, chunk_loads(batch)
 
 
 def chunks(rows: Iterable[tuple[int, bytes]], size: int = CHUNK) -> Iterator[list[tuple[int, Any]]]:
     """Decoded chunks of at most ``size`` rows."""
-    iterator = iter(rows)
-    while batch := list(itertools.islice(iterator, size)):
-        yield decode_chunk(batch)
+    for batch, loads in raw_chunks(rows, size):
+        yield [(v, loads(payload)) for v, payload in batch]
 
 
 class Source(Protocol):
