@@ -49,7 +49,7 @@ def check(a, b):
     return patch
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(JSON, JSON)
 def test_patch_turns_a_into_b(a, b):
     check(a, b)
@@ -73,7 +73,7 @@ def edited(draw):
     return a, b
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(edited())
 def test_patch_of_shared_structure(pair):
     check(*pair)
