@@ -11,7 +11,7 @@ stops the capture of that direction and reports why in :attr:`StreamCapture.erro
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from websockets.exceptions import ProtocolError
@@ -26,6 +26,9 @@ except ImportError:  # pragma: no cover - the pure-Python fallback
     from websockets.utils import apply_mask
 
 OP_TEXT, OP_BINARY, OP_CONT, OP_CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE
+_OPCODES: list[Opcode | None] = [None] * 16  # by the low nibble of the first header byte
+for _op in Opcode:
+    _OPCODES[_op.value] = _op
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,11 +100,31 @@ class StreamCapture:
     Args:
         from_client: ``True`` for client → server bytes (masked frames).
         extensions: the negotiated decoders (see :func:`negotiated_extensions`).
+        on_message: when given, each whole data message is passed to it as
+            ``(payload, binary)`` the moment it completes instead of being returned by
+            :meth:`feed` (the proxy's hot path: no object per message); :meth:`feed` then
+            returns only the close.
     """
 
-    __slots__ = ("_binary", "_buf", "_extensions", "_mask", "_parts", "closed", "error")
+    __slots__ = (
+        "_binary",
+        "_buf",
+        "_extensions",
+        "_mask",
+        "_on_message",
+        "_parts",
+        "closed",
+        "error",
+    )
 
-    def __init__(self, *, from_client: bool, extensions: Sequence[Extension] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        from_client: bool,
+        extensions: Sequence[Extension] = (),
+        on_message: Callable[[bytes, bool], object] | None = None,
+    ) -> None:
+        self._on_message = on_message
         self._buf = bytearray()
         self._mask = from_client
         self._extensions = list(reversed(extensions))
@@ -160,6 +183,7 @@ class StreamCapture:
         pos = 0
         masked = self._mask
         extensions = self._extensions
+        emit = self._on_message
         while size - pos >= 2:
             head1 = data[pos]
             head2 = data[pos + 1]
@@ -188,10 +212,9 @@ class StreamCapture:
                 payload = bytes(data[at : at + length])
                 at += length
             pos = at
-            try:
-                opcode = Opcode(head1 & 0x0F)
-            except ValueError as exc:
-                raise ProtocolError("invalid opcode") from exc
+            opcode = _OPCODES[head1 & 0x0F]
+            if opcode is None:
+                raise ProtocolError("invalid opcode")
             fin = bool(head1 & 0x80)
             if head1 & 0x70:
                 frame = Frame(
@@ -210,18 +233,24 @@ class StreamCapture:
             if opcode is OP_TEXT or opcode is OP_BINARY:
                 if self._parts:
                     raise ProtocolError("expected a continuation frame")
-                if fin:
-                    item = Captured(payload, opcode is OP_BINARY)
-                else:
+                if not fin:
                     self._binary = opcode is OP_BINARY
                     self._parts = [payload]
+                elif emit is not None:
+                    emit(payload, opcode is OP_BINARY)
+                else:
+                    item = Captured(payload, opcode is OP_BINARY)
             elif opcode is OP_CONT:
                 if not self._parts:
                     raise ProtocolError("unexpected continuation frame")
                 self._parts.append(payload)
                 if fin:
-                    item = Captured(b"".join(self._parts), self._binary)
+                    whole = b"".join(self._parts)
                     self._parts = []
+                    if emit is not None:
+                        emit(whole, self._binary)
+                    else:
+                        item = Captured(whole, self._binary)
             elif opcode is OP_CLOSE:
                 if not fin or length > 125:
                     raise ProtocolError("invalid close frame")

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
-from collections.abc import Callable
 from typing import Any
 
 from websockets.frames import Close, Frame, Opcode
@@ -68,8 +68,8 @@ class Relay:
         self.close_code: int | None = None
         self.close_reason: str | None = None
         self.closed = False
-        self.on_message: Callable[[str, Captured], None] | None = None
-        """Called for every captured message (the injector listens to its own connection)."""
+        self.reported: list[StreamCapture] = []
+        """Captures whose stop was recorded as a gap."""
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
 
@@ -136,8 +136,18 @@ class Relay:
                     self.session.seq + 1,
                     f"connection {self.conn_id}: unknown extension {unknown}",
                 )
-            self.capture_in = StreamCapture(from_client=True, extensions=ext_in)
-            self.capture_out = StreamCapture(from_client=False, extensions=ext_out)
+            # Each whole message goes straight to the session: numbered, stamped, handed over.
+            forwarded = self.session.forwarded
+            self.capture_in = StreamCapture(
+                from_client=True,
+                extensions=ext_in,
+                on_message=functools.partial(forwarded, self.conn_id, "in"),
+            )
+            self.capture_out = StreamCapture(
+                from_client=False,
+                extensions=ext_out,
+                on_message=functools.partial(forwarded, self.conn_id, "out"),
+            )
             self.open = True
         if rest:
             self.from_upstream(rest)
@@ -157,28 +167,35 @@ class Relay:
         upstream.write(data)
         capture = self.capture_in
         if capture is not None:
-            items = capture.feed(data)
-            if items:
-                self._captured("in", items)
+            items = capture.feed(data)  # messages went to the session; only a close comes back
+            if items or capture.error is not None:
+                self._captured("in", capture, items)
 
     def from_upstream(self, data: bytes) -> None:
         self.client.write(data)
         capture = self.capture_out
         if capture is not None:
             items = capture.feed(data)
-            if items:
-                self._captured("out", items)
+            if items or capture.error is not None:
+                self._captured("out", capture, items)
 
-    def _captured(self, direction: Direction, items: list[Captured | CapturedClose]) -> None:
-        forwarded = self.session.forwarded
-        conn_id = self.conn_id
+    def _captured(
+        self, direction: Direction, capture: StreamCapture, items: list[Captured | CapturedClose]
+    ) -> None:
+        """A close frame went by, or the capture of one direction stopped (the rare paths)."""
         for item in items:
-            if type(item) is Captured:
-                forwarded(conn_id, direction, item.payload, item.binary)
-                if self.on_message is not None:
-                    self.on_message(direction, item)
-            elif self.close_code is None and self.close_reason is None:
-                self.close_code, self.close_reason = item.code, item.reason  # type: ignore[union-attr]
+            if (
+                type(item) is CapturedClose
+                and self.close_code is None
+                and self.close_reason is None
+            ):
+                self.close_code, self.close_reason = item.code, item.reason
+        if capture.error is not None and capture not in self.reported:
+            # The bytes still flow untouched, but what follows cannot be split into messages.
+            self.reported.append(capture)
+            seq = self.session.seq + 1
+            reason = f"connection {self.conn_id} {direction}: capture stopped: {capture.error}"
+            self.session.gap("messages", seq, seq, reason[:200])
 
     # ---------------------------------------------------------------- endings
 
