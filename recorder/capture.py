@@ -163,22 +163,23 @@ class StreamCapture:
             view: bytes | bytearray = buf
         else:
             view = data
+        out: list[Captured | CapturedClose] = []
         try:
-            out, used = self._frames(view)
-        except ProtocolError as error:
+            used = self._frames(view, out)
+        except ProtocolError as error:  # what came before the bad frame is kept
             self.error = f"protocol error: {error}"
-            out, used = _NOTHING, len(view)
+            used = len(view)
         except Exception as error:  # decompression errors and the like: never raise to the proxy
             self.error = f"unparseable frame: {type(error).__name__}: {error}"
-            out, used = _NOTHING, len(view)
+            used = len(view)
         if view is buf:
             del buf[:used]
         elif used < len(view):
             buf += view[used:]
         return out
 
-    def _frames(self, data: bytes | bytearray) -> tuple[list[Captured | CapturedClose], int]:
-        out: list[Captured | CapturedClose] = _NOTHING
+    def _frames(self, data: bytes | bytearray, out: list[Captured | CapturedClose]) -> int:
+        """Parse whole frames into ``out``; return how many bytes they used."""
         size = len(data)
         pos = 0
         masked = self._mask
@@ -264,9 +265,7 @@ class StreamCapture:
             elif not fin or length > 125:  # ping / pong: forwarded, not recorded
                 raise ProtocolError("fragmented or oversized control frame")
             if item is not None:
-                if out is _NOTHING:
-                    out = []
                 out.append(item)
                 if self.closed:
-                    return out, size
-        return out, pos
+                    return size
+        return pos

@@ -91,3 +91,32 @@ def test_any_chunking_gives_the_same_messages(messages, cuts):
         pos, i = pos + step, i + 1
     assert out == [Captured(m, b) for m, b in messages]
     assert capture.at_frame_boundary
+
+
+@given(
+    st.lists(st.tuples(st.binary(max_size=300), st.booleans()), max_size=8),
+    st.lists(st.integers(min_value=1, max_value=97), min_size=1, max_size=40),
+)
+def test_the_callback_sees_exactly_what_feed_would_return(messages, cuts):
+    """Law: with ``on_message`` the same messages come out, in order, and feed returns only
+    the close."""
+    data = frames(*(Frame(Opcode.BINARY if b else Opcode.TEXT, m) for m, b in messages))
+    data += frames(Frame(Opcode.CLOSE, Close(1000, "done").serialize()))
+    seen: list[Captured] = []
+    capture = StreamCapture(from_client=True, on_message=lambda p, b: seen.append(Captured(p, b)))
+    returned, pos, i = [], 0, 0
+    while pos < len(data):
+        step = cuts[i % len(cuts)]
+        returned += capture.feed(data[pos : pos + step])
+        pos, i = pos + step, i + 1
+    assert seen == [Captured(m, b) for m, b in messages]
+    assert returned == [CapturedClose(1000, "done")]
+
+
+def test_an_unknown_opcode_stops_the_capture_with_a_reason():
+    good = frames(Frame(Opcode.TEXT, b'{"type":"a"}'))
+    bad = bytes([0x83, 0x80]) + b"\x00\x00\x00\x00"  # opcode 3 is reserved
+    capture = StreamCapture(from_client=True)
+    assert capture.feed(good + bad + good) == [Captured(b'{"type":"a"}', False)]
+    assert capture.error == "protocol error: invalid opcode"
+    assert capture.feed(good) == []

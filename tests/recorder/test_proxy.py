@@ -11,6 +11,7 @@ from websockets.asyncio.server import serve
 from websockets.frames import Frame, Opcode
 from websockets.utils import accept_key
 
+from devtools.store import Log
 from recorder.app import start_recorder
 from tests.recorder.conftest import RawClient, read_messages, settings_for
 
@@ -261,3 +262,32 @@ async def test_stopping_the_recorder_closes_clients_with_1001(recorder):
         with pytest.raises(websockets.ConnectionClosed) as info:
             await ws.recv()
     assert info.value.rcvd is not None and info.value.rcvd.code == 1001
+
+
+async def test_a_stream_the_capture_cannot_follow_is_still_forwarded_and_marked_as_a_gap(
+    sqlite_log,
+):
+    """A frame with a reserved opcode: the bytes pass untouched, what came before it is
+    recorded, and the point where recording of that direction stopped is a gap."""
+    upstream = RawUpstream()
+    server = await asyncio.start_server(upstream.handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    handle = await start_recorder(settings_for(port, sqlite_log))
+    client = await RawClient.connect(handle.port)
+    good = Frame(Opcode.TEXT, b'{"type":"a"}').serialize(mask=True, extensions=[])
+    reserved = bytes([0x83, 0x80]) + b"\x00\x00\x00\x00"
+    client.writer.write(good + reserved + good)
+    async with asyncio.timeout(10):
+        while len(upstream.received) < 2 * len(good) + len(reserved):
+            upstream.got.clear()
+            await upstream.got.wait()
+    assert bytes(upstream.received) == good + reserved + good
+    await client.close()
+    await handle.close()
+    server.close()
+    with Log.open(sqlite_log) as opened:
+        reader = opened.reader()
+        assert [m.payload for m in reader.messages()] == [b'{"type":"a"}']
+        [gap] = reader.gaps()
+    assert (gap.kind, gap.start, gap.end) == ("messages", 2, 2)
+    assert "capture stopped: protocol error: invalid opcode" in gap.reason
