@@ -1,13 +1,14 @@
 """Proxy benchmark: direct vs a minimal websockets relay vs `rdt record`, one run, one echo server.
 
 Usage:
-    .venv/bin/python bench/proxy.py [--messages 20000] [--size 200]
+    .venv/bin/python bench/proxy.py [--messages 20000] [--size 200] [--rounds 3]
 
 The echo server, the relay and the recorder each run in their own process; this process is the
 client. For each path it measures sequential round trips (p50/p99) and pipelined throughput
-(msg/s), then prints the figures and ratios. Bars (DESIGN.md §5): the recorder's added p50 is at
-most the relay's, its pipelined throughput at least the relay's, and every message is in its log
-(counted after a clean stop). Exit 1 when a bar fails.
+(msg/s), then prints the medians, each round's throughput ratio, and the ratios. Bars
+(DESIGN.md §5): the recorder's added p50 is at most the relay's, its pipelined throughput at least
+the relay's, and every message is in its log (counted after a clean stop). Exit 1 when a bar
+fails.
 """
 
 from __future__ import annotations
@@ -182,6 +183,16 @@ def main() -> int:
     print(f"{'path':<10}{'p50 µs':>10}{'p99 µs':>10}{'added p50':>11}{'msg/s':>10}")
     for name, (p50, p99, rate) in med.items():
         print(f"{name:<10}{p50:>10.1f}{p99:>10.1f}{p50 - d50:>+11.1f}{rate:>10.0f}")
+    # Per round (same load for the two paths, measured back to back): the spread of the ratio.
+    ratios = [
+        rec[2] / rel[2] for rel, rec in zip(results["relay"], results["recorder"], strict=True)
+    ]
+    for i, (rel, rec) in enumerate(zip(results["relay"], results["recorder"], strict=True), 1):
+        print(
+            f"round {i}: direct {results['direct'][i - 1][2]:.0f}  relay {rel[2]:.0f}  "
+            f"recorder {rec[2]:.0f} msg/s  recorder/relay {rec[2] / rel[2]:.2f}"
+        )
+    print(f"recorder/relay msg/s per round: min {min(ratios):.2f}, max {max(ratios):.2f}")
     relay_added = med["relay"][0] - d50
     rec_added = med["recorder"][0] - d50
     lat_ratio = rec_added / relay_added if relay_added > 0 else float("inf")
