@@ -82,6 +82,23 @@ def test_streaming_pages_keep_order_and_bounds(log_target):
         assert reader.message(999) is None and reader.event(999) is None
 
 
+def test_event_hashes_are_the_recorded_ones_in_range_paged(log_target):
+    f.write_log(log_target, messages=0, events=5)  # another recording's events stay out
+    with Log.open(log_target, create=True) as log:
+        writer = log.writer(name="hashed")
+        writer.add_events(
+            [f.event(v, "tick", hash=f"sha256:{v:04d}" if v % 3 else None) for v in range(1, 30)]
+        )
+        writer.close()
+    with Log.open(log_target) as log:
+        reader = LogReader(log, log.recording("hashed"), page_size=4)
+        every = [(v, f"sha256:{v:04d}") for v in range(1, 30) if v % 3]
+        assert list(reader.event_hashes()) == every
+        assert list(reader.event_hashes(5, 13)) == [(v, h) for v, h in every if 5 <= v <= 13]
+        assert list(reader.event_hashes(6, 6)) == [] and list(reader.event_hashes(40)) == []
+        assert list(LogReader(log, log.recording("hashed")).event_hashes(to_v=4)) == every[:3]
+
+
 def test_counts_and_edges(log_target):
     f.write_log(log_target, messages=30, events=12, snapshots=(0, 6), gaps=((31, 40),))
     with Log.open(log_target) as log:
