@@ -26,7 +26,7 @@ import functools
 import http
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from devtools import jsonutil, protocol
+from devtools.canonical import CanonicalError, state_hash
 from devtools.frames import parse_frame
 from devtools.server_context import (
     BROADCAST,
@@ -45,6 +46,7 @@ from devtools.server_context import (
     Reducer,
     Rejected,
 )
+from devtools.tasks import TaskGroup
 from devtools.tokens import authorized
 
 __all__ = [
@@ -53,7 +55,6 @@ __all__ = [
     "Outcome",
     "ReducerServer",
     "ServerHandle",
-    "TaskGroup",
     "app_error",
 ]
 
@@ -86,42 +87,10 @@ def app_error(error: str, *, n: int | None = None, request: Any = None) -> dict[
 def _state_hash(state: Any) -> str | None:
     """The state hash of PROTOCOL.md §5, or ``None`` for a state JSON cannot carry."""
     try:
-        from devtools.canonical import state_hash
-    except ImportError:  # pragma: no cover - until devtools.canonical lands
-        import hashlib
-
-        import orjson
-
-        def state_hash(value: Any) -> str:
-            data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-            return "sha256:" + hashlib.sha256(data).hexdigest()
-
-    try:
         return state_hash(state)
-    except Exception as error:  # a state the reducer produced that JSON cannot carry
+    except CanonicalError as error:  # a state the reducer produced that JSON cannot carry
         log.warning("state cannot be hashed: %s", error)
         return None
-
-
-class TaskGroup:
-    """Creates named tasks and keeps a reference to each until it finishes."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Start ``coro`` as a task called ``name``."""
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def cancel_all(self) -> None:
-        """Cancel every task still running and wait for them."""
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from devtools.store import Log
+from devtools.tasks import spawn
 from recorder.control import ControlServer, iter_pages
 from recorder.devtools_link import DevtoolsLink
 from recorder.proxy import Proxy
@@ -18,7 +19,6 @@ from recorder.records import row_builder
 from recorder.redact import parse_pointers
 from recorder.session import Session
 from recorder.settings import RecorderSettings
-from recorder.tasks import spawn
 from recorder.writer import QueueingWriter
 
 

@@ -21,6 +21,7 @@ from websockets.frames import Close, Frame, Opcode
 
 from devtools.model import Direction, Origin
 from devtools.protocol import CONNECTION_HEADER
+from devtools.tasks import spawn
 from recorder.capture import Captured, CapturedClose, StreamCapture, negotiated_extensions
 from recorder.http import (
     build_request,
@@ -32,7 +33,6 @@ from recorder.http import (
 )
 from recorder.session import Session
 from recorder.settings import Upstream
-from recorder.tasks import spawn
 
 INJECT_HEADER = "X-Rdt-Inject"
 """Sent by the recorder's own synthetic client; marks the connection's origin ``injected``."""

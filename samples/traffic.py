@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed
 
 from devtools import jsonutil
 from devtools.errors import BadInput
+from devtools.tasks import spawn
 
 SAMPLES = ("sales-order", "sales-order-buggy", "shopping-list")
 SKUS = ("apple", "pear", "plum", "kiwi", "fig", "lime", "date")
@@ -263,18 +264,10 @@ class _Client:
         await self.wait(lambda: self.answers >= target)
 
 
-def _spawn(tasks: set[asyncio.Task[Any]], coro: Any, name: str) -> asyncio.Task[Any]:
-    task = asyncio.get_running_loop().create_task(coro, name=name)
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-    return task
-
-
 async def _session(url: str, scenario: _Scenario, headers: dict | None, body: Any) -> _Client:
-    tasks: set[asyncio.Task[Any]] = set()
     async with connect(url, additional_headers=headers, proxy=None, max_size=None) as ws:
         client = _Client(ws, scenario)
-        reader = _spawn(tasks, client.read(), f"traffic reader {scenario.tag}")
+        reader = spawn(client.read(), f"traffic reader {scenario.tag}")
         try:
             await body(client)
             await client.finish()
@@ -310,11 +303,9 @@ async def run_traffic(
     """
     _scenario(sample, random.Random(seed), "check")  # refuse an unknown sample up front
     started = time.perf_counter()
-    tasks: set[asyncio.Task[Any]] = set()
     async with asyncio.timeout(timeout):
         runs = [
-            _spawn(
-                tasks,
+            spawn(
                 _session(
                     url,
                     _scenario(sample, random.Random(f"{seed}/{i}"), f"s{seed}c{i}"),
@@ -327,8 +318,7 @@ async def run_traffic(
         ]
         if offline_burst:
             runs.append(
-                _spawn(
-                    tasks,
+                spawn(
                     _offline(url, sample, seed, offline_burst, headers),
                     "traffic offline burst",
                 )
