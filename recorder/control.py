@@ -17,11 +17,11 @@ from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
 from devtools import jsonutil, protocol
+from devtools.jsonl import record as record_json
 from devtools.model import Connection, Event, Gap, Mark, Message, Snapshot
 from devtools.tasks import spawn
 from devtools.tokens import authorized
 from recorder.proxy import INJECT_HEADER
-from recorder.records import record_json
 
 LIVE_QUEUE = 100_000
 """Records a slow subscriber may fall behind before it is disconnected (close 1013)."""
