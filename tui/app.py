@@ -37,8 +37,8 @@ from tui.widgets.state_view import StateView
 
 LIVE_TICK = 0.08
 """Seconds between live-feed batches (the screen updates at most this often)."""
-LIVE_BATCH = 50_000
-"""Most records applied per batch (the rest wait for the next tick)."""
+LIVE_BATCH = 4_000
+"""Most records applied per batch (the rest wait for the next tick): bounds a tick's stall."""
 
 
 class RdtApp(App[None]):

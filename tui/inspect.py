@@ -78,7 +78,7 @@ def details(timeline: Any, replay: Any, row: Row, pinned: int | None = None) -> 
         else:
             diff_note = why
     cause = timeline.message(record.cause_seq) if record.cause_seq else None
-    caused = timeline.events_caused_by(record.cause_seq) if record.cause_seq else []
+    caused = timeline.events_caused_by(record.cause_seq, 10, near_v=v) if record.cause_seq else []
     replies = timeline.replies(cause) if cause is not None else []
     return Details(
         row,

@@ -228,7 +228,9 @@ class Timeline(Protocol):
 
     def replies(self, message: Message, limit: int = 50) -> list[Message]: ...
 
-    def events_caused_by(self, seq: int, limit: int = 50) -> list[Event]: ...
+    def events_caused_by(
+        self, seq: int, limit: int = 50, near_v: int | None = None
+    ) -> list[Event]: ...
 
     def marks(self) -> list[Mark]: ...
 
@@ -263,8 +265,15 @@ class LogTimeline:
                 break
         return found
 
-    def events_caused_by(self, seq: int, limit: int = 50) -> list[Event]:
-        """Events whose ``cause_seq`` is ``seq``: looked for near the events of that time."""
+    def events_caused_by(self, seq: int, limit: int = 50, near_v: int | None = None) -> list[Event]:
+        """Events whose ``cause_seq`` is ``seq``: looked for near ``near_v`` when given (an
+        event's siblings), else near the events recorded at the message's time."""
+        if near_v is not None:
+            return [
+                event
+                for event in self.reader.events(max(1, near_v - limit), near_v + limit)
+                if event.cause_seq == seq
+            ]
         message = self.reader.message(seq)
         if message is None or len(self.events) == 0:
             return []
@@ -350,7 +359,7 @@ class LiveTimeline:
                 break
         return found
 
-    def events_caused_by(self, seq: int, limit: int = 50) -> list[Event]:
+    def events_caused_by(self, seq: int, limit: int = 50, near_v: int | None = None) -> list[Event]:
         return self._caused.get(seq, [])[:limit]
 
     def marks(self) -> list[Mark]:

@@ -1,0 +1,251 @@
+"""TUI benchmark: open time and step latency on a 1,000,000-event log; live-tail rate and the
+longest UI stall.
+
+    .venv/bin/python bench/tui.py [--events 1000000] [--rate 10000] [--seconds 5]
+
+Bars (DESIGN.md §5): open < 1 s, step < 50 ms, live tail >= 5,000 events/s without freezing
+(the longest event-loop stall stays under 250 ms). Baselines measured in the same run: the same
+app over an empty log (the floor of opening any Textual screen here) and a step on a 100-event
+log (a step must not depend on the log's size); for the live tail, the rate offered.
+
+The live feed comes from a small websocket server in this script (a separate process) that
+streams PROTOCOL.md §4
+event records at a fixed rate over loopback, as a recorder's control endpoint does: it measures
+the TUI's side (receive, batch, draw) without the recorder's own cost on this 2-core machine.
+Exits 1 when a bar is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import websockets  # noqa: E402
+
+from devtools.jsonutil import dumps  # noqa: E402
+from devtools.model import Event  # noqa: E402
+from devtools.store import Log  # noqa: E402
+
+T0 = 1_795_420_800_000_000_000
+SIZE = (120, 40)
+
+
+def write_log(path: str, events: int) -> float:
+    """Write ``events`` small events through the store's writer; returns seconds taken."""
+    started = time.perf_counter()
+    with Log.open(path, create=True) as log:
+        writer = log.writer(name="bench", started_ns=T0)
+        batch: list[Event] = []
+        for v in range(1, events + 1):
+            ts = T0 + 1000 * v
+            body = {"type": "counter/added", "v": v, "ts": ts, "sender": f"c{v % 7}", "by": v % 10}
+            batch.append(Event(v, "counter/added", body, v, None, ts))
+            if len(batch) == 20_000:
+                writer.add_events(batch)
+                writer.flush()
+                batch = []
+        writer.add_events(batch)
+        writer.close(ended_ns=T0 + 1000 * (events + 1))
+    return time.perf_counter() - started
+
+
+async def open_and_step(path: str, steps: int) -> tuple[float, list[float]]:
+    """Seconds from launch to the first row selected, and per-step latencies (s)."""
+    from tui.launch import replay_app
+    from tui.widgets.event_list import EventList
+
+    started = time.perf_counter()
+    app, log = replay_app(path)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            lst = app.query_one(EventList)
+            while lst.row is None and len(lst.source):
+                await asyncio.sleep(0.001)
+            opened = time.perf_counter() - started
+            latencies = []
+            presses = []
+            for i in range(steps):
+                # A step: the key's action, the list redraw, the header, the details of the new
+                # row computed (worker thread) and the visible tab filled, then one full render
+                # of the screen (an upper bound on the frame the terminal gets).
+                t = time.perf_counter()
+                if i % 50 == 49:
+                    lst.action_page_down()
+                else:
+                    lst.action_cursor_down()
+                while lst.row is None or app.details is None or app.details.row is not lst.row \
+                        or app._active_tab() not in app._rendered:  # fmt: skip
+                    await asyncio.sleep(0)
+                app.screen._compositor.render_strips()
+                latencies.append(time.perf_counter() - t)
+                if i % 10 == 0:  # the harness's own round trip (key event + wait for screen)
+                    t = time.perf_counter()
+                    await pilot.press("j")
+                    presses.append(time.perf_counter() - t)
+            if len(lst.source):
+                await pilot.press("G")
+                while lst.row is None:
+                    await asyncio.sleep(0.001)
+                assert lst.row.key == len(lst.source)
+    finally:
+        log.close()
+    if presses:
+        print(
+            f"  (pilot.press round trip incl. test-harness waits: median "
+            f"{statistics.median(presses) * 1000:.0f} ms)"
+        )
+    return opened, latencies
+
+
+def feed_process(rate: int, seconds: float, ready: Any) -> None:
+    """Run :func:`feed_server` in its own process (so its sending costs the TUI nothing)."""
+
+    async def serve() -> None:
+        server, port = await feed_server(rate, seconds)
+        ready.put(port)
+        await asyncio.sleep(seconds + 30)
+        server.close()
+
+    asyncio.run(serve())
+
+
+async def feed_server(rate: int, seconds: float) -> tuple[Any, int]:
+    """A websocket server streaming event records at ``rate``/s for ``seconds`` per client."""
+
+    async def handler(ws) -> None:
+        await ws.recv()  # the subscribe request
+        v = 0
+        started = time.perf_counter()
+        tick = 0.01
+        per_tick = max(1, int(rate * tick))
+        while time.perf_counter() - started < seconds:
+            due = int((time.perf_counter() - started) * rate)
+            while v < due:
+                for _ in range(min(per_tick, due - v)):
+                    v += 1
+                    ts = T0 + v
+                    event = {"type": "counter/added", "v": v, "ts": ts, "sender": "c1", "by": 1}
+                    await ws.send(
+                        dumps(
+                            {
+                                "kind": "event",
+                                "v": v,
+                                "type": "counter/added",
+                                "event": event,
+                                "cause_seq": None,
+                                "hash": None,
+                            }
+                        ).decode()  # fmt: skip
+                    )
+            await asyncio.sleep(tick)
+        await asyncio.sleep(0.5)
+
+    server = await websockets.serve(handler, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def live_tail(rate: int, seconds: float) -> tuple[float, float, int]:
+    """Events/s delivered to the list, the longest event-loop stall (ms) and events shown."""
+    from tui.launch import live_app
+    from tui.widgets.event_list import EventList
+
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Queue()
+    feeder = ctx.Process(target=feed_process, args=(rate, seconds + 1, ready), daemon=True)
+    feeder.start()
+    port = await asyncio.to_thread(ready.get, True, 30)
+    app = live_app(f"ws://127.0.0.1:{port}/", token="bench")
+    stall = 0.0
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            lst = app.query_one(EventList)
+            while app.applied == 0:
+                await asyncio.sleep(0.005)
+            started = time.perf_counter()
+            first = app.applied
+            last_tick = time.perf_counter()
+            end = started + seconds - 0.2
+            while time.perf_counter() < end:
+                await asyncio.sleep(0.01)
+                now = time.perf_counter()
+                stall = max(stall, now - last_tick - 0.01)
+                last_tick = now
+            delivered = app.applied - first
+            elapsed = time.perf_counter() - started
+            await pilot.press("k", "k")  # still navigable
+            assert not app.following
+            shown = len(lst.source)
+    finally:
+        feeder.terminate()
+        feeder.join(10)
+    return delivered / elapsed, stall * 1000, shown
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--rate", type=int, default=10_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    failed = []
+    with tempfile.TemporaryDirectory(prefix="rdt-bench-tui-") as folder:
+        big = str(Path(folder) / "big.rdtlog")
+        small = str(Path(folder) / "small.rdtlog")
+        empty = str(Path(folder) / "empty.rdtlog")
+        took = write_log(big, args.events)
+        write_log(small, 100)
+        write_log(empty, 0)
+        print(f"wrote {args.events:,} events in {took:.1f} s ({args.events / took:,.0f}/s)")
+
+        floor, _ = asyncio.run(open_and_step(empty, 0))
+        opened, steps = asyncio.run(open_and_step(big, args.steps))
+        _, small_steps = asyncio.run(open_and_step(small, min(args.steps, 90)))
+    med, p95, worst = (
+        statistics.median(steps),
+        sorted(steps)[int(0.95 * len(steps))],
+        max(steps),
+    )
+    small_med = statistics.median(small_steps)
+    print(
+        f"open {args.events:,}-event log: {opened * 1000:.0f} ms "
+        f"(empty-log baseline {floor * 1000:.0f} ms, ratio {opened / floor:.2f}x; bar 1000 ms)"
+    )
+    print(
+        f"step: median {med * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms, max {worst * 1000:.1f} ms "
+        f"(100-event-log median {small_med * 1000:.1f} ms, ratio {med / small_med:.2f}x; "
+        "bar 50 ms median)"
+    )
+    if opened >= 1.0:
+        failed.append("open")
+    if med >= 0.05:
+        failed.append("step")
+
+    rate, stall_ms, shown = asyncio.run(live_tail(args.rate, args.seconds))
+    print(
+        f"live tail: {rate:,.0f} events/s delivered to the list of {args.rate:,}/s offered "
+        f"(ratio {rate / args.rate:.2f}), longest UI stall {stall_ms:.0f} ms, {shown:,} rows "
+        "(bar >= 5,000/s, stall < 250 ms)"
+    )
+    if rate < 5000:
+        failed.append("live rate")
+    if stall_ms >= 250:
+        failed.append("live stall")
+    if failed:
+        print("FAILED: " + ", ".join(failed))
+        return 1
+    print("all TUI bars met")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

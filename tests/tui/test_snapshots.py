@@ -1,0 +1,78 @@
+"""Snapshots of the main screens (pytest-textual-snapshot), from fixed logs with fixed times.
+
+Refresh with ``pytest tests/tui/test_snapshots.py --snapshot-update`` when a screen changes on
+purpose; never edit the SVGs by hand. The logs are written into a fixed-name folder so no
+temporary path reaches the screen, and every time shown comes from the factories' clock.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests import factories as f
+from tui.app import RdtApp
+from tui.rowsource import LogTimeline
+
+pytestmark = pytest.mark.timeout(60)
+
+SIZE = (120, 40)
+
+
+class SnapApp(RdtApp):
+    """The app over a log that it opens (and closes) itself."""
+
+    def __init__(self, target: str, **kw) -> None:
+        from devtools.store import Log
+
+        self._log = Log.open(target)
+        reader = self._log.reader()
+        super().__init__(LogTimeline(reader), name=reader.recording.name, **kw)
+
+    async def on_unmount(self) -> None:
+        await super().on_unmount()
+        self._log.close()
+
+
+@pytest.fixture
+def log_path(tmp_path: Path) -> str:
+    target = str(tmp_path / "snap.rdtlog")
+    f.write_log(target, name="orders", messages=40, events=30, snapshots=(0, 5, 10), marks=(4,))
+    return target
+
+
+async def _wait(pilot) -> None:
+    from tests.tui.helpers import settle
+
+    await settle(pilot)
+
+
+def test_replay_screen_state_tab(snap_compare, log_path) -> None:
+    async def run_before(pilot) -> None:
+        await _wait(pilot)
+        await pilot.press("j", "j", "j", "j")  # v 5 has a snapshot
+        await _wait(pilot)
+
+    assert snap_compare(SnapApp(log_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_replay_screen_messages_raw_tab(snap_compare, log_path) -> None:
+    async def run_before(pilot) -> None:
+        from textual.widgets import TabbedContent
+
+        await _wait(pilot)
+        await pilot.press("e", "j", "j", "j")
+        pilot.app.query_one(TabbedContent).active = "tab-raw"
+        await _wait(pilot)
+
+    assert snap_compare(SnapApp(log_path), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(snap_compare, log_path) -> None:
+    async def run_before(pilot) -> None:
+        await _wait(pilot)
+        await pilot.press("question_mark")
+        await _wait(pilot)
+
+    assert snap_compare(SnapApp(log_path), terminal_size=SIZE, run_before=run_before)

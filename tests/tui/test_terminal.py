@@ -1,0 +1,65 @@
+"""``rdt tui`` in a real terminal: tmux runs it, keys are sent, the pane is read back."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.timeout(60),
+    pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (CI has it)"),
+]
+
+
+SOCKET = f"rdt-test-{uuid.uuid4().hex[:8]}"
+"""A private tmux server (no user config, no other sessions)."""
+
+
+def tmux(*args: str, check: bool = True) -> str:
+    return subprocess.run(
+        ["tmux", "-L", SOCKET, "-f", "/dev/null", *args],
+        check=check,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+
+
+def wait_for_pane(session: str, needle: str, timeout: float = 20) -> str:
+    deadline = time.monotonic() + timeout
+    pane = ""
+    while time.monotonic() < deadline:
+        pane = tmux("capture-pane", "-p", "-t", session)
+        if needle in pane:
+            return pane
+        time.sleep(0.2)
+    raise AssertionError(f"{needle!r} never appeared; the pane shows:\n{pane}")
+
+
+def test_opens_a_log_steps_and_quits(small_log, tmp_path) -> None:
+    rdt = Path(sys.executable).parent / "rdt"
+    session = f"rdt-test-{uuid.uuid4().hex[:8]}"
+    done = tmp_path / "exit-code"
+    # COLUMNS/LINES from the test runner would override the real terminal size
+    command = f"env -u COLUMNS -u LINES {rdt} tui {small_log}; echo $? > {done}; sleep 30"
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    try:
+        pane = wait_for_pane(session, "REPLAY")
+        assert "v 1 (1/30)" in pane and "counter/added" in pane
+        tmux("send-keys", "-t", session, "j", "j", "j")
+        wait_for_pane(session, "v 4 (4/30)")
+        tmux("send-keys", "-t", session, "G")
+        wait_for_pane(session, "v 30 (30/30)")
+        tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 15
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert done.read_text().strip() == "0"
+    finally:
+        tmux("kill-server", check=False)
