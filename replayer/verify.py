@@ -20,19 +20,14 @@ The pure comparisons (:func:`first_mismatch`, :func:`recorded_window`) are teste
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from devtools.errors import LogError, ReducerLoadError
-from devtools.jsonutil import dumps, loads
 from replayer.diff import diff
 from replayer.findings import Finding, LogResult, sort_findings
+from replayer.verify_pool import run_workers
 
 __all__ = [
     "VerifyOptions",
@@ -113,54 +108,6 @@ def recorded_window(
 
 
 # --------------------------------------------------------------------------- workers
-
-
-def _pythonpath() -> str:
-    entries = [os.getcwd()]
-    for entry in sys.path:
-        if entry and os.path.isdir(entry) and entry not in entries:
-            entries.append(entry)
-    extra = os.environ.get("PYTHONPATH")
-    if extra:
-        entries.append(extra)
-    return os.pathsep.join(entries)
-
-
-def run_workers(requests: Sequence[tuple[int, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Run each ``(seed, request)`` in its own ``python -m replayer.verify_runner``, all at once.
-
-    Returns one result per request; a worker that died without a result gives
-    ``{"crash": {"returncode", "stderr"}}``.
-    """
-    path = _pythonpath()
-    with tempfile.TemporaryDirectory(prefix="rdt-verify-") as folder:
-        procs = []
-        for i, (seed, request) in enumerate(requests):
-            out = Path(folder) / f"result-{i}.json"
-            env = {**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": path}
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "replayer.verify_runner", str(out)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                env=env,
-            )
-            assert proc.stdin is not None
-            proc.stdin.write(dumps(request))
-            proc.stdin.close()
-            procs.append((proc, out))
-        results = []
-        for proc, out in procs:
-            assert proc.stderr is not None
-            stderr = proc.stderr.read()
-            proc.stderr.close()
-            code = proc.wait()
-            if out.exists() and out.stat().st_size:
-                results.append(loads(out.read_bytes()))
-            else:
-                tail = stderr.decode("utf-8", "replace")[-2000:]
-                results.append({"crash": {"returncode": code, "stderr": tail}})
-        return results
 
 
 # --------------------------------------------------------------------------- verify

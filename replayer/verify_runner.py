@@ -24,8 +24,9 @@ at given ``v``, or a per-event deep mutation check up to ``v``; the parent then 
 
 from __future__ import annotations
 
-import itertools
-import math
+import bisect
+import contextlib
+import gc
 import os
 import sys
 import time
@@ -33,16 +34,21 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import orjson
+
 from devtools.canonical import CanonicalError, canonical_bytes
 from devtools.errors import RdtError
 from devtools.jsonutil import dumps, loads
-from replayer.source import chunks, open_source
+from replayer.source import chunks, open_source, raw_chunks
 
 _clock = time.perf_counter  # bound before the guard replaces the module attribute
+_orjson_dumps = orjson.dumps
 
 INIT_EVENT = {"type": "@@INIT"}
-SENTINEL_SHARE = 0.5
+SENTINEL_SHARE = 0.15
 """Deep mutation checks between checkpoints may cost up to this share of the reducer's time."""
+RECORDED_PAGE = 10_000
+"""Recorded hashes read per query."""
 WINDOW_STATES_MAX = 64
 """Windows up to this many events send their states along with their hashes."""
 
@@ -83,36 +89,106 @@ def _events(reader: Any, source: Any, base_v: int, last_v: int) -> Iterator[tupl
         yield from chunk
 
 
-CADENCE_SAMPLE = 2000
-"""Events read at the start to learn how often the server recorded a state hash."""
+def _raw_chunks(source: Any, base_v: int, last_v: int) -> Iterator[tuple[list[Any], Any]]:
+    """Undecoded ``(v, payload)`` chunks after ``base_v`` up to ``last_v``, each with its loader."""
+    if base_v >= last_v:
+        return iter(())
+    return raw_chunks(source.payloads(base_v + 1, last_v))
 
 
-def _recorded_cadence(
-    reader: Any, source: Any, base_v: int, last_v: int, wanted: bool
-) -> tuple[int, int]:
-    """``(every, offset)``: the recorded hashes seen at the start sit at ``v % every == offset``.
+def _fingerprint(state: Any) -> bytes | None:
+    """Bytes that change when ``state`` is changed in place (``None``: cannot be taken).
 
-    Recorded hashes are then looked up one event at a time, about once every K events, instead
-    of decoding every event row. ``(0, 0)`` when fewer than two were seen (then only the
-    checkpoints and the last event are looked up).
+    ``orjson.dumps`` keeps dict order and costs a fraction of a canonical hash; a state it
+    cannot write (a huge integer, a set) falls back to the canonical bytes.
     """
-    if not wanted or source.kind != "events" or base_v >= last_v:
-        return 0, 0
-    hashed = [
-        e.v for e in reader.events(base_v + 1, min(last_v, base_v + CADENCE_SAMPLE)) if e.hash
-    ]
-    if len(hashed) < 2:
-        return 0, 0
-    every = 0
-    for a, b in itertools.pairwise(hashed):
-        every = math.gcd(every, b - a)
-    return every, hashed[0] % every
+    try:
+        return _orjson_dumps(state)
+    except (TypeError, ValueError):
+        return _canonical_or_none(state)
+
+
+def _canonical_or_none(state: Any) -> bytes | None:
+    try:
+        return canonical_bytes(state)
+    except (CanonicalError, RecursionError):
+        return None
+
+
+_SHALLOW_LIMIT = 256
+
+
+def _top_ids(state: Any) -> tuple[int, ...] | None:
+    """The identities of a dict's or list's top-level values (``None``: other, or long)."""
+    kind = type(state)
+    if kind is dict:
+        return tuple(map(id, state.values())) if len(state) <= _SHALLOW_LIMIT else None
+    if kind is list:
+        return tuple(map(id, state)) if len(state) <= _SHALLOW_LIMIT else None
+    return None
+
+
+class _Stops:
+    """The next ``v`` at which the main pass must do more than reduce (hash, compare, keep)."""
+
+    def __init__(
+        self,
+        *,
+        K: int,
+        last_v: int,
+        stop_at: int | None,
+        ranges: list[tuple[int, int]],
+        keep: set[int],
+        snapshots: dict[int, Any],
+    ) -> None:
+        self.K = K
+        self.end = last_v if stop_at is None else min(last_v, stop_at)
+        self.ranges = ranges
+        self.points = sorted(keep | set(snapshots))
+
+    def in_ranges(self, v: int) -> bool:
+        return any(lo < v <= hi for lo, hi in self.ranges)
+
+    def after(self, v: int, recorded_v: int | None) -> int:
+        """The first ``v' > v`` where something is due (a checkpoint, a look-up, a range…)."""
+        best = min((v // self.K + 1) * self.K, self.end if self.end > v else self.end + 1)
+        for lo, hi in self.ranges:
+            if hi > v:
+                best = min(best, max(lo + 1, v + 1))
+        i = bisect.bisect_right(self.points, v)
+        if i < len(self.points):
+            best = min(best, self.points[i])
+        if recorded_v is not None and recorded_v > v:
+            best = min(best, recorded_v)
+        return best
+
+
+class _Recorded:
+    """The server's recorded hashes, read alongside the replay: the next one to compare.
+
+    After a comparison at ``v`` the next is the first recorded at or after ``v + K`` (so at
+    most one per K events is hashed for it), or the last one the log has.
+    """
+
+    def __init__(self, hashes: Iterator[tuple[int, str]]) -> None:
+        self._hashes = hashes
+        self.v: int | None = None
+        """The ``v`` of the next recorded hash to compare (``None``: no more)."""
+        self.hash: str | None = None
+
+    def advance(self, at_least: int) -> None:
+        last: tuple[int, str] | None = None
+        for v, h in self._hashes:
+            last = (v, h)
+            if v >= at_least:
+                break
+        self.v, self.hash = last if last is not None else (None, None)
 
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
     """Carry out one request in this process (guards installed here); return the result."""
-    from devtools.store import Log
-    from replayer.guards import CallGuard, shallow_changed, shallow_fingerprint
+    from devtools.store import Log, LogReader
+    from replayer.guards import CallGuard
 
     result: dict[str, Any] = {"seed": os.environ.get("PYTHONHASHSEED")}
     try:
@@ -191,9 +267,6 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         result["calls"] = [s.to_json() for s in guard.found()]
         return result
 
-    def in_ranges(v: int) -> bool:
-        return any(lo < v <= hi for lo, hi in hash_ranges)
-
     # small windows also send their states, which saves the parent a round of workers
     if request.get("window_states"):
         for lo, hi in hash_ranges:
@@ -208,96 +281,141 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         states[str(start_v)] = loads(data0)
     if compare_recorded and start_v in snapshots:
         _compare_snapshot(result, snapshots[start_v], state, h0, start_v)
-    ck_state, ck_hash, ck_v = state, h0, start_v
+    stops = _Stops(
+        K=K,
+        last_v=last_v,
+        stop_at=stop_at,
+        ranges=hash_ranges,
+        keep=keep_states,
+        snapshots=snapshots,
+    )
     recorded_match = start_v if compare_recorded and source.kind == "events" else None
-    next_due = start_v + K
+    end_v = last_v if stop_at is None else min(last_v, stop_at)
+    recorded = _Recorded(
+        LogReader(log, reader.recording, page_size=RECORDED_PAGE).event_hashes(start_v + 1, end_v)
+        if recorded_match is not None
+        else iter(())
+    )
+    recorded.advance(start_v + K)
     mutation: dict[str, Any] | None = None
-    scanning = scan_to is not None
-    budget = 0.0
-    sentinel: Any = None
-    sentinel_hash: str | None = None
-    sentinel_v = start_v
-    rec_every, rec_offset = _recorded_cadence(reader, source, start_v, last_v, compare_recorded)
-    for v, event in _events(reader, source, start_v, last_v):
-        if stop_at is not None and v > stop_at:
-            break
-        fingerprint = shallow_fingerprint(state) if mutation is None else None
-        if scanning and v <= scan_to:
-            try:
-                before_bytes: bytes | None = canonical_bytes(state)
-            except (CanonicalError, RecursionError):
-                before_bytes = None
-        else:
-            before_bytes = None
-        guard.v = v
-        began = _clock()
-        try:
-            new = reducer(state, event)
-        except Exception as error:  # noqa: BLE001 - the user's reducer
-            guard.v = None
-            result["exception"] = {"v": v, "traceback": _format_exception(error)}
-            break
-        guard.v = None
-        budget += (_clock() - began) * SENTINEL_SHARE
-        if budget > 0 and mutation is None:
-            # Re-hash the kept sentinel state (a mutation since it was taken shows), then keep
-            # this event's input as the next one; both cost one hash each.
-            began = _clock()
-            if sentinel_hash is not None and _hash(sentinel)[0] != sentinel_hash:
-                mutation = {"v": v, "how": "sentinel", "window": [sentinel_v, v]}
-            sentinel, sentinel_v = new, v
-            sentinel_hash = _hash(new)[0]
-            budget -= _clock() - began
-        if before_bytes is not None:
-            try:
-                after_bytes = canonical_bytes(state)
-            except (CanonicalError, RecursionError):
-                after_bytes = before_bytes
-            if after_bytes != before_bytes:
-                from replayer.guards import mutation_path
+    # the deep mutation checks: the last checkpoint's state and a sampled "sentinel" state,
+    # each kept with its bytes (orjson: a fraction of a canonical hash) to compare later
+    ck_v, ck_bytes, ck_state = start_v, _fingerprint(state), state
+    sentinel_v, sentinel_bytes, sentinel = start_v, ck_bytes, state
+    stride = 1  # events between sentinel checks, tuned per chunk to SENTINEL_SHARE
+    next_sentinel = start_v + 1
+    sentinel_cost = 0.0
+    sentinel_checks = 0
+    scan_end = scan_to if scan_to is not None else -1  # per-event deep checks up to here
+    shallow = True  # the per-event top-level identity check, until a mutation is found
+    stops_next = stops.after(start_v, recorded.v)
+    next_stop = min(stops_next, next_sentinel)
+    v = start_v
+    failed = False
+    gc.collect()
+    gc.freeze()  # what is loaded now is never collected: full collections skip it
+    try:
+        for rows, loads_chunk in _raw_chunks(source, start_v, end_v):
+            chunk_began = _clock()
+            chunk_sentinel = 0.0
+            for v, payload in rows:
+                event = loads_chunk(payload)
+                before_bytes = _canonical_or_none(state) if v <= scan_end else None
+                if not shallow:
+                    top = None
+                elif type(state) is dict and len(state) <= _SHALLOW_LIMIT:
+                    top = tuple(map(id, state.values()))
+                else:
+                    top = _top_ids(state)
+                guard.v = v
+                try:
+                    new = reducer(state, event)
+                except Exception as error:  # noqa: BLE001 - the user's reducer
+                    guard.v = None
+                    result["exception"] = {"v": v, "traceback": _format_exception(error)}
+                    failed = True
+                    break
+                guard.v = None
+                if top is not None and top != (
+                    tuple(map(id, state.values())) if type(state) is dict else _top_ids(state)
+                ):
+                    mutation = {"v": v, "how": "shallow", "window": [v - 1, v]}
+                    shallow = False
+                if before_bytes is not None:
+                    after_bytes = _canonical_or_none(state) or before_bytes
+                    if after_bytes != before_bytes:
+                        from replayer.guards import mutation_path
 
-                path, patch = mutation_path(loads(before_bytes), loads(after_bytes))
-                result["mutation_exact"] = {"v": v, "path": path, "diff": patch}
-                scanning = False
-        if fingerprint is not None and mutation is None and shallow_changed(state, fingerprint):
-            mutation = {"v": v, "how": "shallow", "window": [v - 1, v]}
-        state = new
+                        path, patch = mutation_path(loads(before_bytes), loads(after_bytes))
+                        result["mutation_exact"] = {"v": v, "path": path, "diff": patch}
+                        scan_end = -1
+                state = new
+                if v < next_stop:
+                    continue
 
-        due = v % K == 0 or v in (last_v, stop_at)
-        probe = recorded_match is not None and (
-            due or (v >= next_due and rec_every > 0 and v % rec_every == rec_offset)
-        )
-        ranged = bool(hash_ranges) and in_ranges(v)
-        if not (due or probe or ranged or v in keep_states or v in snapshots):
-            continue
-        h, bad, data = _hash_bytes(state)
-        if bad is not None and "unserializable" not in result:
-            result["unserializable"] = {"v": v, **bad, "window": [ck_v, v]}
-        if ranged:
-            event_hashes.append([v, h, bad])
-        if v in keep_states and data is not None:
-            states[str(v)] = loads(data)
-        if compare_recorded and v in snapshots:
-            _compare_snapshot(result, snapshots[v], state, h, v)
-        if probe:
-            row = reader.event(v)
-            recorded = row.hash if row is not None else None
-            if recorded is not None:
-                next_due = v + K
-                if h == recorded:
-                    recorded_match = v
-                elif h is not None:
-                    result["recorded_hash"] = {"match_v": recorded_match, "mismatch_v": v}
-                    recorded_match = None
-        if due:
-            checkpoints.append([v, h])
-            if mutation is None and ck_hash is not None and _hash(ck_state)[0] != ck_hash:
-                mutation = {"v": v, "how": "checkpoint", "window": [ck_v, v]}
-            ck_state, ck_hash, ck_v = state, h, v
+                # ---- something is due at this v
+                if v >= next_sentinel and mutation is None:
+                    began = _clock()
+                    if sentinel_bytes is not None and _fingerprint(sentinel) != sentinel_bytes:
+                        mutation = {"v": v, "how": "sentinel", "window": [sentinel_v, v]}
+                    sentinel, sentinel_v, sentinel_bytes = state, v, _fingerprint(state)
+                    chunk_sentinel += _clock() - began
+                    sentinel_checks += 1
+                    next_sentinel = v + stride
+                if v < stops_next:
+                    next_stop = min(stops_next, next_sentinel)
+                    continue
+                due = v % K == 0 or v == end_v
+                probe = v == recorded.v and recorded_match is not None
+                ranged = bool(hash_ranges) and stops.in_ranges(v)
+                if due or probe or ranged or v in keep_states or v in snapshots:
+                    h, bad, data = _hash_bytes(state)
+                    if bad is not None and "unserializable" not in result:
+                        result["unserializable"] = {"v": v, **bad, "window": [ck_v, v]}
+                    if ranged:
+                        event_hashes.append([v, h, bad])
+                    if v in keep_states and data is not None:
+                        states[str(v)] = loads(data)
+                    if compare_recorded and v in snapshots:
+                        _compare_snapshot(result, snapshots[v], state, h, v)
+                    if probe:
+                        if h == recorded.hash:
+                            recorded_match = v
+                        elif h is not None:
+                            result["recorded_hash"] = {"match_v": recorded_match, "mismatch_v": v}
+                            recorded_match = None
+                        if recorded_match is not None:
+                            recorded.advance(v + K)
+                    if due:
+                        checkpoints.append([v, h])
+                        if (
+                            mutation is None
+                            and ck_bytes is not None
+                            and _fingerprint(ck_state) != ck_bytes
+                        ):
+                            mutation = {"v": v, "how": "checkpoint", "window": [ck_v, v]}
+                        ck_v, ck_bytes, ck_state = v, _fingerprint(state), state
+                stops_next = stops.after(v, recorded.v)
+                next_stop = min(stops_next, next_sentinel)
+            # sentinel checks may cost SENTINEL_SHARE of the chunk's own time
+            if mutation is None and rows and not failed:
+                spent = _clock() - chunk_began - chunk_sentinel
+                if chunk_sentinel and sentinel_checks:
+                    sentinel_cost = chunk_sentinel / max(sentinel_checks, 1)
+                    sentinel_checks = 0
+                per_event = spent / len(rows)
+                if per_event > 0 and sentinel_cost > 0:
+                    stride = max(1, round(sentinel_cost / (per_event * SENTINEL_SHARE)))
+                next_sentinel = min(next_sentinel, v + stride)
+                next_stop = min(stops_next, next_sentinel)
+            if failed:
+                break
+    finally:
+        gc.unfreeze()
 
-    if mutation is None and ck_hash is not None and _hash(ck_state)[0] != ck_hash:
+    if mutation is None and ck_bytes is not None and _fingerprint(ck_state) != ck_bytes:
         mutation = {"v": ck_v, "how": "checkpoint", "window": [ck_v, last_v]}
-    if mutation is None and sentinel_hash is not None and _hash(sentinel)[0] != sentinel_hash:
+    if mutation is None and sentinel_bytes is not None and _fingerprint(sentinel) != sentinel_bytes:
         mutation = {"v": sentinel_v, "how": "sentinel", "window": [sentinel_v, last_v]}
     if mutation is not None:
         result["mutation"] = mutation
@@ -322,19 +440,72 @@ def _compare_snapshot(result: dict[str, Any], snap: Any, state: Any, h: str | No
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m replayer.verify_runner RESULT_FILE < request.json", file=sys.stderr)
-        return 2
-    request = loads(sys.stdin.buffer.read())
+def _answer(request: dict[str, Any], out: str) -> None:
+    """Carry out ``request`` and write its result to the file ``out``."""
     try:
         result = run(request)
     except RdtError as error:
         result = {"error": {"kind": "log", "message": str(error)}}
-    data = dumps(result)
-    with open(args[0], "wb") as handle:
-        handle.write(data)
+    with open(out, "wb") as handle:
+        handle.write(dumps(result))
+
+
+def serve() -> int:
+    """Fork server: per line of JSON ``{"out", "err", "cwd", "request"}`` on stdin, answer in a
+    fresh child and print the child's exit code on a line (see :mod:`replayer.verify_pool`)."""
+    import devtools.store  # noqa: F401 - imported once here, shared by every child
+    import replayer.diff
+    import replayer.guards
+    import replayer.loader  # noqa: F401
+
+    gc.collect()
+    gc.freeze()  # children never touch (copy) these pages for garbage collection
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while line := stdin.readline():
+        job = loads(line)
+        pid = os.fork()
+        if pid == 0:
+            _child(job)
+        _, status = os.waitpid(pid, 0)
+        stdout.write(b"%d\n" % os.waitstatus_to_exitcode(status))
+        stdout.flush()
+    return 0
+
+
+def _child(job: dict[str, Any]) -> None:
+    """In the forked child: reducer prints go nowhere, errors to the job's file; never returns."""
+    code = 1
+    try:
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+        err = os.open(job["err"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(err, 2)
+        os.chdir(job["cwd"])
+        os.environ.clear()
+        os.environ.update(job["env"])
+        _answer(job["request"], job["out"])
+        code = 0
+    except BaseException:  # noqa: BLE001 - whatever happens, the child reports and exits
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        os._exit(code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--serve"]:
+        return serve()
+    if len(args) != 1:
+        print(
+            "usage: python -m replayer.verify_runner (RESULT_FILE < request.json | --serve)",
+            file=sys.stderr,
+        )
+        return 2
+    _answer(loads(sys.stdin.buffer.read()), args[0])
     return 0
 
 
