@@ -104,6 +104,7 @@ class EventList(ScrollView, can_focus=True):
         self.skipped: set[int] = set()
         self._loading = False
         self._announce = True
+        self._styles: tuple[Any, Any] | None = None
         self.loads = 0
         """Pages read so far (tests and the benchmark look at it)."""
 
@@ -149,9 +150,10 @@ class EventList(ScrollView, can_focus=True):
             pinned=key is not None and key == self.pinned,
             skipped=key in self.skipped,
         )
-        base = self.rich_style
-        if index == self.cursor:
-            base = base + self.get_component_rich_style("event-list--cursor")
+        if self._styles is None:
+            plain = self.rich_style
+            self._styles = (plain, plain + self.get_component_rich_style("event-list--cursor"))
+        base = self._styles[1] if index == self.cursor else self._styles[0]
         segments = [
             Segment(seg.text, base + seg.style if seg.style else base, seg.control)
             for seg in text.render(self.app.console, end="")
@@ -183,6 +185,10 @@ class EventList(ScrollView, can_focus=True):
         self.refresh()
         if self._announce and self.source.is_loaded(self.cursor):
             self._post_highlight()
+
+    def notify_style_update(self) -> None:
+        self._styles = None  # the theme or focus changed: recompute the line styles
+        super().notify_style_update()
 
     # ------------------------------------------------------------------ cursor
 
