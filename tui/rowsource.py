@@ -141,11 +141,13 @@ class MemoryRowSource:
     def __len__(self) -> int:
         return len(self.rows)
 
-    def append(self, row: Row) -> None:
+    def append(self, row: Row) -> bool:
+        """Add ``row`` after the others; ``False`` (ignored) when its key was already seen."""
         if self._keys and row.key <= self._keys[-1]:
-            return  # a record seen twice (replay then live) is shown once
+            return False  # a record seen twice (replay then live) is shown once
         self.rows.append(row)
         self._keys.append(row.key)
+        return True
 
     def peek(self, index: int) -> Row | None:
         return self.rows[index] if 0 <= index < len(self.rows) else None
@@ -314,8 +316,7 @@ class LiveTimeline:
         self._caused: dict[int, list[Event]] = {}
 
     def add_event(self, event: Event) -> None:
-        self.events.append(event_row(event))
-        if event.cause_seq is not None:
+        if self.events.append(event_row(event)) and event.cause_seq is not None:
             self._caused.setdefault(event.cause_seq, []).append(event)
 
     def add_message(self, message: Message) -> None:
