@@ -455,15 +455,21 @@ class LogReader:
     ) -> Iterator[tuple[int, bytes]]:
         """``(v, the event's JSON bytes)`` in ``v`` order: the replayer's fast path.
 
-        Uses the driver's cursor directly (no SQLAlchemy row processing), a page at a time.
+        Uses the driver's cursor directly (no SQLAlchemy row processing), a page at a time, on
+        one connection kept for the whole iteration (opening and closing one per page cost more
+        than the query, and closing the last connection checkpoints the WAL). Each page is still
+        its own short transaction: SQLite runs the bare ``SELECT`` in autocommit (the statement
+        is finished before the page is handed out), other databases roll back after each page.
         """
         sql = self.log._sql.event_payloads
         lo = -_BIG if from_v is None else from_v
         hi = _BIG if to_v is None else to_v
         page = max(self.page_size, 10_000)
-        while lo <= hi:
-            with self.log.engine.connect() as conn:
-                dbapi = conn.connection.dbapi_connection
+        if lo > hi:
+            return
+        with self.log.engine.connect() as conn:
+            dbapi = conn.connection.dbapi_connection
+            while True:
                 cursor = dbapi.cursor()
                 try:
                     cursor.execute(sql, (self._rid, lo, hi, page))
@@ -471,13 +477,15 @@ class LogReader:
                 finally:
                     cursor.close()
                 if not self.log.is_sqlite:
-                    conn.rollback()
-            if rows and not isinstance(rows[0][1], bytes):
-                rows = [(v, bytes(payload)) for v, payload in rows]
-            yield from rows
-            if len(rows) < page:
-                return
-            lo = rows[-1][0] + 1
+                    dbapi.rollback()
+                if rows and not isinstance(rows[0][1], bytes):
+                    rows = [(v, bytes(payload)) for v, payload in rows]
+                yield from rows
+                if len(rows) < page:
+                    return
+                lo = rows[-1][0] + 1
+                if lo > hi:
+                    return
 
     def event_hashes(
         self, from_v: int | None = None, to_v: int | None = None

@@ -5,20 +5,86 @@ checkpoint table (``LogReader.checkpoints`` / ``checkpoint_state`` / ``save_chec
 under a key that hashes the reducer's code, its reference, K, the source kind and the start
 state, so a second open is instant and a changed reducer never reuses stale states. Persisted
 states are written in batches and not kept in memory, so memory stays flat in the log's length.
+
+Checkpoints fall on multiples of K, but not every multiple gets one: :class:`Pacing` skips
+boundaries while the checkpoints taken so far have cost more than a small share of the replay
+(serialising and writing a large state every K events would otherwise cost more than the
+reductions between them), and never lets more than a few tens of milliseconds of reductions
+pass without one, so a later seek stays fast.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+from dataclasses import dataclass, field
 from typing import Any
 
-from devtools.jsonutil import dumps, loads
+import orjson
+
+from devtools.jsonutil import dumps
+from devtools.jsonutil import loads as exact_loads
 from replayer.errors import StateNotJSON
+from replayer.source import may_hold_big_int
 
 FLUSH_BYTES = 8 * 2**20
 """Persist once this many bytes of checkpoints are pending (and when a build finishes): few
 commits on the hot path, memory bounded by this, not by the log's length."""
+
+
+SHARE = 0.05
+"""Checkpoints may cost at most this share of the replay's own time …"""
+FLOOR_S = 0.05
+"""… or this many seconds, whichever is more (small replays checkpoint every K events)."""
+SEEK_S = 0.04
+"""At most this many seconds of reductions between two checkpoints (a seek's worst case)."""
+
+
+def load_state(data: bytes) -> Any:
+    """Parse checkpoint bytes; integers of any size stay exact.
+
+    One C-level scan decides whether plain ``orjson.loads`` is exact (the general-purpose
+    :func:`devtools.jsonutil.loads` runs a regex over the whole text: ~10 ms on a 120 kB state).
+    """
+    if may_hold_big_int(data):
+        return exact_loads(data)
+    return orjson.loads(data)
+
+
+@dataclass(slots=True)
+class Pacing:
+    """Which multiples of K get a checkpoint, from the measured cost of checkpoints and replay.
+
+    A checkpoint is taken when what checkpoints have cost so far, plus the last one's cost, fits
+    in ``max(floor, share × replay time)``, or when ``seek`` seconds of reductions have passed
+    since the last one. Times are ``time.perf_counter()`` readings passed in by the caller.
+    """
+
+    started: float
+    share: float = SHARE
+    floor: float = FLOOR_S
+    seek: float = SEEK_S
+    spent: float = 0.0
+    """Seconds spent taking (serialising, hashing, writing) checkpoints."""
+    last_cost: float = 0.0
+    since: float = field(default=0.0)
+    """When the last checkpoint was done (``started`` before the first)."""
+
+    def __post_init__(self) -> None:
+        self.since = self.started
+
+    def due(self, now: float) -> bool:
+        """Whether a checkpoint should be taken at this boundary."""
+        if now - self.since >= self.seek:
+            return True
+        replay = now - self.started - self.spent
+        return self.spent + self.last_cost <= max(self.floor, self.share * replay)
+
+    def taken(self, began: float, ended: float) -> None:
+        """Account for a checkpoint taken between ``began`` and ``ended``."""
+        self.last_cost = ended - began
+        self.spent += self.last_cost
+        self.since = ended
 
 
 def checkpoint_key(identity: bytes, every: int, source: str, start: bytes) -> str:
@@ -110,4 +176,4 @@ class CheckpointCache:
             data = self.reader.checkpoint_state(self.key, v)
             if data is None:
                 raise KeyError(v)
-        return loads(data)
+        return load_state(data)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 from replayer.bisect import BisectResult, checkpoint_window
-from replayer.checkpoints import CheckpointCache, checkpoint_key, encode_state
+from replayer.checkpoints import CheckpointCache, Pacing, checkpoint_key, encode_state, load_state
 from replayer.diff import diff as diff_states
 from replayer.errors import PredicateError, ReplayError, VersionOutOfRange
 from replayer.loader import Reducer, load_reducer, reducer_identity
@@ -194,14 +195,23 @@ class Replay:
     ) -> tuple[int, Any]:
         """Apply events ``from_v..to_v`` to ``state``; returns ``(last v applied, state)``.
 
-        With ``checkpoint`` every K-th state is recorded. ``on_step(v, event, state)`` returning
+        With ``checkpoint`` the states after multiples of K are recorded, as often as
+        :class:`~replayer.checkpoints.Pacing` allows. ``on_step(v, event, state)`` returning
         true stops early.
         """
         reducer = self.reducer
         every = self.every
-        add = self.checkpoints.add
         v = from_v - 1
         bar = self._progress(from_v, to_v) if checkpoint else None
+        pacing = Pacing(perf_counter())
+        cache = self.checkpoints
+
+        def add(v: int, state: Any) -> None:
+            began = perf_counter()
+            if pacing.due(began):
+                cache.add(v, state)
+                pacing.taken(began, perf_counter())
+
         try:
             for batch, loads in raw_chunks(self.source.payloads(from_v, to_v)):
                 if on_step is None and not (
@@ -250,9 +260,7 @@ class Replay:
         return state
 
     def _initial(self) -> Any:
-        from devtools.jsonutil import loads
-
-        return loads(self._initial_bytes)
+        return load_state(self._initial_bytes)
 
     def _seek(self, v: int) -> Any:
         if v > self._built_to:

@@ -28,14 +28,18 @@ _DIGITS = bytes(ord("1") if (48 <= i <= 57 or i == 45) else ord(" ") for i in ra
 _BIG = b"1" * 20
 
 
+def may_hold_big_int(data: bytes) -> bool:
+    """Whether ``data`` may hold an integer ``orjson.loads`` would not keep exact (one C scan)."""
+    return _BIG in data.translate(_DIGITS)
+
+
 def chunk_loads(rows: list[tuple[int, bytes]]) -> Callable[[bytes], Any]:
     """The JSON loader that is exact for every payload of ``rows``.
 
     One C-level scan of the whole chunk decides whether the fast ``orjson.loads`` is exact;
     only a chunk that may hold a huge integer goes through :func:`devtools.jsonutil.loads`.
     """
-    joined = b"\n".join([payload for _, payload in rows]).translate(_DIGITS)
-    return exact_loads if _BIG in joined else orjson.loads
+    return exact_loads if may_hold_big_int(b"\n".join([p for _, p in rows])) else orjson.loads
 
 
 def decode_chunk(rows: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
