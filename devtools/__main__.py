@@ -1,0 +1,5 @@
+"""``python -m devtools``: the same as the ``rdt`` command."""
+
+from devtools.cli import main
+
+main()
