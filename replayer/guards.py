@@ -17,8 +17,9 @@ reducer (its state is carried from call to call), are. Clock reads made by ``log
 own records are not reported: they never reach the state.
 
 **Mutation.** :func:`shallow_fingerprint` / :func:`shallow_changed` are a per-event check of a
-state's top level by identity (cheap); deep changes are found by re-hashing a kept state
-(see :mod:`replayer.verify_runner`) and pinned to a path with :func:`mutation_path`.
+state's top level (a shallow copy compared after the call: cheap); deep changes are found by
+re-checking kept states (see :mod:`replayer.verify_runner`) and pinned to a path with
+:func:`mutation_path`.
 """
 
 from __future__ import annotations
@@ -313,29 +314,21 @@ _SHALLOW_LIMIT = 256
 """Top-level containers longer than this are left to the deep (checkpoint) check."""
 
 
-def shallow_fingerprint(state: Any) -> tuple[int, ...] | None:
-    """The identities of ``state``'s top-level values (``None``: not a dict or list, or long).
+def shallow_fingerprint(state: Any) -> dict[Any, Any] | list[Any] | None:
+    """A shallow copy of ``state``'s top level (``None``: not a dict or list, or long).
 
-    Compare with :func:`shallow_changed` after the call; the old values stay referenced by
-    ``state`` itself, so their ids cannot be reused meanwhile.
+    Compare with :func:`shallow_changed` after the call. The copy holds the same value objects,
+    so the comparison is C-level and costs a pointer test per value unless one was replaced
+    (the verify worker inlines the same two steps in its loop).
     """
-    kind = type(state)
-    if kind is dict:
-        if len(state) > _SHALLOW_LIMIT:
-            return None
-        return tuple(map(id, state.values()))
-    if kind is list:
-        if len(state) > _SHALLOW_LIMIT:
-            return None
-        return tuple(map(id, state))
+    if type(state) in (dict, list) and len(state) <= _SHALLOW_LIMIT:
+        return state.copy()
     return None
 
 
-def shallow_changed(state: Any, fingerprint: tuple[int, ...]) -> bool:
-    """Whether ``state``'s top level no longer holds the same objects as ``fingerprint``."""
-    if type(state) is dict:
-        return tuple(map(id, state.values())) != fingerprint
-    return tuple(map(id, state)) != fingerprint
+def shallow_changed(state: Any, fingerprint: dict[Any, Any] | list[Any]) -> bool:
+    """Whether ``state``'s top level no longer equals the copy taken before the call."""
+    return fingerprint != state
 
 
 def mutation_path(before: Any, after: Any) -> tuple[str, list[dict[str, Any]]]:

@@ -1,8 +1,9 @@
 """The verify worker: one replay of one log in its own process, reporting hashes and guard hits.
 
-Run as ``python -m replayer.verify_runner RESULT_FILE`` with a JSON request on stdin (built by
-:func:`replayer.verify.run_workers`); writes one JSON result to ``RESULT_FILE`` (never to
-stdout, which belongs to the reducer's prints). The parent sets ``PYTHONHASHSEED``.
+Run in a fork of ``python -m replayer.verify_runner --serve`` (:mod:`replayer.verify_pool`), or
+without ``fork`` as ``python -m replayer.verify_runner RESULT_FILE`` with a JSON request on
+stdin; writes one JSON result to a file (never to stdout, which belongs to the reducer's
+prints). The parent picks ``PYTHONHASHSEED``.
 
 The request (all but ``log`` and ``reducer`` optional)::
 
@@ -10,16 +11,21 @@ The request (all but ``log`` and ``reducer`` optional)::
      "compare_recorded": bool, "hash_ranges": [[lo, hi], …], "keep_states": [v, …],
      "mutation_scan_to": v, "stop_at": v}
 
-The main pass replays every event once: the canonical state hash at ``v = 0`` (the initial
-state), every ``K`` events and at the end; guards around each reducer call (clock and
-randomness calls, a top-level identity check of the input state, at each checkpoint a re-hash
-of the previous checkpoint's state, which a mutating reducer changes, and in between the same
-check on sampled "sentinel" states, as often as half the reducer's own time pays for); with
-``compare_recorded`` the recorded snapshots and, at most every ``K`` events, the recorded event
-hashes. ``warmup`` first runs the reducer over the first N events and throws the results away,
-so a reducer that carries module-level state across calls starts the real pass in a different
-condition than a fresh process. Localising requests ask for per-event hashes in ranges, states
-at given ``v``, or a per-event deep mutation check up to ``v``; the parent then compares runs.
+The main pass replays every event once, in chunks decoded as the replay engine does, and per
+event does little more than the engine: a shallow copy of the input state's top level compared
+after the call (an in-place change to it shows at its exact ``v``), the guard's ``v`` set around
+the call, and one comparison with the next ``v`` at which anything is due. Only there does it
+hash: the canonical state hash at ``v = 0``, every ``K`` events and at the end; a re-check of
+the previous checkpoint's state (which a reducer changing its input in depth alters); sampled
+"sentinel" states re-checked in between as often as ``SENTINEL_SHARE`` of the replay's time
+pays for (these two compare ``orjson`` bytes, a fraction of a canonical hash). With
+``compare_recorded`` the recorded snapshots, and the recorded hashes (read alongside with
+:meth:`devtools.store.LogReader.event_hashes`, compared at most once per ``K`` events and at the
+last one). ``warmup`` first runs the reducer over the first N events and throws the results
+away, so a reducer that carries module-level state across calls starts the real pass in a
+different condition than a fresh process. Localising requests ask for per-event hashes in
+ranges, states at given ``v``, or a per-event deep mutation check up to ``v``; the parent then
+compares runs. ``--serve`` makes this a fork server (see :mod:`replayer.verify_pool`).
 """
 
 from __future__ import annotations
@@ -45,8 +51,8 @@ _clock = time.perf_counter  # bound before the guard replaces the module attribu
 _orjson_dumps = orjson.dumps
 
 INIT_EVENT = {"type": "@@INIT"}
-SENTINEL_SHARE = 0.15
-"""Deep mutation checks between checkpoints may cost up to this share of the reducer's time."""
+SENTINEL_SHARE = 0.1
+"""Deep mutation checks between checkpoints may cost about this share of the replay's time."""
 RECORDED_PAGE = 10_000
 """Recorded hashes read per query."""
 WINDOW_STATES_MAX = 64
@@ -116,16 +122,7 @@ def _canonical_or_none(state: Any) -> bytes | None:
 
 
 _SHALLOW_LIMIT = 256
-
-
-def _top_ids(state: Any) -> tuple[int, ...] | None:
-    """The identities of a dict's or list's top-level values (``None``: other, or long)."""
-    kind = type(state)
-    if kind is dict:
-        return tuple(map(id, state.values())) if len(state) <= _SHALLOW_LIMIT else None
-    if kind is list:
-        return tuple(map(id, state)) if len(state) <= _SHALLOW_LIMIT else None
-    return None
+"""Top-level dicts and lists longer than this are left to the deep checks."""
 
 
 class _Stops:
@@ -307,11 +304,12 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     sentinel_cost = 0.0
     sentinel_checks = 0
     scan_end = scan_to if scan_to is not None else -1  # per-event deep checks up to here
-    shallow = True  # the per-event top-level identity check, until a mutation is found
+    shallow = True  # the per-event top-level check, until a mutation is found
     stops_next = stops.after(start_v, recorded.v)
     next_stop = min(stops_next, next_sentinel)
     v = start_v
     failed = False
+    copyable, limit = (dict, list), _SHALLOW_LIMIT
     gc.collect()
     gc.freeze()  # what is loaded now is never collected: full collections skip it
     try:
@@ -321,12 +319,13 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             for v, payload in rows:
                 event = loads_chunk(payload)
                 before_bytes = _canonical_or_none(state) if v <= scan_end else None
-                if not shallow:
-                    top = None
-                elif type(state) is dict and len(state) <= _SHALLOW_LIMIT:
-                    top = tuple(map(id, state.values()))
-                else:
-                    top = _top_ids(state)
+                # a shallow copy, compared after the call: C-level, identical values compare
+                # by identity, so only a top-level change costs more than a pointer test
+                top = (
+                    state.copy()
+                    if shallow and type(state) in copyable and len(state) <= limit
+                    else None
+                )
                 guard.v = v
                 try:
                     new = reducer(state, event)
@@ -336,9 +335,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                     failed = True
                     break
                 guard.v = None
-                if top is not None and top != (
-                    tuple(map(id, state.values())) if type(state) is dict else _top_ids(state)
-                ):
+                if top is not None and top != state:
                     mutation = {"v": v, "how": "shallow", "window": [v - 1, v]}
                     shallow = False
                 if before_bytes is not None:
@@ -354,16 +351,16 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                     continue
 
                 # ---- something is due at this v
+                began = _clock()
                 if v >= next_sentinel and mutation is None:
-                    began = _clock()
                     if sentinel_bytes is not None and _fingerprint(sentinel) != sentinel_bytes:
                         mutation = {"v": v, "how": "sentinel", "window": [sentinel_v, v]}
                     sentinel, sentinel_v, sentinel_bytes = state, v, _fingerprint(state)
-                    chunk_sentinel += _clock() - began
                     sentinel_checks += 1
                     next_sentinel = v + stride
-                if v < stops_next:
+                if v < stops_next:  # only a sentinel was due: its whole cost counts
                     next_stop = min(stops_next, next_sentinel)
+                    chunk_sentinel += _clock() - began
                     continue
                 due = v % K == 0 or v == end_v
                 probe = v == recorded.v and recorded_match is not None
@@ -401,8 +398,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
             if mutation is None and rows and not failed:
                 spent = _clock() - chunk_began - chunk_sentinel
                 if chunk_sentinel and sentinel_checks:
-                    sentinel_cost = chunk_sentinel / max(sentinel_checks, 1)
-                    sentinel_checks = 0
+                    sentinel_cost = chunk_sentinel / sentinel_checks
+                sentinel_checks = 0
                 per_event = spent / len(rows)
                 if per_event > 0 and sentinel_cost > 0:
                     stride = max(1, round(sentinel_cost / (per_event * SENTINEL_SHARE)))

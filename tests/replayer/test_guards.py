@@ -94,7 +94,12 @@ def test_shallow_check_sees_top_level_changes_only():
     assert not shallow_changed(state, fp)
     state["b"]["c"] = 3  # deep: left to the sentinel and checkpoint re-hashes
     assert not shallow_changed(state, fp)
+    state["b"] = state["b"]  # the same object back: nothing a later reader could see
+    assert not shallow_changed(state, fp)
     state["a"] = 2
+    assert shallow_changed(state, fp)
+    fp = shallow_fingerprint(state)
+    del state["a"]
     assert shallow_changed(state, fp)
     items = [1, 2]
     fp = shallow_fingerprint(items)
