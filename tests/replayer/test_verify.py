@@ -21,6 +21,20 @@ def shop_log(tmp_path_factory) -> str:
     return write_shop_log(tmp_path_factory.mktemp("verify") / "shop.rdtlog")
 
 
+@pytest.fixture(scope="module")
+def planted(shop_log):
+    """``planted(module)``: the verify result for a planted-bug reducer, computed once."""
+    results = {}
+
+    def verify(module: str):
+        if module not in results:
+            opts = VerifyOptions(checkpoint_every=10)
+            results[module] = verify_log(shop_log, f"{P}{module}:reducer", opts)
+        return results[module]
+
+    return verify
+
+
 def kinds(result) -> dict[str, list]:
     out: dict[str, list] = {}
     for f in result.findings:
@@ -66,8 +80,8 @@ def test_recorded_window_skips_events_the_server_did_not_hash():
         ("raises_bug", "exception", REMOVED_V),
     ],
 )
-def test_planted_bug_is_caught_at_its_exact_v(shop_log, module, kind, v):
-    result = verify_log(shop_log, f"{P}{module}:reducer", VerifyOptions(checkpoint_every=10))
+def test_planted_bug_is_caught_at_its_exact_v(planted, module, kind, v):
+    result = planted(module)
     assert not result.ok
     found = kinds(result)
     assert kind in found, result.to_json()
@@ -76,25 +90,24 @@ def test_planted_bug_is_caught_at_its_exact_v(shop_log, module, kind, v):
     assert found[kind][0].event["v"] == v
 
 
-def test_findings_carry_the_path_call_site_and_diff(shop_log):
-    opts = VerifyOptions(checkpoint_every=10)
-    mutation = kinds(verify_log(shop_log, f"{P}mutation_deep_bug:reducer", opts))["mutation"][0]
+def test_findings_carry_the_path_call_site_and_diff(planted):
+    mutation = kinds(planted("mutation_deep_bug"))["mutation"][0]
     assert mutation.extra["path"].startswith("/items/sku-3/tags/")
     assert mutation.diff and mutation.diff[0]["op"] == "add"
 
-    clock = kinds(verify_log(shop_log, f"{P}clock_bug:reducer", opts))
+    clock = kinds(planted("clock_bug"))
     call = clock["nondeterministic-call"][0]
     assert call.extra["call"]["name"] == "time.time"
     assert call.extra["call"]["file"].endswith("planted/clock_bug.py")
     assert "clock_bug.py:14" in call.detail
 
-    sets = kinds(verify_log(shop_log, f"{P}set_order_bug:reducer", opts))["hash-divergence"][0]
+    sets = kinds(planted("set_order_bug"))["hash-divergence"][0]
     assert sets.diff and all(op["path"].startswith("/items/sku-3/tags") for op in sets.diff)
 
-    unser = kinds(verify_log(shop_log, f"{P}unserializable_bug:reducer", opts))
+    unser = kinds(planted("unserializable_bug"))
     assert unser["unserializable"][0].extra["path"] == "/removed"
 
-    raised = kinds(verify_log(shop_log, f"{P}raises_bug:reducer", opts))["exception"][0]
+    raised = kinds(planted("raises_bug"))["exception"][0]
     assert "KeyError" in raised.detail and "raises_bug.py" in raised.detail
 
 
