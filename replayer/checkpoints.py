@@ -32,11 +32,11 @@ FLUSH_BYTES = 8 * 2**20
 commits on the hot path, memory bounded by this, not by the log's length."""
 
 
-SHARE = 0.05
+SHARE = 0.03
 """Checkpoints may cost at most this share of the replay's own time …"""
 FLOOR_S = 0.05
 """… or this many seconds, whichever is more (small replays checkpoint every K events)."""
-SEEK_S = 0.04
+SEEK_S = 0.06
 """At most this many seconds of reductions between two checkpoints (a seek's worst case)."""
 
 

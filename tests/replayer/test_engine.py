@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devtools.errors import ReducerLoadError, UnknownRecording
 from devtools.store import Log
+from replayer.checkpoints import Pacing
 from replayer.engine import Replay
 from replayer.errors import BadExpression, PredicateError, ReplayError, VersionOutOfRange
 from samples import sales_order, sales_order_buggy
@@ -266,3 +270,86 @@ def test_what_if_skip(sales_log):
         ping = next(e.v for e in evs if e.type == "order/ping")
         noop = r.what_if([ping])
         assert noop.first_divergent_v is None and noop.diff == []
+
+
+def test_a_replay_reads_past_a_page_in_order_and_a_paused_one_does_not_pin_the_wal(log_target):
+    """Event pages share one connection, but no transaction stays open between pages."""
+    count = 10_050  # more than one 10,000-row page
+    factories.write_log(log_target, messages=0, events=count, snapshots=())
+    with Replay.open(log_target, reducer=counter_reducer) as r:
+        iterator = r.events()
+        first = [next(iterator) for _ in range(600)]  # paused inside the first page
+        assert first[-1][0] == 600
+        if "://" not in str(log_target):
+            writer = r.reader.log.writer(name="more")
+            writer.add_events(factories.counter_events(500))
+            writer.close()
+            with sqlite3.connect(log_target) as raw:
+                busy, _frames, _done = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            assert busy == 0, "a paused replay kept the WAL from being checkpointed"
+        assert [v for v, _ in iterator] == list(range(601, count + 1))
+        assert r.state_at() == {"count": count * (count + 1) // 2}
+
+
+def test_persisted_checkpoints_keep_huge_integers_exact(sqlite_log):
+    evs = [event(v, by=2**70 + v) for v in range(1, 41)]
+    factories.write_log(sqlite_log, messages=0, events=0, snapshots=(), extra_events=evs)
+    expected = {"count": sum(2**70 + v for v in range(1, 31))}
+    with Replay.open(
+        sqlite_log, reducer=counter_reducer, checkpoint_every=10, persist_after=0
+    ) as r:
+        r.build()
+    with Replay.open(
+        sqlite_log, reducer=counter_reducer, checkpoint_every=10, persist_after=0
+    ) as r:
+        assert r.checkpoints.loaded == 4
+        assert r.checkpoints.state(30) == expected
+        assert r.state_at(35) == {
+            "count": expected["count"] + sum(2**70 + v for v in range(31, 36))
+        }
+
+
+def _simulate(pacing: Pacing, *, boundaries: int, step: float, cost: float) -> list[float]:
+    """Boundaries ``step`` seconds of reductions apart, each checkpoint costing ``cost``.
+
+    Returns the times (in reduction seconds) at which checkpoints were taken.
+    """
+    now, reduced, taken = pacing.started, 0.0, []
+    for _ in range(boundaries):
+        now += step
+        reduced += step
+        if pacing.due(now):
+            began, now = now, now + cost
+            pacing.taken(began, now)
+            taken.append(reduced)
+    return taken
+
+
+def test_pacing_takes_every_boundary_while_checkpoints_are_cheap():
+    pacing = Pacing(100.0)
+    taken = _simulate(pacing, boundaries=1000, step=0.01, cost=0.0001)  # 1% of the replay
+    assert len(taken) == 1000
+
+
+def test_pacing_takes_every_boundary_of_a_small_replay_whatever_the_cost():
+    pacing = Pacing(0.0)
+    taken = _simulate(pacing, boundaries=9, step=0.0001, cost=0.001)  # 9 ms in all
+    assert len(taken) == 9
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    step=st.floats(1e-5, 0.05),
+    cost=st.floats(1e-6, 0.02),
+    boundaries=st.integers(1, 3000),
+)
+def test_pacing_bounds_checkpoint_cost_and_the_gap_between_checkpoints(step, cost, boundaries):
+    pacing = Pacing(0.0, share=0.03, floor=0.05, seek=0.06)
+    taken = _simulate(pacing, boundaries=boundaries, step=step, cost=cost)
+    replay = boundaries * step
+    # No more than ``seek`` seconds of reductions (plus one boundary's) without a checkpoint.
+    gaps = [b - a for a, b in zip([0.0, *taken], taken, strict=False)]
+    assert all(gap <= pacing.seek + step + 1e-9 for gap in gaps)
+    # Beyond what the seek bound forces, checkpoints cost at most their share of the replay.
+    forced = replay / pacing.seek + 1
+    assert pacing.spent <= max(pacing.floor, pacing.share * replay) + cost * (forced + 1) + 1e-9
