@@ -166,7 +166,14 @@ def run_workers(requests: Sequence[tuple[int, dict[str, Any]]]) -> list[dict[str
             # rest of the environment (and the working directory) from the job
             key = tuple(sorted((k, v) for k, v in env.items() if k.startswith("PYTHON")))
             out, err = Path(folder) / f"result-{i}.json", Path(folder) / f"result-{i}.err"
-            job = {"out": str(out), "err": str(err), "cwd": cwd, "env": env, "request": request}
+            job = {
+                "out": str(out),
+                "err": str(err),
+                "cwd": cwd,
+                "env": env,
+                "caller": os.getpid(),
+                "request": request,
+            }
             server = _acquire(key, env)
             if not server.send(job):  # an idle server that died meanwhile: one fresh try
                 server.close()
@@ -174,15 +181,22 @@ def run_workers(requests: Sequence[tuple[int, dict[str, Any]]]) -> list[dict[str
                 server.send(job)
             jobs.append((key, server, out, err))
         results = []
-        for key, server, out, err in jobs:
-            code = server.answer()
-            if code is None:  # the server itself died
-                text = server.stderr_tail()
+        try:
+            while jobs:
+                key, server, out, err = jobs[0]
+                code = server.answer()
+                jobs.pop(0)
+                if code is None:  # the server itself died
+                    text = server.stderr_tail()
+                    server.close()
+                else:
+                    text = err.read_bytes().decode("utf-8", "replace") if err.exists() else ""
+                    _release(key, server)
+                results.append(_result(out, text, code))
+        finally:
+            for _key, server, _out, _err in jobs:  # interrupted: busy servers go, their
+                server.proc.kill()  # children notice and stop at their next chunk
                 server.close()
-            else:
-                text = err.read_bytes().decode("utf-8", "replace") if err.exists() else ""
-                _release(key, server)
-            results.append(_result(out, text, code))
         return results
 
 

@@ -55,6 +55,10 @@ SENTINEL_SHARE = 0.1
 """Deep mutation checks between checkpoints may cost about this share of the replay's time."""
 RECORDED_PAGE = 10_000
 """Recorded hashes read per query."""
+_SERVER: int | None = None
+"""In a forked child: the fork server's pid; the child stops when it is gone."""
+_CALLER: int | None = None
+"""In a forked child: the pid of the process that asked; the child stops when it is gone."""
 WINDOW_STATES_MAX = 64
 """Windows up to this many events send their states along with their hashes."""
 
@@ -314,6 +318,8 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     gc.freeze()  # what is loaded now is never collected: full collections skip it
     try:
         for rows, loads_chunk in _raw_chunks(source, start_v, end_v):
+            if _SERVER is not None and (os.getppid() != _SERVER or not _alive(_CALLER)):
+                os._exit(1)  # orphaned: nobody waits for this result any more
             chunk_began = _clock()
             chunk_sentinel = 0.0
             for v, payload in rows:
@@ -469,8 +475,22 @@ def serve() -> int:
     return 0
 
 
+def _alive(pid: int | None) -> bool:
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _child(job: dict[str, Any]) -> None:
     """In the forked child: reducer prints go nowhere, errors to the job's file; never returns."""
+    global _SERVER, _CALLER
+    _SERVER, _CALLER = os.getppid(), job.get("caller")
     code = 1
     try:
         null = os.open(os.devnull, os.O_RDWR)

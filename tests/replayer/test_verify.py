@@ -111,6 +111,14 @@ def test_findings_carry_the_path_call_site_and_diff(planted):
     assert "KeyError" in raised.detail and "raises_bug.py" in raised.detail
 
 
+def test_a_worker_that_dies_is_a_finding_and_the_next_verify_still_runs(planted, shop_log):
+    died = planted("exit_bug")
+    assert not died.ok
+    assert {f.kind for f in died.findings} == {"exception"}
+    assert all("died (exit 7)" in f.detail for f in died.findings)
+    assert verify_log(shop_log, f"{P}clean_shop:reducer").ok
+
+
 def test_mutation_is_found_with_the_default_checkpoint_interval(shop_log):
     """The deep check at checkpoints also pins a mutation when K is larger than the log."""
     result = verify_log(shop_log, f"{P}mutation_deep_bug:reducer")
