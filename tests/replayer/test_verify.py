@@ -119,6 +119,14 @@ def test_a_worker_that_dies_is_a_finding_and_the_next_verify_still_runs(planted,
     assert verify_log(shop_log, f"{P}clean_shop:reducer").ok
 
 
+def test_every_verify_imports_the_reducer_afresh(planted, shop_log):
+    """Workers are forks of long-lived servers: module-level state must not carry over."""
+    first = kinds(planted("global_state_bug"))["hash-divergence"][0]
+    again = verify_log(shop_log, f"{P}global_state_bug:reducer", VerifyOptions(checkpoint_every=10))
+    second = kinds(again)["hash-divergence"][0]
+    assert (second.v, second.diff) == (first.v, first.diff)
+
+
 def test_mutation_is_found_with_the_default_checkpoint_interval(shop_log):
     """The deep check at checkpoints also pins a mutation when K is larger than the log."""
     result = verify_log(shop_log, f"{P}mutation_deep_bug:reducer")
