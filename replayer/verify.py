@@ -1,8 +1,9 @@
 """`rdt verify`: is the reducer deterministic on this log, and does it match production?
 
 For one log, :func:`verify_log` runs the replay in N worker processes at once
-(:mod:`replayer.verify_runner`, ``PYTHONHASHSEED`` 1, 2, …; runs after the first also warm the
-reducer up on the first events, so state a module carries across calls shows). Each run
+(:mod:`replayer.verify_runner`, forked from one server per ``PYTHONHASHSEED`` 1, 2, … that
+:mod:`replayer.verify_pool` keeps; runs after the first also warm the reducer up on the first
+events, so state a module carries across calls shows). Each run
 reports the state hash at ``v = 0``, every K events and at the end, plus what its guards saw.
 Then, in at most two more rounds of fresh workers:
 
