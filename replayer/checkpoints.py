@@ -1,4 +1,4 @@
-"""The checkpoint cache: the state after every K-th event, as JSON bytes.
+"""The checkpoint cache: states after multiples of K events, as JSON bytes.
 
 Small replays keep their checkpoints in memory. Large ones persist them in the log's
 checkpoint table (``LogReader.checkpoints`` / ``checkpoint_state`` / ``save_checkpoints``)

@@ -2,8 +2,11 @@
 
 ``Replay.open(log, reducer=...)`` binds a log (a path/URL, a ``Log`` or a ``LogReader``), a
 reducer and a source. The hot loop is the store's ``event_payloads`` + ``orjson.loads`` + the
-reducer; every K-th state is serialised once as a checkpoint, so the state at any ``v`` costs
-at most K reductions after the first pass. The engine never imports asyncio or SQLAlchemy: it
+reducer; states after multiples of K are serialised once as checkpoints, as often as their
+measured cost allows (:class:`~replayer.checkpoints.Pacing`: at most a small share of the
+replay, and never more than ~60 ms of reductions apart), so after the first pass the state at
+any ``v`` costs one checkpoint load plus the reductions since it: K when states are cheap to
+serialise, a multiple of K when they are large. The engine never imports asyncio or SQLAlchemy: it
 only calls ``LogReader`` methods.
 """
 
@@ -91,7 +94,8 @@ class Replay:
             recording: a recording id or name; ``None`` takes the latest.
             source: ``auto`` (events when the log has them, else messages), ``events`` or
                 ``messages``.
-            checkpoint_every: K, the distance between checkpoints.
+            checkpoint_every: K: checkpoints fall on multiples of K (every one when states
+                are cheap to serialise; paced further apart when they are not).
             progress: show a Rich progress bar on stderr during long replays.
             persist_after: persist checkpoints in the log when it has this many events.
 
@@ -286,7 +290,7 @@ class Replay:
         return self._seek(self.last_v if v is None else self.check_v(v))
 
     def build(self) -> None:
-        """Replay the whole log once so that every later seek costs at most K reductions."""
+        """Replay the whole log once so that every later seek starts from a near checkpoint."""
         if self._built_to < self.last_v:
             self._build(self.last_v)
 
@@ -303,7 +307,7 @@ class Replay:
 
         The predicate is taken as monotone: false up to some event, true from it on. It is
         evaluated at ``bad_at`` (default: the last event), at O(log n) checkpoints, then after
-        each event of one checkpoint window (at most K).
+        each event of one checkpoint window (K events, or a multiple when paced).
 
         Raises:
             BadExpression: ``expr`` does not compile.
