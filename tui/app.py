@@ -39,6 +39,11 @@ LIVE_TICK = 0.08
 """Seconds between live-feed batches (the screen updates at most this often)."""
 LIVE_BATCH = 4_000
 """Most records applied per batch (the rest wait for the next tick): bounds a tick's stall."""
+LIVE_REFRESH_EVERY = 0.25
+"""While records stream in, the header (and, following the tail, the detail tabs) is refreshed
+at most this often (seconds), the last time once the stream pauses; each tick redraws only the
+list. (Textual repaints the box around everything that changed: a header line changing with
+the list would repaint the whole screen on every tick.)"""
 
 
 class RdtApp(App[None]):
@@ -96,6 +101,9 @@ class RdtApp(App[None]):
         self.busy: str | None = None
         self.details: Details | None = None
         self._rendered: set[str] = set()
+        self._details_asked = 0
+        """Numbers the detail computations: only the latest one's answer is shown."""
+        self._refresh_timer: Any = None
         self.what_if: Any = None
         self.bisect_result: Any = None
         self.injections = InjectHistory()
@@ -127,18 +135,23 @@ class RdtApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one(EventList).focus()
+        self._main = self.screen
+        self._one(EventList).focus()
         self.refresh_header()
         self._load_marks()
         if self.live:
-            self.run_worker(self.feed.run(), name="live-feed", group="live")
+            self.run_worker(self.feed.read, name="live-feed", group="live", thread=True)
             self.set_interval(LIVE_TICK, self._live_tick, name="live-tick")
         elif self.reducer_ref is not None and self.replay is None:
             self._open_replay()
 
     @property
     def event_list(self) -> EventList:
-        return self.query_one(EventList)
+        return self._one(EventList)
+
+    def _one(self, kind: type[Any]) -> Any:
+        """The widget of type ``kind`` on the main screen (even while a dialog is on top)."""
+        return self._main.query_one(kind)
 
     def _base_source(self) -> Any:
         return self.timeline.events if self.kind == "event" else self.timeline.messages
@@ -151,7 +164,7 @@ class RdtApp(App[None]):
             position = f"{row.label} ({lst.cursor + 1:,}/{len(lst.source):,})"
         else:
             position = f"-/{total:,}"
-        self.query_one(HeaderBar).show(
+        self._one(HeaderBar).show(
             HeaderInfo(
                 mode="LIVE" if self.live else "REPLAY",
                 name=self.log_name,
@@ -180,6 +193,9 @@ class RdtApp(App[None]):
     # ------------------------------------------------------------------ selection
 
     def on_event_list_highlighted(self, message: EventList.Highlighted) -> None:
+        if self.following:
+            self._refresh_soon()
+            return
         self.refresh_header()
         row = message.row
         if row is None:
@@ -195,23 +211,47 @@ class RdtApp(App[None]):
             self.following = False
             self.refresh_header()
 
-    @work(thread=True, exclusive=True, group="details")
+    def _refresh_soon(self) -> None:
+        """Refresh the header, and when following the details, within
+        :data:`LIVE_REFRESH_EVERY` (the cursor moves on every batch while following: computing
+        each step's details would only be thrown away)."""
+        if self._refresh_timer is None:
+            self._refresh_timer = self.set_timer(LIVE_REFRESH_EVERY, self._refresh_due)
+
+    def _refresh_due(self) -> None:
+        self._refresh_timer = None
+        if not self._main.is_attached:
+            return  # closing
+        self.refresh_header()
+        row = self.event_list.row
+        if not self.following or row is None:
+            return
+        if self.details is None or self.details.row is not row:
+            self._compute_details(row, self.event_list.pinned)
+
     def _compute_details(self, row: Row, pinned: int | None) -> None:
+        self._details_asked += 1
+        self._details_worker(row, pinned, self._details_asked)
+
+    @work(thread=True, exclusive=True, group="details")
+    def _details_worker(self, row: Row, pinned: int | None, asked: int) -> None:
         try:
             found = details(self.timeline, self.replay, row, pinned)
         except RdtError as error:
             found = Details(row, state_note=str(error), diff_note=str(error))
-        self.call_from_thread(self._show_details, found)
+        self.call_from_thread(self._show_details, found, asked)
 
-    def _show_details(self, found: Details) -> None:
-        if self.event_list.row is not found.row:
-            return  # the cursor moved on meanwhile
+    def _show_details(self, found: Details, asked: int) -> None:
+        if asked != self._details_asked:
+            return  # a newer computation was asked for meanwhile
+        if not self.following and self.event_list.row is not found.row:
+            return  # the cursor moved on meanwhile (its own computation is coming)
         self.details = found
         self._rendered.clear()
         self._render_tab(self._active_tab())
 
     def _active_tab(self) -> str:
-        return self.query_one(TabbedContent).active
+        return self._one(TabbedContent).active
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self._render_tab(self._active_tab())
@@ -223,13 +263,13 @@ class RdtApp(App[None]):
             return
         self._rendered.add(tab)
         if tab == "tab-state":
-            state = self.query_one(StateView)
+            state = self._one(StateView)
             if found.state_note is None:
                 state.show_state(found.state, f"state after {found.row.label}")
             else:
                 state.show_note(found.state_note)
         elif tab == "tab-diff":
-            diff = self.query_one(DiffView)
+            diff = self._one(DiffView)
             if self.what_if is not None:
                 diff.show(self._what_if_text())
             elif found.patch is not None:
@@ -237,11 +277,11 @@ class RdtApp(App[None]):
             else:
                 diff.show_note(found.diff_note or "")
         elif tab == "tab-action":
-            self.query_one(ActionView).show_row(found.row)
+            self._one(ActionView).show_row(found.row)
         elif tab == "tab-raw":
-            self.query_one(RawView).show_row(found.row, found.cause)
+            self._one(RawView).show_row(found.row, found.cause)
         elif tab == "tab-cause":
-            self.query_one(CauseView).show_chain(found.cause, found.caused, found.replies)
+            self._one(CauseView).show_chain(found.cause, found.caused, found.replies)
 
     # ------------------------------------------------------------------ replay engine
 
@@ -426,7 +466,7 @@ class RdtApp(App[None]):
         self.what_if = result
         self.set_busy(None)
         self._rendered.discard("tab-diff")
-        self.query_one(TabbedContent).active = "tab-diff"
+        self._one(TabbedContent).active = "tab-diff"
         self._render_tab("tab-diff")
         first = getattr(result, "first_divergent_v", None)
         self.notify(f"what-if: first affected v {first}" if first else "what-if: no change")
@@ -489,7 +529,7 @@ class RdtApp(App[None]):
         if self.row_filter is not None:
             self.apply_filter(None)
         self.jump_to(v)
-        self.query_one(TabbedContent).active = "tab-diff"
+        self._one(TabbedContent).active = "tab-diff"
         self.notify(f"bisect: first bad event is v {v}")
 
     def action_inject(self) -> None:
@@ -550,9 +590,12 @@ class RdtApp(App[None]):
         lst.rows_added()
         if self.following and len(lst.source):
             lst.move_to(len(lst.source) - 1)
-        self.refresh_header()
+        self._refresh_soon()
         self.stall_ms = max(self.stall_ms, 1000 * (time.perf_counter() - started))
 
     async def on_unmount(self) -> None:
+        if self._refresh_timer is not None:
+            self._refresh_timer.stop()
+            self._refresh_timer = None
         if self.feed is not None:
             await self.feed.close()

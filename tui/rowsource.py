@@ -316,11 +316,20 @@ class LiveTimeline:
         self._caused: dict[int, list[Event]] = {}
 
     def add_event(self, event: Event) -> None:
-        if self.events.append(event_row(event)) and event.cause_seq is not None:
+        self.add_event_row(event_row(event))
+
+    def add_event_row(self, row: Row) -> None:
+        """Append an event's row (built beforehand, e.g. in the feed's reader thread)."""
+        event: Event = row.record  # type: ignore[assignment]
+        if self.events.append(row) and event.cause_seq is not None:
             self._caused.setdefault(event.cause_seq, []).append(event)
 
     def add_message(self, message: Message) -> None:
         self.messages.append(message_row(message))
+
+    def add_message_row(self, row: Row) -> None:
+        """Append a message's row (built beforehand)."""
+        self.messages.append(row)
 
     def add_snapshot(self, snapshot: Snapshot) -> None:
         if not self._snapshots or snapshot.v >= self._snapshots[-1].v:

@@ -105,6 +105,8 @@ class EventList(ScrollView, can_focus=True):
         self._loading = False
         self._announce = True
         self._styles: tuple[Any, Any] | None = None
+        self._strips: dict[tuple[Any, ...], Strip] = {}
+        """Drawn lines by row and look: a scroll (the live tail moving) redraws from here."""
         self.loads = 0
         """Pages read so far (tests and the benchmark look at it)."""
 
@@ -120,8 +122,17 @@ class EventList(ScrollView, can_focus=True):
         self.cursor = max(0, min(cursor, len(source) - 1))
 
     def rows_added(self) -> None:
-        """Rows were appended to the (live) source: grow the list without moving the cursor."""
-        self._resize()
+        """Rows were appended to the (live) source: grow the list without moving the cursor.
+
+        Only the scroll range changes, so the new virtual size is set without asking for a
+        layout (a layout repaints the whole screen, ~10x a repaint of the list); the scrollbars
+        are updated directly, and a scrollbar appearing still triggers its own layout.
+        """
+        size = Size(self.size.width, len(self.source))
+        if size == self.virtual_size:
+            return
+        self.set_reactive(EventList.virtual_size, size)
+        self._scroll_update(size)
         self.refresh()
 
     def _resize(self) -> None:
@@ -144,21 +155,30 @@ class EventList(ScrollView, can_focus=True):
         if row is None and not self.source.is_loaded(index):
             self._request()
         key = row.key if row is not None else None
-        text = row_text(
-            row,
-            marked=key in self.marked,
-            pinned=key is not None and key == self.pinned,
-            skipped=key in self.skipped,
-        )
+        marked = key in self.marked
+        pinned = key is not None and key == self.pinned
+        skipped = key in self.skipped
         if self._styles is None:
             plain = self.rich_style
             self._styles = (plain, plain + self.get_component_rich_style("event-list--cursor"))
+            self._strips.clear()
+        kind = row.kind if row is not None else None
+        look = (kind, key, index == self.cursor, marked, pinned, skipped, width)
+        strip = self._strips.get(look) if row is not None else None
+        if strip is not None:
+            return strip
+        text = row_text(row, marked=marked, pinned=pinned, skipped=skipped)
         base = self._styles[1] if index == self.cursor else self._styles[0]
         segments = [
             Segment(seg.text, base + seg.style if seg.style else base, seg.control)
             for seg in text.render(self.app.console, end="")
         ]
-        return Strip(segments).extend_cell_length(width, base).crop(0, width)
+        strip = Strip(segments).extend_cell_length(width, base).crop(0, width)
+        if row is not None:
+            if len(self._strips) > 4 * max(self.size.height, 50):
+                self._strips.clear()
+            self._strips[look] = strip
+        return strip
 
     def _request(self) -> None:
         if self._loading:
