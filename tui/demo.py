@@ -14,6 +14,7 @@ from typing import Any
 from rich.text import Text
 
 from devtools.clikit import out_console
+from devtools.tasks import spawn
 
 REDUCER = "samples.sales_order:reducer"
 
@@ -78,9 +79,7 @@ async def _interactive(messages: int) -> None:
 
     async with demo_stack() as stack:
         app = live_app(stack.control_url, token=stack.token, reducer=REDUCER)
-        traffic = asyncio.get_running_loop().create_task(
-            _traffic_forever(stack.proxy_url, messages), name="rdt-demo-traffic"
-        )
+        traffic = spawn(_traffic_forever(stack.proxy_url, messages), "rdt-demo-traffic")
         try:
             await app.run_async()
         finally:

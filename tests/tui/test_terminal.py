@@ -63,3 +63,24 @@ def test_opens_a_log_steps_and_quits(small_log, tmp_path) -> None:
         assert done.read_text().strip() == "0"
     finally:
         tmux("kill-server", check=False)
+
+
+def test_demo_quits_promptly_on_q(tmp_path) -> None:
+    """Regression: ``q`` in ``rdt demo`` took 5-10 s to exit (the server, recorder, traffic and
+    feed threads each waited out their own timeouts)."""
+    rdt = Path(sys.executable).parent / "rdt"
+    session = f"rdt-demo-{uuid.uuid4().hex[:8]}"
+    done = tmp_path / "exit-code"
+    command = f"env -u COLUMNS -u LINES {rdt} demo; echo $? > {done}; sleep 30"
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    try:
+        wait_for_pane(session, "LIVE")
+        wait_for_pane(session, "order/")  # traffic is flowing and shown
+        tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 5
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert done.exists(), "rdt demo still running 5 s after q"
+        assert done.read_text().strip() == "0"
+    finally:
+        tmux("kill-server", check=False)
