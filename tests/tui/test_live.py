@@ -57,6 +57,27 @@ async def test_follows_the_tail_pauses_on_scroll_up_and_resumes_with_f(tmp_path)
             assert lst.row.key == 2
 
 
+async def test_state_tab_settles_on_the_followed_event_when_the_stream_pauses(tmp_path) -> None:
+    """Regression: while following, the State tab lagged the selection (header at v 357, State
+    "state after v 311"); it may refresh less often than the list, but must land on it."""
+    from tui.demo import REDUCER
+    from tui.widgets.state_view import StateView
+
+    async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
+        app = live_app(stack.control_url, token=stack.token, reducer=REDUCER)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await send_orders(stack.proxy_url, 40)
+            lst = app.query_one(EventList)
+            state = app.query_one(StateView)
+            await wait_for(pilot, lambda: len(lst.source) >= 40)
+            assert app.following
+            last = lst.source.peek(len(lst.source) - 1).key
+            await wait_for(pilot, lambda: str(state.root.label) == f"state after v {last}")
+            assert lst.row.key == last
+            assert app.query_one(HeaderBar).info.position.startswith(f"v {last} ")
+            assert state.state == app.replay.state_at(last)
+
+
 async def test_inject_validates_keeps_history_and_shows_what_it_produced(tmp_path) -> None:
     async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
         app = live_app(stack.control_url, token=stack.token)
