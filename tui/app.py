@@ -25,6 +25,7 @@ from tui.dialogs.inject import InjectDialog, InjectHistory, Injection, parse_act
 from tui.dialogs.prompt import PromptDialog
 from tui.filters import FilterError, RowFilter, parse_filter
 from tui.inspect import Details, details
+from tui.progress import bisect_status, counting
 from tui.rows import Row
 from tui.rowsource import FilteredSource
 from tui.widgets.action_view import ActionView
@@ -494,20 +495,24 @@ class RdtApp(App[None]):
     def _start_bisect(self, expr: str | None) -> None:
         if expr is None:
             return
-        self._bisect_started = time.monotonic()
-        self.set_busy(f"bisecting {expr}…")
+        try:
+            predicate = counting(expr)
+        except RdtError as error:
+            self.notify(str(error), title="bisect", severity="error")
+            return
+        self._bisect_status = lambda: bisect_status(expr, predicate)
+        self.set_busy(self._bisect_status())
         self._bisect_timer = self.set_interval(0.25, self._bisect_progress)
-        self._run_bisect(expr)
+        self._run_bisect(predicate)
 
     def _bisect_progress(self) -> None:
-        elapsed = time.monotonic() - self._bisect_started
         if self.busy and self.busy.startswith("bisecting"):
-            self.set_busy(self.busy.split(" (")[0] + f" ({elapsed:.1f} s)")
+            self.set_busy(self._bisect_status())
 
     @work(thread=True, exclusive=True, group="bisect")
-    def _run_bisect(self, expr: str) -> None:
+    def _run_bisect(self, predicate: Any) -> None:
         try:
-            result = self.replay.bisect(expr)
+            result = self.replay.bisect(predicate)
         except RdtError as error:
             self.call_from_thread(self._bisect_done, None, str(error))
             return
