@@ -3,8 +3,8 @@
 A predicate is monotone when, once it holds after some event, it holds after every later one
 (``a total is negative`` once the bug happened). :func:`checkpoint_window` narrows the search to
 the window between two adjacent checkpoints by binary search, evaluating the predicate at
-O(log n) checkpoints; the engine then replays that window (at most K events) to find the first
-``v``.
+O(log n) checkpoints; the engine then replays that window (K events, or a few K where it
+paced its checkpoints for a large state) to find the first ``v``.
 """
 
 from __future__ import annotations

@@ -32,7 +32,15 @@ SOURCE = typer.Option(
     "auto", "--source", help="auto (events if recorded, else messages), events or messages."
 )
 JSON = typer.Option(False, "--json", help="Print one JSON document.")
-EVERY = typer.Option(1000, "--checkpoint-every", min=1, help="Events between checkpoints (K).")
+EVERY = typer.Option(
+    1000,
+    "--checkpoint-every",
+    min=1,
+    help=(
+        "Checkpoint spacing K: checkpoints fall on multiples of K "
+        "(fewer when large states make saving them costly)."
+    ),
+)
 
 
 def reports_replay_errors(func: F) -> F:
