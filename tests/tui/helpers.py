@@ -7,15 +7,25 @@ from typing import Any
 
 
 async def settle(pilot: Any, rounds: int = 3) -> None:
-    """Let workers finish and the screen catch up."""
+    """Let workers finish and the screen catch up.
+
+    Waits on the conditions themselves (workers done, message queues empty) rather than on
+    ``pilot.pause()``, whose "process idle" heuristic waits up to a second per call on a busy
+    machine.
+    """
     from textual.worker import WorkerCancelled
 
+    app = pilot.app
     for _ in range(rounds):
-        busy = [w for w in pilot.app.workers if w.group not in ("live", "control")]
+        busy = [w for w in app.workers if w.group not in ("live", "control")]
         if busy:  # (an empty list would mean "every worker", the endless live feed too)
             with contextlib.suppress(WorkerCancelled):  # replaced by a newer exclusive worker
-                await pilot.app.workers.wait_for_complete(busy)
-        await pilot.pause()
+                await app.workers.wait_for_complete(busy)
+        for _ in range(200):  # the handlers those workers' answers and the keys set off
+            await pilot.pause(0.005)
+            if not any(node._message_queue.qsize() for node in app.screen.walk_children()):
+                break
+        await pilot.pause(0.005)
 
 
 def screen_text(app: Any) -> str:
