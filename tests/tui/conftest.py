@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")  # tests need no tab-underline animations
@@ -24,12 +25,22 @@ CORPUS = [
 """Strings that must reach the screen as inert, visible text."""
 
 
-@pytest.fixture
-def small_log(tmp_path: Path) -> str:
-    """40 messages, 30 counter events (``by`` = v), snapshots at v 0, 5 and 10, a mark at #4."""
-    target = str(tmp_path / "small.rdtlog")
-    f.write_log(target, messages=40, events=30, snapshots=(0, 5, 10), marks=(4,))
+@pytest.fixture(scope="session")
+def small_log_master(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small log, written once per session (tests get their own copy)."""
+    target = tmp_path_factory.mktemp("logs") / "small.rdtlog"
+    f.write_log(str(target), messages=40, events=30, snapshots=(0, 5, 10), marks=(4,))
     return target
+
+
+@pytest.fixture
+def small_log(small_log_master: Path, tmp_path: Path) -> str:
+    """40 messages, 30 counter events (``by`` = v), snapshots at v 0, 5 and 10, a mark at #4.
+
+    A copy per test: a replay with a reducer may write checkpoints into it."""
+    target = tmp_path / "small.rdtlog"
+    shutil.copyfile(small_log_master, target)
+    return str(target)
 
 
 @pytest.fixture

@@ -55,7 +55,7 @@ async def test_corpus_is_shown_escaped_on_every_tab_and_kind(corpus_log) -> None
             panes = [app.query_one(kind) for kind in (DiffView, ActionView, RawView, CauseView)]
             for kind in ("event", "message"):
                 if app.kind != kind:
-                    await pilot.press("e")
+                    app.action_toggle_kind()
                     await settle(pilot)
                 lst = app.query_one(EventList)
                 for index in range(len(lst.source)):
@@ -69,8 +69,8 @@ async def test_corpus_is_shown_escaped_on_every_tab_and_kind(corpus_log) -> None
                     for node in list(tree.root.children):
                         node.expand()
                     assert_inert(app)
-            for tab in TABS:  # and the whole screen, tab by tab
-                await pilot.press("e")
+            for tab in TABS:  # and the whole screen, tab by tab, alternating the kinds
+                app.action_toggle_kind()  # (the "e" key itself is tested in test_app)
                 app.query_one(TabbedContent).active = tab
                 await settle(pilot, rounds=1)
                 assert_inert(app, ansi=True)
