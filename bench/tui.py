@@ -6,8 +6,9 @@ longest UI stall.
 Bars (DESIGN.md §5): open < 1 s, step < 50 ms, live tail >= 5,000 events/s without freezing
 (the longest event-loop stall stays under 250 ms; an idle loop's own stall is printed beside
 it, since on a shared machine the load alone stalls a loop). Baselines measured in the same
-run: the same app over an empty log (the floor of opening any Textual screen here) and a step on a 100-event
-log (a step must not depend on the log's size); for the live tail, the rate offered.
+run: the same app over an empty log (the floor of opening any Textual screen here) and a step
+on a 100-event log (a step must not depend on the log's size); for the live tail, the rate
+offered.
 
 The live feed comes from a small websocket server in this script (a separate process) that
 streams PROTOCOL.md §4
