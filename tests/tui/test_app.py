@@ -94,6 +94,7 @@ async def test_state_and_diff_use_recorded_snapshots_without_a_reducer(app_for, 
 async def test_pin_diffs_against_the_pinned_event(app_for, small_log) -> None:
     app = app_for(small_log)
     async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)  # the first page is read in a worker
         await pilot.press(*["j"] * 4, "p")  # pin v 5
         await settle(pilot)
         assert app.query_one(EventList).pinned == 5
@@ -162,6 +163,7 @@ async def test_bad_filter_expression_is_shown_in_the_dialog(app_for, small_log) 
 async def test_m_marks_and_unmarks_a_row(app_for, small_log) -> None:
     app = app_for(small_log)
     async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)  # the first page is read in a worker
         await pilot.press("j", "m")
         await settle(pilot)
         lst = app.query_one(EventList)
@@ -202,6 +204,7 @@ async def test_every_tab_shows_the_selected_event(app_for, small_log) -> None:
 async def test_skip_and_bisect_without_a_reducer_say_one_is_needed(app_for, small_log) -> None:
     app = app_for(small_log)
     async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)  # the first row is read in a worker; "s" needs a row under the cursor
         await pilot.press("s", "b")
         await settle(pilot)
         assert not isinstance(app.screen, PromptDialog)

@@ -50,6 +50,8 @@ class StateView(Tree[Any]):
         self.root.expand()
 
     def show_note(self, note: str) -> None:
+        if self.state is None and self.root.data is None and self.root.label.plain == note:
+            return  # the same note again (live, following): no clear, no layout, no repaint
         self.state = None
         self.clear()
         self.root.set_label(Text(note, style="dim"))
