@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from devtools.errors import BadInput
@@ -57,7 +58,8 @@ class LiveReplay:
     """States for live mode: the reducer folded over the events received so far.
 
     Starts from the latest snapshot at or before ``v`` (the join snapshot) and caches the last
-    state it computed, so stepping forward costs one reducer call.
+    state it computed, so stepping forward costs one reducer call. Bisect and what-if fold
+    the received events in memory (live mode has no log to keep checkpoints in).
     """
 
     def __init__(self, reducer: Any, timeline: Any) -> None:
@@ -67,16 +69,58 @@ class LiveReplay:
         self._cache: tuple[int, Any] | None = None
 
     def state_at(self, v: int) -> Any:
-        start_v, state = 0, self.initial_state
-        snap = self.timeline.snapshot_at_or_before(v)
-        if snap is not None:
-            start_v, state = snap.v, snap.state
+        start_v, state = self._start(v)
         if self._cache is not None and start_v <= self._cache[0] <= v:
             start_v, state = self._cache
-        index = self.timeline.events.index_of(start_v + 1)
-        rows = self.timeline.events.rows
-        while index is not None and index < len(rows) and rows[index].key <= v:
-            state = self.reducer(state, rows[index].record.event)
-            index += 1
+        for _, event in self._events_after(start_v, until=v):
+            state = self.reducer(state, event)
         self._cache = (v, state)
         return state
+
+    def bisect(self, predicate: Any) -> Any:
+        """The first received event after which ``predicate(state, event, v)`` holds."""
+        from replayer.bisect import BisectResult
+        from replayer.diff import diff
+
+        v0, state = self._start(self._first_v() - 1)
+        reductions = 0
+        for v, event in self._events_after(v0):
+            before, state = state, self.reducer(state, event)
+            reductions += 1
+            if predicate(state, event, v):
+                return BisectResult(v, event, diff(before, state), 0, reductions)
+        return BisectResult(None, reductions=reductions)
+
+    def what_if(self, skip: list[int]) -> Any:
+        """The received timeline without the ``skip`` events, against the one received."""
+        from replayer.diff import diff, equal
+        from replayer.whatif import WhatIfResult
+
+        skipped = set(skip)
+        v0, recorded = self._start(self._first_v() - 1)
+        changed, first_divergent = recorded, None
+        for v, event in self._events_after(v0):
+            recorded = self.reducer(recorded, event)
+            if v not in skipped:
+                changed = self.reducer(changed, event)
+            if first_divergent is None and not equal(recorded, changed):
+                first_divergent = v
+        return WhatIfResult(sorted(skipped), first_divergent, diff(recorded, changed), changed)
+
+    def _start(self, v: int) -> tuple[int, Any]:
+        snap = self.timeline.snapshot_at_or_before(v)
+        return (snap.v, snap.state) if snap is not None else (0, self.initial_state)
+
+    def _first_v(self) -> int:
+        rows = self.timeline.events.rows
+        return rows[0].key if rows else 1
+
+    def _events_after(self, v: int, until: int | None = None) -> Iterator[tuple[int, Any]]:
+        index = self.timeline.events.index_of(v + 1)
+        rows = self.timeline.events.rows
+        while index is not None and index < len(rows):
+            row = rows[index]
+            if until is not None and row.key > until:
+                return
+            yield row.key, row.record.event
+            index += 1
