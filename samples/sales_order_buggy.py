@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from devtools.server import ReducerServer
-from devtools.tokens import resolve_token
 from samples import sales_order
+from samples.base import sample_server
 from samples.sales_order import MIDDLEWARE, make_reducer
 
 NAME = "sales-order-buggy"
@@ -45,12 +45,6 @@ middleware = MIDDLEWARE
 
 def make_server(*, token: str | None = None, hash_every: int = 1, **kw: Any) -> ReducerServer:
     """A :class:`ReducerServer` running the buggy variant."""
-    return ReducerServer(
-        reducer,
-        MIDDLEWARE,
-        name=NAME,
-        version=VERSION,
-        token=resolve_token(token).value,
-        hash_every=hash_every,
-        **kw,
+    return sample_server(
+        reducer, MIDDLEWARE, name=NAME, version=VERSION, token=token, hash_every=hash_every, **kw
     )

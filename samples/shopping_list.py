@@ -24,7 +24,7 @@ from typing import Any
 
 from devtools.server import ReducerServer
 from devtools.server_context import Context, Next
-from devtools.tokens import resolve_token
+from samples.base import sample_server
 
 NAME = "shopping-list"
 VERSION = "1.0"
@@ -141,12 +141,6 @@ middleware = MIDDLEWARE
 
 def make_server(*, token: str | None = None, hash_every: int = 1, **kw: Any) -> ReducerServer:
     """A :class:`ReducerServer` running this sample (``token`` None: ``RDT_TOKEN`` or generated)."""
-    return ReducerServer(
-        reducer,
-        MIDDLEWARE,
-        name=NAME,
-        version=VERSION,
-        token=resolve_token(token).value,
-        hash_every=hash_every,
-        **kw,
+    return sample_server(
+        reducer, MIDDLEWARE, name=NAME, version=VERSION, token=token, hash_every=hash_every, **kw
     )
