@@ -13,6 +13,7 @@ The whole run is bounded by ``timeout`` seconds.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import random
 import time
@@ -45,8 +46,8 @@ class TrafficStats:
     """Wall time of the run in seconds."""
 
 
-class _Scenario:
-    """One client's model of the sample and its next command."""
+class _Scenario(abc.ABC):
+    """One client's model of the sample and its next command (one subclass per sample)."""
 
     query: dict[str, Any]
     answer: str
@@ -57,18 +58,20 @@ class _Scenario:
         self.waiting: str | None = None
         """A name whose creation the client waits for before sending more."""
 
+    @abc.abstractmethod
     def next(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The next command this client sends online."""
 
+    @abc.abstractmethod
     def burst(self, n: int) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """``n`` commands queued while offline, sent at once on reconnecting."""
 
     def setup(self) -> dict[str, Any] | None:
         """A command to send (and wait for) online before going offline."""
         return None
 
-    def seen(self, message: dict[str, Any]) -> None:
-        """Learn from a frame the server sent."""
+    def seen(self, message: dict[str, Any]) -> None:  # noqa: B027 - optional hook
+        """Learn from a frame the server sent (by default: nothing to learn)."""
 
 
 class _SalesOrder(_Scenario):
