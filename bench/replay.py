@@ -31,46 +31,14 @@ import tracemalloc
 from pathlib import Path
 
 import orjson
+from orders import T0, reducer  # bench/orders.py (this folder is on sys.path)
 
 from devtools.model import Event
 from devtools.store import Log
 from replayer.engine import Replay
 
-T0 = 1_795_420_800_000_000_000
 OPEN_ORDERS = 500
 BUG_EXPR = "state['refunds_negative'] > 0"
-
-
-def reducer(state, event):
-    """A sales-order reducer with bounded state: submitted orders fold into totals."""
-    if state is None:
-        state = {"orders": {}, "submitted": 0, "revenue": 0, "refunds_negative": 0}
-    kind = event["type"]
-    if kind == "order/created":
-        order = {"customer": event["customer"], "lines": {}, "total": 0}
-        return {**state, "orders": {**state["orders"], event["id"]: order}}
-    if kind == "order/line-added":
-        order = state["orders"][event["order"]]
-        amount = event["qty"] * event["price"]
-        line = {"sku": event["sku"], "qty": event["qty"], "price": event["price"]}
-        order = {
-            **order,
-            "lines": {**order["lines"], event["sku"]: line},
-            "total": order["total"] + amount,
-        }
-        return {**state, "orders": {**state["orders"], event["order"]: order}}
-    if kind == "order/submitted":
-        orders = dict(state["orders"])
-        order = orders.pop(event["order"])
-        negative = state["refunds_negative"] + (1 if order["total"] < 0 else 0)
-        return {
-            **state,
-            "orders": orders,
-            "submitted": state["submitted"] + 1,
-            "revenue": state["revenue"] + order["total"],
-            "refunds_negative": negative,
-        }
-    return state
 
 
 def generate(path: Path, count: int, bug_at: int) -> None:
