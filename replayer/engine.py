@@ -1,8 +1,9 @@
 """The replay engine: state at any ``v`` with checkpoints, diff, bisect and what-if.
 
 ``Replay.open(log, reducer=...)`` binds a log (a path/URL, a ``Log`` or a ``LogReader``), a
-reducer and a source. The hot loop is the store's ``event_payloads`` + ``orjson.loads`` + the
-reducer; states after multiples of K are serialised once as checkpoints, as often as their
+reducer and a source. The hot loop walks the store's pages of event bytes (``orjson.loads`` +
+the reducer, split only where a checkpoint may fall); states after multiples of K are
+serialised once as checkpoints (written to the log by a background thread), as often as their
 measured cost allows (:class:`~replayer.checkpoints.Pacing`: at most a small share of the
 replay, and never more than ~60 ms of reductions apart), so after the first pass the state at
 any ``v`` costs one checkpoint load plus the reductions since it: K when states are cheap to
@@ -24,7 +25,7 @@ from replayer.diff import diff as diff_states
 from replayer.errors import PredicateError, ReplayError, VersionOutOfRange
 from replayer.loader import Reducer, load_reducer, reducer_identity
 from replayer.predicate import Predicate
-from replayer.source import MessageSource, chunks, open_source, raw_chunks
+from replayer.source import MessageSource, chunks, open_source, segments
 from replayer.whatif import WhatIfResult
 
 INIT = {"type": "@@INIT"}
@@ -132,7 +133,7 @@ class Replay:
 
     def close(self) -> None:
         """Persist pending checkpoints and close the log if this replay opened it."""
-        self.checkpoints.flush()
+        self.checkpoints.close()
         if self._owned_log is not None:
             self._owned_log.close()
             self._owned_log = None
@@ -201,53 +202,55 @@ class Replay:
 
         With ``checkpoint`` the states after multiples of K are recorded, as often as
         :class:`~replayer.checkpoints.Pacing` allows. ``on_step(v, event, state)`` returning
-        true stops early.
+        true stops early (a watched fold takes no checkpoints).
         """
+        if on_step is not None:
+            return self._watch(state, from_v, to_v, on_step)
         reducer = self.reducer
         every = self.every
         v = from_v - 1
         bar = self._progress(from_v, to_v) if checkpoint else None
         pacing = Pacing(perf_counter())
         cache = self.checkpoints
-
-        def add(v: int, state: Any) -> None:
-            began = perf_counter()
-            if pacing.due(began):
-                cache.add(v, state)
-                pacing.taken(began, perf_counter())
-
         try:
-            for batch, loads in raw_chunks(self.source.payloads(from_v, to_v)):
-                if on_step is None and not (
-                    checkpoint and batch[0][0] // every != batch[-1][0] // every
-                ):
-                    # The hot path: no checkpoint falls inside this chunk, nothing to watch.
-                    for v, payload in batch:
+            for page, loads in self.source.loaded_pages(from_v, to_v):
+                for segment in segments(page, every) if checkpoint else (page,):
+                    # The hot loop: the same shape as a hand-written one.
+                    for v, payload in segment:
                         event = loads(payload)
                         try:
                             state = reducer(state, event)
                         except Exception as error:
                             raise ReplayError.from_exception(v, event, error) from None
-                else:
-                    for v, payload in batch:
-                        event = loads(payload)
-                        try:
-                            state = reducer(state, event)
-                        except Exception as error:
-                            raise ReplayError.from_exception(v, event, error) from None
-                        if checkpoint and v % every == 0:
-                            add(v, state)
-                        if on_step is not None and on_step(v, event, state):
-                            return v, state
-                if checkpoint and v % every == 0:
-                    add(v, state)
+                    if checkpoint and v % every == 0:
+                        began = perf_counter()
+                        if pacing.due(began):
+                            cache.add(v, state)
+                            pacing.taken(began, perf_counter())
                 if bar is not None:
                     bar.advance(v)
         finally:
             if bar is not None:
                 bar.close()
             if checkpoint:
-                self.checkpoints.flush()
+                cache.flush()
+        return v, state
+
+    def _watch(
+        self, state: Any, from_v: int, to_v: int, on_step: Callable[[int, Any, Any], bool]
+    ) -> tuple[int, Any]:
+        """:meth:`_fold` calling ``on_step(v, event, state)`` after each event."""
+        reducer = self.reducer
+        v = from_v - 1
+        for page, loads in self.source.loaded_pages(from_v, to_v):
+            for v, payload in page:
+                event = loads(payload)
+                try:
+                    state = reducer(state, event)
+                except Exception as error:
+                    raise ReplayError.from_exception(v, event, error) from None
+                if on_step(v, event, state):
+                    return v, state
         return v, state
 
     def _progress(self, from_v: int, to_v: int) -> _Bar | None:

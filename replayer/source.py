@@ -1,31 +1,35 @@
 """Where the replay's events come from: the recorded events, or the parsed client messages.
 
-A source hands the engine ``(v, payload bytes)`` in order and decodes them in chunks.
-:class:`EventSource` reads the log's events (the server's own numbering). When a log has no
-events (recorded without the devtools channel), :class:`MessageSource` numbers the inbound
-client messages that parsed ``v = 1, 2, 3 …`` in ``seq`` order, skipping (and counting) the
-flagged ones. Both only call :class:`devtools.store.LogReader` methods.
+A source hands the engine ``(v, payload bytes)`` in order, one by one or in pages, and decodes
+them in chunks. :class:`EventSource` reads the log's events (the server's own numbering). When
+a log has no events (recorded without the devtools channel), :class:`MessageSource` numbers the
+inbound client messages that parsed ``v = 1, 2, 3 …`` in ``seq`` order, skipping (and counting)
+the flagged ones. Both only call :class:`devtools.store.LogReader` methods.
 """
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from operator import itemgetter
 from typing import Any, Protocol
 
 import orjson
 
+from devtools.jsonutil import DIGIT_RUN
 from devtools.jsonutil import loads as exact_loads
 
 CHUNK = 512
 
 # Digits and "-" become "1", everything else a space: orjson keeps integers in
-# [-2**63, 2**64) exact, so only a run of 20 such characters can hide an integer it would turn
-# into a float. (A long all-digit id with dashes also matches: that chunk just takes the
+# [-2**63, 2**64) exact, so only a run of DIGIT_RUN such characters can hide an integer it would
+# turn into a float. (A long all-digit id with dashes also matches: that chunk just takes the
 # exact path.)
 _DIGITS = bytes(ord("1") if (48 <= i <= 57 or i == 45) else ord(" ") for i in range(256))
-_BIG = b"1" * 20
+_BIG = b"1" * DIGIT_RUN
+_V = itemgetter(0)
 
 
 def may_hold_big_int(data: bytes) -> bool:
@@ -48,13 +52,33 @@ def decode_chunk(rows: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
     return [(v, loads(payload)) for v, payload in rows]
 
 
+def segments(page: list[tuple[int, bytes]], every: int) -> Iterator[list[tuple[int, bytes]]]:
+    """Consecutive slices of ``page`` (rows in ``v`` order), each ending at the last row whose
+    ``v`` is at or before the next multiple of ``every``: the engine checks for a checkpoint
+    once per slice instead of once per row."""
+    start, end = 0, len(page)
+    while start < end:
+        boundary = -(-page[start][0] // every) * every
+        stop = bisect.bisect_right(page, boundary, lo=start, hi=end, key=_V)
+        yield page[start:stop]
+        start = stop
+
+
 def raw_chunks(
     rows: Iterable[tuple[int, bytes]], size: int = CHUNK
 ) -> Iterator[tuple[list[tuple[int, bytes]], Callable[[bytes], Any]]]:
     """Chunks of at most ``size`` undecoded rows, each with its exact loader."""
+    for batch in batched(rows, size):
+        yield batch, chunk_loads(batch)
+
+
+def batched(
+    rows: Iterable[tuple[int, bytes]], size: int = CHUNK
+) -> Iterator[list[tuple[int, bytes]]]:
+    """Lists of at most ``size`` rows."""
     iterator = iter(rows)
     while batch := list(itertools.islice(iterator, size)):
-        yield batch, chunk_loads(batch)
+        yield batch
 
 
 def chunks(rows: Iterable[tuple[int, bytes]], size: int = CHUNK) -> Iterator[list[tuple[int, Any]]]:
@@ -63,12 +87,21 @@ def chunks(rows: Iterable[tuple[int, bytes]], size: int = CHUNK) -> Iterator[lis
         yield [(v, loads(payload)) for v, payload in batch]
 
 
+Loader = Callable[[bytes], Any]
+
+
 class Source(Protocol):
     kind: str
     first_v: int | None
     last_v: int | None
 
     def payloads(self, from_v: int, to_v: int) -> Iterator[tuple[int, bytes]]: ...
+
+    def payload_pages(self, from_v: int, to_v: int) -> Iterator[list[tuple[int, bytes]]]: ...
+
+    def loaded_pages(
+        self, from_v: int, to_v: int
+    ) -> Iterator[tuple[list[tuple[int, bytes]], Loader]]: ...
 
     def event(self, v: int) -> Any: ...
 
@@ -86,6 +119,17 @@ class EventSource:
 
     def payloads(self, from_v: int, to_v: int) -> Iterator[tuple[int, bytes]]:
         return self.reader.event_payloads(from_v, to_v)
+
+    def payload_pages(self, from_v: int, to_v: int) -> Iterator[list[tuple[int, bytes]]]:
+        """The same rows as :meth:`payloads`, a store page at a time."""
+        return self.reader.event_payload_pages(from_v, to_v)
+
+    def loaded_pages(
+        self, from_v: int, to_v: int
+    ) -> Iterator[tuple[list[tuple[int, bytes]], Loader]]:
+        """Store pages, each with its exact loader: the replay's hot path."""
+        for page in self.reader.event_payload_pages(from_v, to_v):
+            yield page, chunk_loads(page)
 
     def event(self, v: int) -> Any:
         found = self.reader.event(v)
@@ -123,6 +167,17 @@ class MessageSource:
             if message.flag is None and not message.binary:
                 yield v, message.payload
                 v += 1
+
+    def payload_pages(self, from_v: int, to_v: int) -> Iterator[list[tuple[int, bytes]]]:
+        """The same rows as :meth:`payloads`, in lists."""
+        return batched(self.payloads(from_v, to_v), 10 * CHUNK)
+
+    def loaded_pages(
+        self, from_v: int, to_v: int
+    ) -> Iterator[tuple[list[tuple[int, bytes]], Loader]]:
+        """Pages, each with its exact loader."""
+        for page in self.payload_pages(from_v, to_v):
+            yield page, chunk_loads(page)
 
     def event(self, v: int) -> Any:
         if not 1 <= v <= len(self.seqs):

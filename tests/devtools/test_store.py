@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from devtools import schema
 from devtools.errors import LogError, LogTooNew, NotALog, UnknownRecording
 from devtools.model import Recording
-from devtools.store import Log, LogReader
+from devtools.store import PAYLOAD_PAGE, Log, LogReader
 from tests import factories as f
 
 pytestmark = pytest.mark.timeout(60)
@@ -80,6 +80,18 @@ def test_streaming_pages_keep_order_and_bounds(log_target):
         assert [v for v, _ in reader.event_payloads()] == list(range(1, 42))
         assert [v for v, _ in reader.event_payloads(3, 9)] == list(range(3, 10))
         assert reader.message(999) is None and reader.event(999) is None
+
+
+def test_event_payload_pages_are_whole_pages_in_order_with_no_empty_tail(log_target):
+    f.write_log(log_target, messages=0, events=2 * PAYLOAD_PAGE, snapshots=())
+    with Log.open(log_target) as log:
+        reader = log.reader()
+        pages = list(reader.event_payload_pages())
+        assert [len(page) for page in pages] == [PAYLOAD_PAGE, PAYLOAD_PAGE]
+        assert [row for page in pages for row in page] == list(reader.event_payloads())
+        middle = [v for page in reader.event_payload_pages(990, 1_005) for v, _ in page]
+        assert middle == list(range(990, 1_006))
+        assert list(reader.event_payload_pages(3_000, 4_000)) == []
 
 
 def test_event_hashes_are_the_recorded_ones_in_range_paged(log_target):

@@ -274,7 +274,7 @@ def test_what_if_skip(sales_log):
 
 def test_a_replay_reads_past_a_page_in_order_and_a_paused_one_does_not_pin_the_wal(log_target):
     """Event pages share one connection, but no transaction stays open between pages."""
-    count = 10_050  # more than one 10,000-row page
+    count = 10_050  # many payload pages, and more than one 5,000-row page
     factories.write_log(log_target, messages=0, events=count, snapshots=())
     with Replay.open(log_target, reducer=counter_reducer) as r:
         iterator = r.events()
@@ -327,13 +327,13 @@ def _simulate(pacing: Pacing, *, boundaries: int, step: float, cost: float) -> l
 
 def test_pacing_takes_every_boundary_while_checkpoints_are_cheap():
     pacing = Pacing(100.0)
-    taken = _simulate(pacing, boundaries=1000, step=0.01, cost=0.0001)  # 1% of the replay
+    taken = _simulate(pacing, boundaries=1000, step=0.01, cost=0.00005)  # 0.5% of the replay
     assert len(taken) == 1000
 
 
 def test_pacing_takes_every_boundary_of_a_small_replay_whatever_the_cost():
     pacing = Pacing(0.0)
-    taken = _simulate(pacing, boundaries=9, step=0.0001, cost=0.001)  # 9 ms in all
+    taken = _simulate(pacing, boundaries=9, step=0.0001, cost=0.0005)  # 4.5 ms in all
     assert len(taken) == 9
 
 
@@ -353,3 +353,39 @@ def test_pacing_bounds_checkpoint_cost_and_the_gap_between_checkpoints(step, cos
     # Beyond what the seek bound forces, checkpoints cost at most their share of the replay.
     forced = replay / pacing.seek + 1
     assert pacing.spent <= max(pacing.floor, pacing.share * replay) + cost * (forced + 1) + 1e-9
+
+
+def test_checkpoints_are_written_in_the_background_and_then_leave_memory(sqlite_log, monkeypatch):
+    """Batches go to the writer thread; once written, states are read back from the log."""
+    import replayer.checkpoints as checkpoints
+
+    monkeypatch.setattr(checkpoints, "BATCH_BYTES", 64)  # a batch every few checkpoints
+    factories.write_log(sqlite_log, messages=0, events=500, snapshots=())
+    with Replay.open(
+        sqlite_log, reducer=counter_reducer, checkpoint_every=10, persist_after=0
+    ) as r:
+        r.build()
+        # Pacing may skip boundaries here (each checkpoint costs a hand-over to the thread),
+        # but the first one is always taken and the last batch is handed over at the end.
+        taken = list(r.checkpoints.vs)
+        assert len(taken) >= 2 and all(v % 10 == 0 for v in taken)
+        assert r.checkpoints._memory == {}, "written states should not stay in memory"
+        assert r.state_at(255) == {"count": 255 * 256 // 2}
+    with sqlite3.connect(sqlite_log) as raw:
+        saved = [v for (v,) in raw.execute("SELECT v FROM checkpoints ORDER BY v")]
+    assert saved == taken
+
+
+def test_a_log_that_refuses_checkpoints_keeps_them_in_memory(sqlite_log):
+    """A failing write (here: the cache table dropped under us) never fails the replay."""
+    factories.write_log(sqlite_log, messages=0, events=300, snapshots=())
+    with Replay.open(
+        sqlite_log, reducer=counter_reducer, checkpoint_every=10, persist_after=0
+    ) as r:
+        with sqlite3.connect(sqlite_log) as raw:
+            raw.execute("DROP TABLE checkpoints")
+        r.build()
+        assert not r.checkpoints.persist
+        assert len(r.checkpoints) == 30
+        assert r.checkpoints.state(120) == {"count": 120 * 121 // 2}
+        assert r.state_at(125) == {"count": 125 * 126 // 2}
