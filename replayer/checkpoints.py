@@ -63,7 +63,9 @@ class Pacing:
 
     A checkpoint is taken when what checkpoints have cost so far, plus the last one's cost, fits
     in ``max(floor, share × replay time)``, or when ``seek`` seconds of reductions have passed
-    since the last one. Times are ``time.perf_counter()`` readings passed in by the caller.
+    since the last one. Times are readings of the replay thread's CPU clock
+    (``time.thread_time()``) passed in by the caller: what a later seek will cost does not depend
+    on how busy the machine was during this replay.
     """
 
     started: float

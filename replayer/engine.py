@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from time import perf_counter
+from time import thread_time
 from typing import Any
 
 from replayer.bisect import BisectResult, checkpoint_window
@@ -210,7 +210,7 @@ class Replay:
         every = self.every
         v = from_v - 1
         bar = self._progress(from_v, to_v) if checkpoint else None
-        pacing = Pacing(perf_counter())
+        pacing = Pacing(thread_time())
         cache = self.checkpoints
         try:
             for page, loads in self.source.loaded_pages(from_v, to_v):
@@ -223,10 +223,10 @@ class Replay:
                         except Exception as error:
                             raise ReplayError.from_exception(v, event, error) from None
                     if checkpoint and v % every == 0:
-                        began = perf_counter()
+                        began = thread_time()
                         if pacing.due(began):
                             cache.add(v, state)
-                            pacing.taken(began, perf_counter())
+                            pacing.taken(began, thread_time())
                 if bar is not None:
                     bar.advance(v)
         finally:
