@@ -4,8 +4,8 @@ The reference names a module (importable, or a Python file) and an attribute in 
 names such as ``Reducers.root`` are followed). Anything that goes wrong — no colon, a module
 that cannot be found or raises while importing, a missing attribute, something not callable —
 is one :class:`~devtools.errors.ReducerLoadError` line. :func:`reducer_identity` gives the
-bytes that identify a reducer's code, used to key persisted checkpoints so that a changed
-reducer never reuses stale ones.
+bytes that identify a reducer's code (its module and the helper modules beside it), used to key
+persisted checkpoints so that a changed reducer never reuses stale ones.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import os
 import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -121,24 +123,67 @@ def load_reducer(ref: str) -> Reducer:
 def reducer_identity(reducer: Reducer, ref: str | None = None) -> bytes:
     """Bytes that change whenever the reducer's code may have changed.
 
-    The source of the module that defines the reducer (the whole file, so helpers beside it
-    count), its qualified name and ``ref``. When no source is available (a builtin, a lambda
-    typed at a REPL) the reducer's bytecode is used instead.
+    Its qualified name, ``ref``, and the source of every loaded module that belongs with the
+    one defining it (:func:`related_sources`: the module's own file, so helpers beside it
+    count, and the helper modules of its package or folder that it imported). When no source
+    is available (a builtin, a lambda typed at a REPL) the reducer's bytecode is used instead.
     """
     parts = [ref or "", getattr(reducer, "__module__", "") or "", _qualname(reducer)]
-    source: bytes | None = None
     module = inspect.getmodule(reducer)
-    filename = getattr(module, "__file__", None)
-    if filename:
-        # Read the file itself: inspect.getsource may answer from a stale linecache.
-        try:
-            source = Path(filename).read_bytes()
-        except OSError:
-            source = None
-    if source is None:
+    sources = related_sources(module) if module is not None else []
+    if not sources:
         code = getattr(reducer, "__code__", None)
         source = code.co_code + repr(code.co_consts).encode() if code is not None else b""
-    return "\0".join(parts).encode() + b"\0" + source
+        sources = [("", source)]
+    out = "\0".join(parts).encode()
+    for name, source in sources:
+        out += b"\0" + name.encode() + b"\0" + len(source).to_bytes(8, "big") + source
+    return out
+
+
+def related_sources(module: Any) -> list[tuple[str, bytes]]:
+    """``(path relative to the root, file bytes)`` of the loaded modules that belong with
+    ``module``, sorted: those under its top-level package's folder (or, for a module that is
+    not in a package or was loaded by path, its own folder), leaving out installed libraries
+    and the standard library unless ``module`` itself lives there.
+
+    Files are read as they are now (``inspect.getsource`` may answer from a stale cache).
+    """
+    filename = getattr(module, "__file__", None)
+    if not filename:
+        return []
+    own = os.path.abspath(filename)
+    root = _code_root(module, own)
+    prefix = root + os.sep
+    libraries = [
+        os.path.abspath(path) + os.sep
+        for path in {sysconfig.get_path(k) for k in ("purelib", "platlib", "stdlib")}
+        if path and not own.startswith(os.path.abspath(path) + os.sep)
+    ]
+    found = {own}
+    for loaded in list(sys.modules.values()):
+        name = getattr(loaded, "__file__", None)
+        if not name or not name.endswith(".py"):
+            continue
+        path = os.path.abspath(name)
+        if path.startswith(prefix) and not any(path.startswith(lib) for lib in libraries):
+            found.add(path)
+    sources = []
+    for path in sorted(found):
+        try:
+            sources.append((os.path.relpath(path, root), Path(path).read_bytes()))
+        except OSError:
+            continue
+    return sources
+
+
+def _code_root(module: Any, own: str) -> str:
+    """The folder whose loaded modules count as the reducer's code."""
+    top = sys.modules.get((getattr(module, "__name__", "") or "").split(".")[0])
+    top_file = getattr(top, "__file__", None)
+    if top is not None and hasattr(top, "__path__") and top_file:
+        return os.path.dirname(os.path.abspath(top_file))
+    return os.path.dirname(own)
 
 
 def _qualname(obj: Any) -> str:

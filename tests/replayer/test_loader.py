@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import pytest
 
 from devtools.errors import ReducerLoadError
-from replayer.loader import load_reducer, reducer_identity
+from replayer.loader import load_reducer, reducer_identity, related_sources
 
 
 def write(path, source):
@@ -78,3 +79,38 @@ def test_identity_changes_with_the_source(tmp_path):
     write(path, "def reducer(s, e):\n    return s or {}\n")
     second = reducer_identity(load_reducer(f"{path}:reducer"), f"{path}:reducer")
     assert first != second
+
+
+def test_identity_changes_with_a_helper_module_the_reducer_imports(tmp_path, monkeypatch):
+    """Checkpoints keyed on the identity must not outlive an edit to a helper beside it."""
+    folder = tmp_path / "orders_app"
+    folder.mkdir()
+    write(folder / "pricing.py", "def amount(e):\n    return e['by']\n")
+    write(folder / "unused.py", "X = 1\n")  # never imported: not part of the reducer's code
+    ref = f"{folder / 'reducer.py'}:reducer"
+    write(
+        folder / "reducer.py",
+        """\
+        from pricing import amount
+
+        def reducer(s, e):
+            return {"count": (s or {"count": 0})["count"] + amount(e)}
+        """,
+    )
+    monkeypatch.delitem(sys.modules, "pricing", raising=False)
+    first = reducer_identity(load_reducer(ref), ref)
+    write(folder / "unused.py", "X = 2\n")
+    assert reducer_identity(load_reducer(ref), ref) == first
+    write(folder / "pricing.py", "def amount(e):\n    return 2 * e['by']\n")
+    del sys.modules["pricing"]  # a new process would import the edited helper
+    assert reducer_identity(load_reducer(ref), ref) != first
+
+
+def test_identity_of_a_packaged_reducer_covers_its_package_but_not_libraries():
+    from samples import sales_order
+
+    names = [name for name, _ in related_sources(sys.modules["samples.sales_order"])]
+    assert "sales_order.py" in names
+    assert all(not name.startswith("..") for name in names)
+    assert reducer_identity(sales_order.reducer) == reducer_identity(sales_order.reducer)
+    assert related_sources(sys.modules["json"])  # a stdlib module still has its own file
