@@ -292,3 +292,17 @@ def test_help_has_an_example(name):
     result = runner.invoke(app, [name, "--help"])
     assert result.exit_code == 0
     assert "Example: rdt " + name in result.stdout
+
+
+def test_without_fork_each_worker_is_its_own_interpreter(shop_log, monkeypatch):
+    """Where os.fork does not exist (Windows), every request spawns `python -m
+    replayer.verify_runner`: the same findings at the same v, and a clean reducer passes."""
+    import replayer.verify_pool as verify_pool
+
+    monkeypatch.delattr(verify_pool.os, "fork")  # this platform has fork; pretend it has not
+    opts = VerifyOptions(checkpoint_every=10)
+    found = kinds(verify_log(shop_log, f"{P}set_order_bug:reducer", opts))
+    assert found["hash-divergence"][0].v == TAGGED_V
+    died = verify_log(shop_log, f"{P}exit_bug:reducer", opts)
+    assert {f.kind for f in died.findings} == {"exception"}
+    assert verify_log(shop_log, f"{P}clean_shop:reducer", opts).ok
