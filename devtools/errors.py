@@ -50,3 +50,9 @@ class ReducerLoadError(BadInput):
 
 class InvalidJSON(BadInput):
     """A JSON argument or file that does not parse."""
+
+
+def one_line(error: BaseException) -> str:
+    """An exception (or the driver error inside a SQLAlchemy one) as one line of text."""
+    text = str(getattr(error, "orig", None) or error)
+    return " ".join(text.split()) or type(error).__name__

@@ -1,0 +1,328 @@
+"""Writing one recording into a log, in batches (:class:`LogWriter`).
+
+The writer buffers records and writes everything buffered in one transaction per
+:meth:`LogWriter.flush`; messages and events go through the driver-level ``executemany``
+(SQLAlchemy Core's ``insert()`` executemany reached only 0.41× of raw ``sqlite3``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import Connection as SAConnection
+
+from devtools import schema
+from devtools.errors import LogError, one_line
+from devtools.jsonutil import dumps
+from devtools.model import Connection, Event, Gap, Mark, Message, Recording, Snapshot
+
+if TYPE_CHECKING:
+    from devtools.store import Log
+
+
+class LogWriter:
+    """Writes one recording. Buffers records; :meth:`flush` writes them in one transaction.
+
+    Call it from one thread at a time (typically a dedicated writer thread); the buffers are
+    guarded by a lock, so ``add_*`` from one thread and ``flush`` from another is safe too. A
+    failed flush raises :class:`~devtools.errors.LogError` and drops what it was writing, so
+    the caller can record a gap for it.
+    """
+
+    recording_id: int
+    recording: Recording
+
+    def __init__(self, log: Log, recording: Recording, *, max_buffer: int = 50_000) -> None:
+        self.log = log
+        self.recording = recording
+        self.recording_id = recording.id
+        self.max_buffer = max_buffer
+        self._lock = threading.Lock()
+        self._reset()
+        self._conn: SAConnection | None = None
+        self._conn_thread: int | None = None
+        self._closed = False
+        sql = log._sql
+        self._sql_connection = sql.insert(
+            schema.connections,
+            (
+                "recording_id",
+                "id",
+                "peer",
+                "path",
+                "origin",
+                "opened_ns",
+                "closed_ns",
+                "close_code",
+                "close_reason",
+            ),
+        )
+        m = sql.mark
+        self._sql_close = (
+            f"UPDATE connections SET closed_ns = {m}, close_code = {m}, close_reason = {m} "
+            f"WHERE recording_id = {m} AND id = {m}"
+        )
+        self._sql_snapshot = sql.insert(
+            schema.snapshots, ("recording_id", "v", "state", "hash", "t_ns"), ignore=True
+        )
+        self._sql_mark = sql.insert(schema.marks, ("recording_id", "seq", "label", "t_ns"))
+        self._sql_gap = sql.insert(
+            schema.gaps, ("recording_id", "kind", "range_start", "range_end", "reason", "t_ns")
+        )
+        self._sql_server = f"UPDATE recordings SET server = {m} WHERE id = {m}"
+        self._sql_ended = f"UPDATE recordings SET ended_ns = {m} WHERE id = {m}"
+
+    def _reset(self) -> None:
+        self._connections: list[tuple] = []
+        self._closes: list[tuple] = []
+        self._messages: list[tuple] = []
+        self._events: list[tuple] = []
+        self._snapshots: list[tuple] = []
+        self._marks: list[tuple] = []
+        self._gaps: list[tuple] = []
+        self._server: bytes | None = None
+        self._pending = 0
+
+    @property
+    def pending(self) -> int:
+        """How many records are buffered and not yet flushed."""
+        return self._pending
+
+    def _added(self, count: int) -> None:
+        self._pending += count
+        if self._pending >= self.max_buffer:
+            self.flush()
+
+    # ---- adding
+
+    def add_connection(self, conn: Connection) -> None:
+        """Buffer a new connection (ids are per recording)."""
+        row = (
+            self.recording_id,
+            conn.id,
+            conn.peer,
+            conn.path,
+            conn.origin,
+            conn.opened_ns,
+            conn.closed_ns,
+            conn.close_code,
+            conn.close_reason,
+        )
+        with self._lock:
+            self._connections.append(row)
+        self._added(1)
+
+    def close_connection(
+        self, conn_id: int, *, closed_ns: int, code: int | None, reason: str | None
+    ) -> None:
+        """Buffer the close of connection ``conn_id``."""
+        with self._lock:
+            self._closes.append((closed_ns, code, reason, self.recording_id, conn_id))
+        self._added(1)
+
+    def add_messages(self, messages: Sequence[Message]) -> None:
+        """Buffer forwarded frames (``seq`` must be new in this recording)."""
+        rid = self.recording_id
+        rows = [
+            (
+                rid,
+                m.seq,
+                m.connection,
+                m.direction,
+                m.t_ns,
+                m.type,
+                m.payload,
+                m.binary,
+                m.flag,
+                m.size,
+            )
+            for m in messages
+        ]
+        with self._lock:
+            self._messages.extend(rows)
+        self._added(len(rows))
+
+    def add_message_rows(self, rows: Sequence[tuple]) -> None:
+        """Buffer forwarded frames given as plain tuples (the recorder's hot path).
+
+        Args:
+            rows: one tuple per frame in :class:`~devtools.model.Message` field order:
+                ``(seq, connection, direction, t_ns, type, payload, binary, flag, size)``;
+                ``seq`` must be new in this recording.
+        """
+        rid = self.recording_id
+        head = (rid,)
+        rows = [head + row for row in rows]
+        with self._lock:
+            self._messages.extend(rows)
+        self._added(len(rows))
+
+    def add_events(self, events: Sequence[Event]) -> None:
+        """Buffer events; an event whose ``v`` is already stored is ignored."""
+        rid = self.recording_id
+        rows = [(rid, e.v, e.type, dumps(e.event), e.cause_seq, e.hash, e.t_ns) for e in events]
+        with self._lock:
+            self._events.extend(rows)
+        self._added(len(rows))
+
+    def add_snapshot(self, snapshot: Snapshot) -> None:
+        """Buffer a snapshot; a second snapshot at the same ``v`` is ignored."""
+        row = (self.recording_id, snapshot.v, dumps(snapshot.state), snapshot.hash, snapshot.t_ns)
+        with self._lock:
+            self._snapshots.append(row)
+        self._added(1)
+
+    def add_mark(self, mark: Mark) -> None:
+        """Buffer a mark."""
+        with self._lock:
+            self._marks.append((self.recording_id, mark.seq, mark.label, mark.t_ns))
+        self._added(1)
+
+    def add_gap(self, gap: Gap) -> None:
+        """Buffer a gap record."""
+        row = (self.recording_id, gap.kind, gap.start, gap.end, gap.reason, gap.t_ns)
+        with self._lock:
+            self._gaps.append(row)
+        self._added(1)
+
+    def set_server(self, server: dict) -> None:
+        """Record the server's ``{"name", "version"}`` (written at the next flush)."""
+        with self._lock:
+            self._server = dumps(server)
+        self.recording = Recording(
+            id=self.recording.id,
+            name=self.recording.name,
+            started_ns=self.recording.started_ns,
+            ended_ns=self.recording.ended_ns,
+            upstream=self.recording.upstream,
+            server=server,
+            format=self.recording.format,
+        )
+        self._added(1)
+
+    # ---- writing
+
+    def _connection(self) -> SAConnection:
+        me = threading.get_ident()
+        if self._conn is not None and self._conn_thread != me:
+            self._drop_connection()
+        if self._conn is None:
+            self._conn = self.log.engine.connect().execution_options(sqlite_immediate=True)
+            self._conn_thread = me
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn, self._conn_thread = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # the connection is being thrown away
+                conn.close()
+
+    def _write(self, cursor: Any, batch: tuple) -> None:
+        connections, messages, events, snapshots, marks, gaps, closes, server = batch
+        sql = self.log._sql
+        try:
+            if connections:
+                cursor.executemany(self._sql_connection, connections)
+            if messages:
+                cursor.executemany(sql.insert_messages, messages)
+            if events:
+                cursor.executemany(sql.insert_events, events)
+            if snapshots:
+                cursor.executemany(self._sql_snapshot, snapshots)
+            if marks:
+                cursor.executemany(self._sql_mark, marks)
+            if gaps:
+                cursor.executemany(self._sql_gap, gaps)
+            if closes:
+                cursor.executemany(self._sql_close, closes)
+            if server is not None:
+                cursor.execute(self._sql_server, (server, self.recording_id))
+        finally:
+            cursor.close()
+
+    def flush(self) -> None:
+        """Write everything buffered in one transaction.
+
+        Raises:
+            LogError: the write failed; the buffered records are dropped (record a gap).
+        """
+        with self._lock:
+            batch = (
+                self._connections,
+                self._messages,
+                self._events,
+                self._snapshots,
+                self._marks,
+                self._gaps,
+                self._closes,
+                self._server,
+            )
+            if not self._pending:
+                return
+            self._reset()
+        try:
+            conn = self._connection()
+            if self.log.is_sqlite:
+                # pysqlite is in autocommit mode (see the engine hooks): drive the
+                # transaction on the driver connection itself, the cheapest path.
+                dbapi = conn.connection.dbapi_connection
+                dbapi.execute("BEGIN IMMEDIATE")
+                try:
+                    self._write(dbapi.cursor(), batch)
+                except BaseException:
+                    dbapi.execute("ROLLBACK")
+                    raise
+                dbapi.execute("COMMIT")
+            else:
+                with conn.begin():
+                    self._write(conn.connection.dbapi_connection.cursor(), batch)
+        except Exception as error:
+            self._drop_connection()
+            raise LogError(f"cannot write to {self.log.target}: {one_line(error)}") from error
+
+    def close(self, *, ended_ns: int | None = None, mark_end: bool = True) -> None:
+        """Flush, set the recording's end time (default: now) and release the connection.
+
+        Args:
+            ended_ns: the end time; ``None`` means now.
+            mark_end: ``False`` leaves the end time as it is (an import of an open recording).
+        """
+        if self._closed:
+            return
+        try:
+            self.flush()
+            if mark_end:
+                ended = time.time_ns() if ended_ns is None else ended_ns
+                conn = self._connection()
+                with conn.begin():
+                    conn.exec_driver_sql(self._sql_ended, (ended, self.recording_id))
+                self.recording = Recording(
+                    id=self.recording.id,
+                    name=self.recording.name,
+                    started_ns=self.recording.started_ns,
+                    ended_ns=ended,
+                    upstream=self.recording.upstream,
+                    server=self.recording.server,
+                    format=self.recording.format,
+                )
+        finally:
+            self._closed = True
+            self._drop_connection()
+
+    def discard(self) -> None:
+        """Drop what is buffered and delete the whole recording (a failed import)."""
+        with self._lock:
+            self._reset()
+        self._closed = True
+        self._drop_connection()
+        self.log.delete_recording(self.recording_id)
+
+    def __enter__(self) -> LogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
