@@ -604,3 +604,5 @@ class RdtApp(App[None]):
             self._refresh_timer = None
         if self.feed is not None:
             await self.feed.close()
+        if self.replay is not None and hasattr(self.replay, "close"):
+            self.replay.close()  # its checkpoint-writer thread (the log is the timeline's)
