@@ -135,10 +135,10 @@ def reducer_identity(reducer: Reducer, ref: str | None = None) -> bytes:
         code = getattr(reducer, "__code__", None)
         source = code.co_code + repr(code.co_consts).encode() if code is not None else b""
         sources = [("", source)]
-    out = "\0".join(parts).encode()
+    out = ["\0".join(parts).encode()]
     for name, source in sources:
-        out += b"\0" + name.encode() + b"\0" + len(source).to_bytes(8, "big") + source
-    return out
+        out += [name.encode(), len(source).to_bytes(8, "big") + source]
+    return b"\0".join(out)
 
 
 def related_sources(module: Any) -> list[tuple[str, bytes]]:

@@ -97,8 +97,6 @@ class Source(Protocol):
 
     def payloads(self, from_v: int, to_v: int) -> Iterator[tuple[int, bytes]]: ...
 
-    def payload_pages(self, from_v: int, to_v: int) -> Iterator[list[tuple[int, bytes]]]: ...
-
     def loaded_pages(
         self, from_v: int, to_v: int
     ) -> Iterator[tuple[list[tuple[int, bytes]], Loader]]: ...
@@ -119,10 +117,6 @@ class EventSource:
 
     def payloads(self, from_v: int, to_v: int) -> Iterator[tuple[int, bytes]]:
         return self.reader.event_payloads(from_v, to_v)
-
-    def payload_pages(self, from_v: int, to_v: int) -> Iterator[list[tuple[int, bytes]]]:
-        """The same rows as :meth:`payloads`, a store page at a time."""
-        return self.reader.event_payload_pages(from_v, to_v)
 
     def loaded_pages(
         self, from_v: int, to_v: int
@@ -168,15 +162,11 @@ class MessageSource:
                 yield v, message.payload
                 v += 1
 
-    def payload_pages(self, from_v: int, to_v: int) -> Iterator[list[tuple[int, bytes]]]:
-        """The same rows as :meth:`payloads`, in lists."""
-        return batched(self.payloads(from_v, to_v), 10 * CHUNK)
-
     def loaded_pages(
         self, from_v: int, to_v: int
     ) -> Iterator[tuple[list[tuple[int, bytes]], Loader]]:
         """Pages, each with its exact loader."""
-        for page in self.payload_pages(from_v, to_v):
+        for page in batched(self.payloads(from_v, to_v), 2 * CHUNK):
             yield page, chunk_loads(page)
 
     def event(self, v: int) -> Any:
