@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -146,6 +147,13 @@ def _type_matches(glob: str | None, type_: str | None) -> bool:
     return glob is None or fnmatch.fnmatchcase(type_ or "", glob)
 
 
+def _literal_prefix(glob: str | None) -> str | None:
+    """What every type matching ``glob`` starts with: the database narrows the rows by it."""
+    if glob is None:
+        return None
+    return re.split(r"[*?\[]", glob, maxsplit=1)[0] or None
+
+
 def _message_line(m: Message) -> Text:
     body = f"<binary {m.frame_size} bytes> {m.payload[:32].hex()}" if m.binary else m.text
     arrow = "→" if m.direction == "in" else "←"
@@ -192,8 +200,11 @@ def log_cmd(
     """
     with Log.open(log) as opened:
         reader = opened.reader(recording)
+        prefix = _literal_prefix(type_glob)
         items: Iterator[Message] | Iterator[Event] = (
-            reader.messages(from_, to) if kind is Kind.messages else reader.events(from_, to)
+            reader.messages(from_, to, type_prefix=prefix)
+            if kind is Kind.messages
+            else reader.events(from_, to, type_prefix=prefix)
         )
         console = None if json_out else out_console()
         try:

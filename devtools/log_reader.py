@@ -89,10 +89,15 @@ class LogReader:
         *,
         direction: str | None = None,
         connection: int | None = None,
+        type_prefix: str | None = None,
     ) -> Iterator[Message]:
-        """Messages with ``from_seq <= seq <= to_seq`` in ``seq`` order, streamed in pages."""
+        """Messages with ``from_seq <= seq <= to_seq`` in ``seq`` order, streamed in pages.
+
+        ``type_prefix`` keeps messages whose type starts with it (SQLite compares ASCII letters
+        without case here: a caller that needs exact case checks the types it gets).
+        """
         t = schema.messages
-        extra = []
+        extra = _type_filter(t, type_prefix)
         if direction is not None:
             extra.append(t.c.direction == direction)
         if connection is not None:
@@ -106,9 +111,13 @@ class LogReader:
         rows = self._all(sa.select(t).where(t.c.recording_id == self._rid, t.c.seq == seq))
         return _message(rows[0]) if rows else None
 
-    def events(self, from_v: int | None = None, to_v: int | None = None) -> Iterator[Event]:
-        """Events with ``from_v <= v <= to_v`` in ``v`` order, streamed in pages."""
-        for row in self._pages(schema.events, "v", from_v, to_v):
+    def events(
+        self, from_v: int | None = None, to_v: int | None = None, *, type_prefix: str | None = None
+    ) -> Iterator[Event]:
+        """Events with ``from_v <= v <= to_v`` in ``v`` order, streamed in pages
+        (``type_prefix`` as in :meth:`messages`)."""
+        t = schema.events
+        for row in self._pages(t, "v", from_v, to_v, _type_filter(t, type_prefix)):
             yield _event(row)
 
     def event(self, v: int) -> Event | None:
@@ -292,6 +301,11 @@ class LogReader:
         with self.log.engine.connect().execution_options(sqlite_immediate=True) as conn:
             conn.exec_driver_sql(sql, batch)
             conn.commit()
+
+
+def _type_filter(table: sa.Table, prefix: str | None) -> list[Any]:
+    """``type LIKE 'prefix%'`` with LIKE's own wildcards in ``prefix`` escaped."""
+    return [] if not prefix else [table.c.type.startswith(prefix, autoescape=True)]
 
 
 def _connection(row: Any) -> Connection:

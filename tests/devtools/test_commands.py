@@ -243,3 +243,15 @@ def test_export_to_an_unwritable_place(runner, tmp_path, sqlite_log):
     _assert_error(
         run(runner, "export", sqlite_log, "-o", tmp_path / "no" / "x.jsonl"), "cannot write"
     )
+
+
+def test_log_type_glob_is_exact_though_the_database_narrows_by_its_prefix(runner, sqlite_log):
+    """LIKE's own wildcards in the prefix are escaped; SQLite's LIKE ignores ASCII case, the
+    glob does not."""
+    types = ["order/_x%1", "order/ax%2", "Order/_x%3", "order/_x%4", "other"]
+    extra = [f.event(v, kind) for v, kind in enumerate(types, start=4)]
+    f.write_log(sqlite_log, events=3, extra_events=extra)
+    result = run(runner, "log", sqlite_log, "--kind", "events", "--type", "order/_x%*", "--json")
+    assert [loads(x)["type"] for x in result.stdout.splitlines()] == ["order/_x%1", "order/_x%4"]
+    result = run(runner, "log", sqlite_log, "--kind", "events", "--type", "[oO]rder/_x*", "--json")
+    assert [loads(x)["v"] for x in result.stdout.splitlines()] == [4, 6, 7]

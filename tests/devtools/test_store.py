@@ -94,6 +94,23 @@ def test_event_payload_pages_are_whole_pages_in_order_with_no_empty_tail(log_tar
         assert list(reader.event_payload_pages(3_000, 4_000)) == []
 
 
+def test_type_prefix_narrows_events_and_messages_with_like_wildcards_escaped(log_target):
+    types = ["order/_x%1", "order/ax%2", "order/_x%3", "cart/_x%4"]
+    f.write_log(
+        log_target,
+        messages=0,
+        events=0,
+        extra_events=[f.event(v, kind) for v, kind in enumerate(types, start=1)],
+        extra_messages=[f.message(seq, {"type": kind}) for seq, kind in enumerate(types, start=1)],
+    )
+    with Log.open(log_target) as log:
+        reader = log.reader()
+        assert [e.v for e in reader.events(type_prefix="order/_x%")] == [1, 3]
+        assert [m.seq for m in reader.messages(type_prefix="order/_x%")] == [1, 3]
+        assert [e.v for e in reader.events(2, 4, type_prefix="order/")] == [2, 3]
+        assert len(list(reader.events(type_prefix=""))) == 4
+
+
 def test_event_hashes_are_the_recorded_ones_in_range_paged(log_target):
     f.write_log(log_target, messages=0, events=5)  # another recording's events stay out
     with Log.open(log_target, create=True) as log:
