@@ -24,6 +24,7 @@ from tui.dialogs.help import HelpScreen
 from tui.dialogs.inject import InjectDialog, InjectHistory, Injection, parse_action
 from tui.dialogs.prompt import PromptDialog
 from tui.filters import FilterError, RowFilter, parse_filter
+from tui.heap import FreezeOldRows
 from tui.inspect import Details, details
 from tui.progress import bisect_status, counting
 from tui.rows import Row
@@ -113,6 +114,8 @@ class RdtApp(App[None]):
         """Every notification shown (tests read it)."""
         self.applied = 0
         """Live records applied to the screen so far."""
+        self._frozen = FreezeOldRows()
+        """Keeps full garbage collections short as live rows accumulate."""
         self.stall_ms = 0.0
         """The longest live batch, in ms (the benchmark reads it)."""
 
@@ -589,6 +592,7 @@ class RdtApp(App[None]):
         if not applied and not self.feed.error:
             return
         self.applied += applied
+        self._frozen.grew(applied)
         lst = self.event_list
         if isinstance(lst.source, FilteredSource):
             lst.source.catch_up()
@@ -604,5 +608,6 @@ class RdtApp(App[None]):
             self._refresh_timer = None
         if self.feed is not None:
             await self.feed.close()
+        self._frozen.release()
         if self.replay is not None and hasattr(self.replay, "close"):
             self.replay.close()  # its checkpoint-writer thread (the log is the timeline's)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -55,6 +56,8 @@ async def test_follows_the_tail_pauses_on_scroll_up_and_resumes_with_f(tmp_path)
             assert app.following and lst.row.key == len(lst.source)
             await pilot.press("g", "j")  # the list stays navigable
             assert lst.row.key == 2
+            assert gc.get_freeze_count() > 0  # old rows are out of the collector's full walks
+    assert gc.get_freeze_count() == 0  # … and back in once the app has stopped
 
 
 async def test_state_tab_settles_on_the_followed_event_when_the_stream_pauses(tmp_path) -> None:
