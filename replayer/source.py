@@ -46,12 +46,6 @@ def chunk_loads(rows: list[tuple[int, bytes]]) -> Callable[[bytes], Any]:
     return exact_loads if may_hold_big_int(b"\n".join([p for _, p in rows])) else orjson.loads
 
 
-def decode_chunk(rows: list[tuple[int, bytes]]) -> list[tuple[int, Any]]:
-    """Decode ``(v, JSON bytes)`` rows; integers of any size stay exact."""
-    loads = chunk_loads(rows)
-    return [(v, loads(payload)) for v, payload in rows]
-
-
 def segments(page: list[tuple[int, bytes]], every: int) -> Iterator[list[tuple[int, bytes]]]:
     """Consecutive slices of ``page`` (rows in ``v`` order), each ending at the last row whose
     ``v`` is at or before the next multiple of ``every``: the engine checks for a checkpoint

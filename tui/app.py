@@ -609,5 +609,5 @@ class RdtApp(App[None]):
         if self.feed is not None:
             await self.feed.close()
         self._frozen.release()
-        if self.replay is not None and hasattr(self.replay, "close"):
+        if self.replay is not None:
             self.replay.close()  # its checkpoint-writer thread (the log is the timeline's)

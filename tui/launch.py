@@ -68,6 +68,9 @@ class LiveReplay:
         self.initial_state = reducer(None, {"type": "@@INIT"})
         self._cache: tuple[int, Any] | None = None
 
+    def close(self) -> None:
+        """Nothing to release (a :class:`~replayer.engine.Replay` closes its checkpoint writer)."""
+
     def state_at(self, v: int) -> Any:
         start_v, state = self._start(v)
         if self._cache is not None and start_v <= self._cache[0] <= v:
