@@ -88,7 +88,8 @@ def _walk_equal(a: Any, b: Any) -> bool:
 
 
 def equal(a: Any, b: Any) -> bool:
-    """Type-strict equality of JSON-like values (``1``, ``1.0`` and ``True`` all differ)."""
+    """Type-strict equality of JSON-like values (``1``, ``1.0`` and ``True`` all differ;
+    ``-0.0`` and ``0.0`` do not, as in the state hash)."""
     if a is b:
         return True
     ka = _kind(a)

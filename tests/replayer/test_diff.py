@@ -36,8 +36,22 @@ JSON = st.recursive(
 
 
 def strict(value):
-    """A type-strict, order-free rendering: 1, 1.0 and true all differ."""
-    return json.dumps(value, sort_keys=True)
+    """A type-strict, order-free rendering: 1, 1.0 and true all differ.
+
+    ``-0.0`` renders as ``0.0``: the diff, like the state hash (RFC 8785 writes both as ``0``,
+    and so does JavaScript's ``JSON.stringify``), takes them for the same value.
+    """
+    return json.dumps(_zero_unsigned(value), sort_keys=True)
+
+
+def _zero_unsigned(value):
+    if type(value) is float and value == 0:
+        return 0.0
+    if type(value) is list:
+        return [_zero_unsigned(item) for item in value]
+    if type(value) is dict:
+        return {key: _zero_unsigned(item) for key, item in value.items()}
+    return value
 
 
 def check(a, b):
