@@ -163,7 +163,12 @@ class CheckpointCache:
         """Record the state after ``v`` (serialised once, here)."""
         if self.vs and v <= self.vs[-1]:
             return
-        data = encode_state(state, v)
+        self.add_encoded(v, encode_state(state, v))
+
+    def add_encoded(self, v: int, data: bytes) -> None:
+        """Record the state after ``v`` given as its JSON bytes (a Node worker's states)."""
+        if self.vs and v <= self.vs[-1]:
+            return
         self.vs.append(v)
         self._memory[v] = data
         if self.persist:

@@ -16,19 +16,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from time import thread_time
 from typing import Any
 
+from replayer import fold
 from replayer.bisect import BisectResult, checkpoint_window
-from replayer.checkpoints import CheckpointCache, Pacing, checkpoint_key, encode_state, load_state
+from replayer.checkpoints import CheckpointCache, checkpoint_key, encode_state, load_state
 from replayer.diff import diff as diff_states
-from replayer.errors import PredicateError, ReplayError, VersionOutOfRange
-from replayer.loader import Reducer, load_reducer, reducer_identity
+from replayer.errors import PredicateError, VersionOutOfRange
+from replayer.fold import ReducerRuntime, load_runtime
 from replayer.predicate import Predicate
-from replayer.source import MessageSource, chunks, open_source, segments
+from replayer.source import MessageSource, chunks, open_source
 from replayer.whatif import WhatIfResult
 
-INIT = {"type": "@@INIT"}
 PERSIST_AFTER = 20_000
 """Logs with at least this many events persist their checkpoints in the log."""
 
@@ -39,9 +38,8 @@ class Replay:
     def __init__(
         self,
         reader: Any,
-        reducer: Reducer,
+        reducer: ReducerRuntime | Callable[[Any, Any], Any],
         *,
-        ref: str | None = None,
         source: str = "auto",
         checkpoint_every: int = 1000,
         progress: bool = False,
@@ -51,10 +49,12 @@ class Replay:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         self.reader = reader
-        self.reducer = reducer
+        self.reducer: ReducerRuntime = load_runtime(reducer)
+        """The reducer behind the fold seam (Python or JavaScript)."""
         self.every = checkpoint_every
         self.progress = progress
         self._owned_log = owned_log
+        self._owns_reducer = False
         try:
             self.source = open_source(reader, source)
         except ValueError as error:
@@ -67,7 +67,7 @@ class Replay:
         start_bytes = encode_state(self.initial_state, self.base_v)
         self._initial_bytes = start_bytes
         self.key = checkpoint_key(
-            reducer_identity(reducer, ref), self.every, self.source.kind, start_bytes
+            self.reducer.identity(), self.every, self.source.kind, start_bytes
         )
         persist = self.last_v - self.base_v >= persist_after
         self.checkpoints = CheckpointCache(reader, self.key, persist=persist)
@@ -105,8 +105,7 @@ class Replay:
             LogError: the log cannot be opened, or the recording does not exist.
             ReplayError: the reducer raised on the initial ``@@INIT`` event.
         """
-        ref = reducer if isinstance(reducer, str) else None
-        func = load_reducer(reducer) if isinstance(reducer, str) else reducer
+        runtime = load_runtime(reducer)
         owned = None
         if isinstance(log, str | Path):
             from devtools.store import Log
@@ -116,10 +115,9 @@ class Replay:
             reader = log.reader(recording) if hasattr(log, "reader") else log
             if recording is not None and not hasattr(log, "reader"):
                 reader = reader.log.reader(recording)
-            return cls(
+            replay = cls(
                 reader,
-                func,
-                ref=ref,
+                runtime,
                 source=source,
                 checkpoint_every=checkpoint_every,
                 progress=progress,
@@ -129,11 +127,18 @@ class Replay:
         except BaseException:
             if owned is not None:
                 owned.close()
+            if isinstance(reducer, str):
+                runtime.close()
             raise
+        replay._owns_reducer = isinstance(reducer, str)
+        return replay
 
     def close(self) -> None:
         """Persist pending checkpoints and close the log if this replay opened it."""
         self.checkpoints.close()
+        if self._owns_reducer:
+            self.reducer.close()
+            self._owns_reducer = False
         if self._owned_log is not None:
             self._owned_log.close()
             self._owned_log = None
@@ -145,14 +150,8 @@ class Replay:
         self.close()
 
     def _start(self) -> tuple[int, Any]:
-        if self.source.kind == "events" and self.source.first_v is not None:
-            snap = self.reader.snapshot_at_or_before(self.source.first_v)
-            if snap is not None:
-                return snap.v, snap.state
-        try:
-            return 0, self.reducer(None, dict(INIT))
-        except Exception as error:
-            raise ReplayError.from_exception(0, dict(INIT), error) from None
+        begin = fold.start(self.reducer, fold.start_snapshot(self.reader, self.source))
+        return begin.v, begin.state
 
     # ---- events
 
@@ -189,69 +188,25 @@ class Replay:
 
     # ---- folding
 
-    def _fold(
-        self,
-        state: Any,
-        from_v: int,
-        to_v: int,
-        *,
-        checkpoint: bool = False,
-        on_step: Callable[[int, Any, Any], bool] | None = None,
-    ) -> tuple[int, Any]:
-        """Apply events ``from_v..to_v`` to ``state``; returns ``(last v applied, state)``.
+    def _fold(self, state: Any, from_v: int, to_v: int, *, checkpoint: bool = False) -> Any:
+        """Apply events ``from_v..to_v`` to ``state`` and return the new state.
 
         With ``checkpoint`` the states after multiples of K are recorded, as often as
-        :class:`~replayer.checkpoints.Pacing` allows. ``on_step(v, event, state)`` returning
-        true stops early (a watched fold takes no checkpoints).
+        :class:`~replayer.checkpoints.Pacing` allows.
         """
-        if on_step is not None:
-            return self._watch(state, from_v, to_v, on_step)
-        reducer = self.reducer
-        every = self.every
-        v = from_v - 1
         bar = self._progress(from_v, to_v) if checkpoint else None
-        pacing = Pacing(thread_time())
-        cache = self.checkpoints
         try:
-            for page, loads in self.source.loaded_pages(from_v, to_v):
-                for segment in segments(page, every) if checkpoint else (page,):
-                    # The hot loop: the same shape as a hand-written one.
-                    for v, payload in segment:
-                        event = loads(payload)
-                        try:
-                            state = reducer(state, event)
-                        except Exception as error:
-                            raise ReplayError.from_exception(v, event, error) from None
-                    if checkpoint and v % every == 0:
-                        began = thread_time()
-                        if pacing.due(began):
-                            cache.add(v, state)
-                            pacing.taken(began, thread_time())
-                if bar is not None:
-                    bar.advance(v)
+            _, state = self.reducer.fold_pages(
+                state,
+                self.source.loaded_pages(from_v, to_v),
+                every=self.every if checkpoint else 0,
+                sink=self.checkpoints if checkpoint else None,
+                progress=bar,
+            )
         finally:
             if bar is not None:
                 bar.close()
-            if checkpoint:
-                cache.flush()
-        return v, state
-
-    def _watch(
-        self, state: Any, from_v: int, to_v: int, on_step: Callable[[int, Any, Any], bool]
-    ) -> tuple[int, Any]:
-        """:meth:`_fold` calling ``on_step(v, event, state)`` after each event."""
-        reducer = self.reducer
-        v = from_v - 1
-        for page, loads in self.source.loaded_pages(from_v, to_v):
-            for v, payload in page:
-                event = loads(payload)
-                try:
-                    state = reducer(state, event)
-                except Exception as error:
-                    raise ReplayError.from_exception(v, event, error) from None
-                if on_step(v, event, state):
-                    return v, state
-        return v, state
+        return state
 
     def _progress(self, from_v: int, to_v: int) -> _Bar | None:
         if not self.progress or to_v - from_v < 5 * self.every or not sys.stderr.isatty():
@@ -262,7 +217,7 @@ class Replay:
         """Replay from the last checkpoint up to ``v``, recording checkpoints on the way."""
         start = self.checkpoints.last
         state = self.checkpoints.state(start) if start is not None else self._initial()
-        _, state = self._fold(state, (start or self.base_v) + 1, v, checkpoint=True)
+        state = self._fold(state, (start or self.base_v) + 1, v, checkpoint=True)
         self._built_to = max(self._built_to, v)
         return state
 
@@ -278,7 +233,7 @@ class Replay:
         else:
             state = self.checkpoints.state(start)
         if start < v:
-            _, state = self._fold(state, start + 1, v)
+            state = self._fold(state, start + 1, v)
         return state
 
     # ---- the API
@@ -333,30 +288,21 @@ class Replay:
             return predicate(self.checkpoints.state(v), self.source.event(v), v)
 
         left, right, touched = checkpoint_window(lo, hi, self.checkpoints.vs, holds)
-        before = self.state_at(left)
-        found: dict[str, Any] = {}
-        previous = [before]
-
-        def step(v: int, event: Any, state: Any) -> bool:
-            if predicate(state, event, v):
-                found.update(v=v, event=event, before=previous[0], after=state)
-                return True
-            previous[0] = state
-            return False
-
-        last, _ = self._fold(before, left + 1, right, on_step=step)
-        if not found:  # cannot happen for a deterministic reducer: it held at ``right``
+        hit = fold.first_where(
+            self.reducer, self.state_at(left), self.events(left + 1, right), predicate
+        )
+        if hit is None:  # cannot happen for a deterministic reducer: it held at ``right``
             raise PredicateError(
                 f"the --bad expression held at v={right} but not when replayed again "
                 "(is the reducer deterministic?)",
                 right,
             )
         return BisectResult(
-            v=found["v"],
-            event=found["event"],
-            diff=diff_states(found["before"], found["after"]),
+            v=hit.v,
+            event=hit.event,
+            diff=diff_states(hit.before, hit.after),
             checkpoints_touched=touched + 2,
-            reductions=last - left,
+            reductions=hit.reductions,
         )
 
     def what_if(self, skip: Iterable[int]) -> WhatIfResult:
@@ -377,32 +323,19 @@ class Replay:
                 )
         self.build()
         first = skipped[0]
-        original = self.state_at(first - 1)
-        alternative = original
-        skip_set = set(skipped)
-        reducer = self.reducer
-        divergent: int | None = None
-        for v, event in self.events(first, self.last_v):
-            if divergent is None:
-                try:
-                    original = reducer(original, event)
-                except Exception as error:
-                    raise ReplayError.from_exception(v, event, error) from None
-            if v not in skip_set:
-                try:
-                    alternative = reducer(alternative, event)
-                except Exception as error:
-                    raise ReplayError.from_exception(v, event, error) from None
-            if divergent is None and (
-                original is not alternative and diff_states(original, alternative)
-            ):
-                divergent = v
+        timelines = fold.what_if(
+            self.reducer,
+            self.state_at(first - 1),
+            self.events(first, self.last_v),
+            skipped,
+            original_to_end=False,
+        )
         final = self.state_at(self.last_v)
         return WhatIfResult(
             skipped=skipped,
-            first_divergent_v=divergent,
-            diff=diff_states(final, alternative),
-            state=alternative,
+            first_divergent_v=timelines.first_divergent_v,
+            diff=diff_states(final, timelines.alternative),
+            state=timelines.alternative,
         )
 
     @property

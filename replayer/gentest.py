@@ -19,7 +19,7 @@ from typing import Any
 from devtools.canonical import CanonicalError, state_hash
 from devtools.errors import BadInput
 from devtools.jsonutil import dumps, loads
-from replayer.errors import ReplayError, StateNotJSON
+from replayer.errors import StateNotJSON
 
 __all__ = ["generate_test", "render_test"]
 
@@ -139,26 +139,19 @@ def generate_test(
         if from_v <= replay.base_v:
             raise BadInput(f"--from must be after v={replay.base_v}, where the replay starts")
         before = replay.state_at(from_v - 1)
-        events = list(replay.events(from_v, to_v))
-        func = replay.reducer
-    try:
-        start = loads(dumps(before))
-        state_hash(start)
-    except (TypeError, ValueError, CanonicalError) as error:
-        raise StateNotJSON(f"the state after v={from_v - 1} is not JSON ({error})") from None
-    # Replay the slice exactly as the test will: from the JSON start, on JSON events.
-    state = loads(dumps(start))
-    steps = []
-    for v, event in events:
-        given = loads(dumps(event))
         try:
-            state = func(state, given)
-        except Exception as error:  # noqa: BLE001 - the user's reducer
-            raise ReplayError.from_exception(v, event, error) from None
-        try:
-            steps.append({"v": v, "event": event, "hash": state_hash(state)})
-        except CanonicalError as error:
-            raise StateNotJSON(f"the state after v={v} is not JSON ({error})") from None
+            start = loads(dumps(before))
+            state_hash(start)
+        except (TypeError, ValueError, CanonicalError) as error:
+            raise StateNotJSON(f"the state after v={from_v - 1} is not JSON ({error})") from None
+        # Replay the slice exactly as the test will: from the JSON start, on JSON events.
+        events = [(v, loads(dumps(event))) for v, event in replay.events(from_v, to_v)]
+        steps = []
+        for v, event, state in replay.reducer.steps(loads(dumps(start)), events):
+            try:
+                steps.append({"v": v, "event": event, "hash": state_hash(state)})
+            except CanonicalError as error:
+                raise StateNotJSON(f"the state after v={v} is not JSON ({error})") from None
     module, _, _attr = reducer.strip().rpartition(":")
     rel = None
     if _is_path_ref(module):

@@ -36,6 +36,16 @@ def _split(ref: str) -> tuple[str, str]:
     return module, attr
 
 
+JS_SUFFIXES = (".js", ".mjs", ".cjs")
+"""File extensions of JavaScript reducers (run in a Node worker)."""
+
+
+def is_js_ref(ref: str) -> bool:
+    """Whether ``ref`` names a JavaScript reducer (``path/to/file.js|.mjs|.cjs:name``)."""
+    module, sep, _attr = ref.strip().rpartition(":")
+    return bool(sep) and module.lower().endswith(JS_SUFFIXES)
+
+
 def _is_path(module: str) -> bool:
     return module.endswith(".py") or "/" in module or "\\" in module
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from devtools.errors import BadInput
+from replayer.live import LiveReplay
 from tui.app import RdtApp
+
+__all__ = ["LiveReplay", "live_app", "replay_app"]
 
 
 def replay_app(
@@ -22,9 +24,9 @@ def replay_app(
     from tui.rowsource import LogTimeline
 
     if reducer is not None:
-        from replayer.loader import load_reducer
+        from replayer.fold import load_runtime
 
-        load_reducer(reducer)  # fail fast with one clear line, before the screen opens
+        load_runtime(reducer).close()  # fail fast with one clear line, before the screen opens
     log = Log.open(target)
     try:
         ref: int | str | None = recording
@@ -48,82 +50,5 @@ def live_app(url: str, *, token: str | None = None, reducer: str | None = None) 
     feed = LiveFeed(url, token)
     replay = None
     if reducer is not None:
-        from replayer.loader import load_reducer
-
-        replay = LiveReplay(load_reducer(reducer), feed.timeline)
+        replay = LiveReplay(reducer, feed.timeline)
     return RdtApp(feed.timeline, name=url, feed=feed, replay=replay)
-
-
-class LiveReplay:
-    """States for live mode: the reducer folded over the events received so far.
-
-    Starts from the latest snapshot at or before ``v`` (the join snapshot) and caches the last
-    state it computed, so stepping forward costs one reducer call. Bisect and what-if fold
-    the received events in memory (live mode has no log to keep checkpoints in).
-    """
-
-    def __init__(self, reducer: Any, timeline: Any) -> None:
-        self.reducer = reducer
-        self.timeline = timeline
-        self.initial_state = reducer(None, {"type": "@@INIT"})
-        self._cache: tuple[int, Any] | None = None
-
-    def close(self) -> None:
-        """Nothing to release (a :class:`~replayer.engine.Replay` closes its checkpoint writer)."""
-
-    def state_at(self, v: int) -> Any:
-        start_v, state = self._start(v)
-        if self._cache is not None and start_v <= self._cache[0] <= v:
-            start_v, state = self._cache
-        for _, event in self._events_after(start_v, until=v):
-            state = self.reducer(state, event)
-        self._cache = (v, state)
-        return state
-
-    def bisect(self, predicate: Any) -> Any:
-        """The first received event after which ``predicate(state, event, v)`` holds."""
-        from replayer.bisect import BisectResult
-        from replayer.diff import diff
-
-        v0, state = self._start(self._first_v() - 1)
-        reductions = 0
-        for v, event in self._events_after(v0):
-            before, state = state, self.reducer(state, event)
-            reductions += 1
-            if predicate(state, event, v):
-                return BisectResult(v, event, diff(before, state), 0, reductions)
-        return BisectResult(None, reductions=reductions)
-
-    def what_if(self, skip: list[int]) -> Any:
-        """The received timeline without the ``skip`` events, against the one received."""
-        from replayer.diff import diff, equal
-        from replayer.whatif import WhatIfResult
-
-        skipped = set(skip)
-        v0, recorded = self._start(self._first_v() - 1)
-        changed, first_divergent = recorded, None
-        for v, event in self._events_after(v0):
-            recorded = self.reducer(recorded, event)
-            if v not in skipped:
-                changed = self.reducer(changed, event)
-            if first_divergent is None and not equal(recorded, changed):
-                first_divergent = v
-        return WhatIfResult(sorted(skipped), first_divergent, diff(recorded, changed), changed)
-
-    def _start(self, v: int) -> tuple[int, Any]:
-        snap = self.timeline.snapshot_at_or_before(v)
-        return (snap.v, snap.state) if snap is not None else (0, self.initial_state)
-
-    def _first_v(self) -> int:
-        rows = self.timeline.events.rows
-        return rows[0].key if rows else 1
-
-    def _events_after(self, v: int, until: int | None = None) -> Iterator[tuple[int, Any]]:
-        index = self.timeline.events.index_of(v + 1)
-        rows = self.timeline.events.rows
-        while index is not None and index < len(rows):
-            row = rows[index]
-            if until is not None and row.key > until:
-                return
-            yield row.key, row.record.event
-            index += 1

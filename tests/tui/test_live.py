@@ -128,3 +128,29 @@ def test_inject_parser_refuses_non_actions() -> None:
     assert parse_action("[1]") == "an action must be a JSON object"
     assert parse_action('{"x": 1}') == 'an action needs a string "type"'
     assert parse_action('{"type": "a"}') == {"type": "a"}
+
+
+async def test_live_what_if_over_a_reducer_that_raises_shows_the_error_and_stays_up(
+    tmp_path,
+) -> None:
+    """Regression: the live replay's what-if called the reducer unwrapped, so a reducer that
+    raised closed the TUI instead of showing the error."""
+    async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
+        app = live_app(
+            stack.control_url,
+            token=stack.token,
+            reducer="tests.replayer.fixture_raising:reducer",
+        )
+        async with app.run_test(size=(120, 40)) as pilot:
+            await send_orders(stack.proxy_url, 4)
+            lst = app.query_one(EventList)
+            await wait_for(pilot, lambda: len(lst.source) >= 4)
+            await pilot.press("k")  # pause following, then go to the first event
+            await pilot.press("g")
+            await settle(pilot)
+            await pilot.press("s")  # what-if without v=1: the reducer raises at the third order
+            await wait_for(pilot, lambda: any("planted: a third order" in n for n in app.notes))
+            assert app.is_running
+            await pilot.press("j")
+            await settle(pilot)
+            assert lst.row.key == 2  # still navigable
