@@ -98,6 +98,17 @@ class ReducerRuntime(Protocol):
         """
         ...
 
+    def what_if(
+        self,
+        state: Any,
+        events: Iterable[tuple[int, Any]],
+        skip: Iterable[int],
+        *,
+        original_to_end: bool = True,
+    ) -> Timelines:
+        """See :func:`what_if`."""
+        ...
+
     def identity(self) -> bytes:
         """Bytes that change whenever the reducer's code may have changed (checkpoint keys)."""
         ...
@@ -214,6 +225,16 @@ class PyReducer:
                 sink.flush()
         return v, state
 
+    def what_if(
+        self,
+        state: Any,
+        events: Iterable[tuple[int, Any]],
+        skip: Iterable[int],
+        *,
+        original_to_end: bool = True,
+    ) -> Timelines:
+        return what_if_by_steps(self, state, events, skip, original_to_end=original_to_end)
+
     def identity(self) -> bytes:
         from replayer.loader import reducer_identity
 
@@ -324,6 +345,18 @@ def what_if(
     Raises:
         ReplayError: the reducer raised on either timeline.
     """
+    return reducer.what_if(state, events, skip, original_to_end=original_to_end)
+
+
+def what_if_by_steps(
+    reducer: ReducerRuntime,
+    state: Any,
+    events: Iterable[tuple[int, Any]],
+    skip: Iterable[int],
+    *,
+    original_to_end: bool = True,
+) -> Timelines:
+    """:func:`what_if` one reduction at a time, comparing the states after every event."""
     skipped = set(skip)
     original = alternative = state
     divergent: int | None = None

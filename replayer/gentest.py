@@ -20,6 +20,7 @@ from devtools.canonical import CanonicalError, state_hash
 from devtools.errors import BadInput
 from devtools.jsonutil import dumps, loads
 from replayer.errors import StateNotJSON
+from replayer.gentest_js import js_import_path, render_js_test
 
 __all__ = ["generate_test", "render_test"]
 
@@ -147,12 +148,29 @@ def generate_test(
         # Replay the slice exactly as the test will: from the JSON start, on JSON events.
         events = [(v, loads(dumps(event))) for v, event in replay.events(from_v, to_v)]
         steps = []
+        js = replay.reducer.language == "javascript"
         for v, event, state in replay.reducer.steps(loads(dumps(start)), events):
             try:
-                steps.append({"v": v, "event": event, "hash": state_hash(state)})
+                check = {"state": state} if js else {"hash": state_hash(state)}
             except CanonicalError as error:
                 raise StateNotJSON(f"the state after v={v} is not JSON ({error})") from None
+            steps.append({"v": v, "event": event, **check})
     module, _, _attr = reducer.strip().rpartition(":")
+    if js:
+        if out is not None and Path(out).suffix == ".py":
+            raise BadInput(
+                "a JavaScript reducer's test is a node --test file: use -o FILE.test.mjs"
+            )
+        base = Path(out).resolve().parent if out is not None else Path.cwd()
+        return render_js_test(
+            import_path=js_import_path(Path(module).expanduser(), base),
+            export=_attr,
+            from_v=from_v,
+            to_v=to_v,
+            start=start,
+            steps=steps,
+            log=str(log),
+        )
     rel = None
     if _is_path_ref(module):
         base = Path(out).resolve().parent if out is not None else Path.cwd()
