@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
@@ -333,6 +334,20 @@ def test_files_that_do_not_load_or_export_no_function(planted_events, ref, messa
     assert folded.code == 3 and folded.out == []
     (line,) = folded.err.splitlines()
     assert re.search(message, line), line
+
+
+@requires_node
+def test_node_test_suite_of_the_samples_passes():
+    proc = subprocess.run(
+        ["node", "--test", "samples/js/test/samples.test.mjs"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.search(r"^# pass 4$", proc.stdout, re.M), proc.stdout
 
 
 def test_every_planted_file_says_what_it_plants():
