@@ -436,8 +436,9 @@ class VerifyPlanner:
                         detail=f"state differs between runs after v={cause.v}: "
                         f"{cause.a.describe()} and {cause.b.describe()} gave different states "
                         "from the same events (hash-seed)",
-                        note="separate processes disagree: the reducer depends on hash order "
-                        "(iterating a set or a dict built from one) or on a random source",
+                        note="separate fresh processes disagree: the reducer depends on hash "
+                        "order (iterating a set or a dict built from one), or on a clock or "
+                        "random source",
                         help="iterate over sorted(...) instead of a set, and derive ids and "
                         "randomness from the event",
                         extra=found,
