@@ -368,3 +368,9 @@ def test_between_runs_the_cause_is_named_and_decides_without_recorded_truth(
     (between,) = kinds(result)["hash-divergence"]
     assert (between.v, between.extra["cause"]) == (v, cause)
     assert result.decided_by == f"hash-divergence: {cause}"
+
+
+def test_help_says_how_the_headline_is_chosen():
+    out = " ".join(runner.invoke(app, ["verify", "--help"], env={"COLUMNS": "200"}).stdout.split())
+    assert "a fresh replay disagrees with them" in out
+    assert "hidden-state" in out and "hash-seed" in out
