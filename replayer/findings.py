@@ -94,6 +94,10 @@ class LogResult:
     findings: tuple[Finding, ...] = ()
     info: dict[str, Any] = field(default_factory=dict)
     """Run facts for the report: events, runs, seeds, checkpoint interval."""
+    headline: Finding | None = None
+    """The finding that decides :attr:`first_divergent_v` (``rdt verify``: the first
+    disagreement with the log's recorded hashes or snapshots, else the earliest finding);
+    ``None``: the earliest finding."""
 
     @property
     def ok(self) -> bool:
@@ -101,8 +105,18 @@ class LogResult:
 
     @property
     def first_divergent_v(self) -> int | None:
+        if self.headline is not None:
+            return self.headline.v
         vs = [f.v for f in self.findings if f.v is not None]
         return min(vs) if vs else None
+
+    @property
+    def decided_by(self) -> str | None:
+        """The kind (and cause, ``hash-divergence: hidden-state``) behind the headline."""
+        if self.headline is None:
+            return None
+        cause = self.headline.extra.get("cause")
+        return f"{self.headline.kind}: {cause}" if cause else self.headline.kind
 
     def to_json(self, *, with_log: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -181,6 +195,9 @@ def render_diff(patch: list[dict[str, Any]], *, indent: int = 6) -> Text:
 def render_finding(finding: Finding, log: str = "") -> Group:
     """One finding as a rustc-style block of ``Text`` lines."""
     head = KINDS.get(finding.kind, finding.kind)
+    cause = finding.extra.get("cause")
+    if isinstance(cause, str):
+        head += f" ({visible(cause)})"
     where = f" at v={finding.v}" if finding.v is not None else ""
     parts: list[Text] = []
     title = Text()
@@ -232,11 +249,12 @@ def render_result(result: LogResult) -> Group:
         parts.append(Text.assemble(("ok", "bold green"), f": {visible(result.log)}{tail}"))
     else:
         n = len(result.findings)
+        decided = f" ({result.decided_by})" if result.decided_by else ""
         parts.append(
             Text.assemble(
                 ("FAILED", "bold red"),
                 f": {visible(result.log)}: {n} finding{'s' if n != 1 else ''}, "
-                f"first at v={result.first_divergent_v}{tail}",
+                f"first at v={result.first_divergent_v}{decided}{tail}",
             )
         )
     return Group(*parts)

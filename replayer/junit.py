@@ -68,7 +68,7 @@ def junit_xml(results: Sequence[LogResult], *, durations: Sequence[float] | None
         )
         if result.ok:
             continue
-        first = result.findings[0]
+        first = result.headline or result.findings[0]  # what decided first_divergent_v
         kinds = sorted({f.kind for f in result.findings})
         where = f" at v={first.v}" if first.v is not None else ""
         message = f"{KINDS.get(first.kind, first.kind)}{where}"

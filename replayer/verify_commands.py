@@ -53,6 +53,13 @@ def verify(
     against mutation of the input state, clock and random calls, and states JSON cannot carry.
     Exit 0 clean, 1 a finding, 3 bad input (125 with --git-bisect).
 
+    The headline (first_divergent_v): where the log recorded hashes or snapshots, the first
+    event at which a fresh replay disagrees with them; otherwise the earliest finding. A
+    divergence seen only between runs is its own hash-divergence finding with its v and a
+    cause: hidden-state (a run warmed up first differs from a fresh one: module-level state
+    kept across calls) or hash-seed (fresh runs with different seeds differ). The summary line
+    names the kind that decided the headline.
+
     Example: rdt verify orders.rdtlog --reducer samples.sales_order:reducer --junit verify.xml
     """
     from replayer.junit import junit_xml

@@ -11,6 +11,10 @@ server is picked by the ``PYTHON*`` variables (what an interpreter reads as it s
 child takes the caller's whole environment and working directory from the request.
 
 Where ``fork`` does not exist, each request gets its own ``python -m replayer.verify_runner``.
+
+:class:`PoolExecutor` is the executor :func:`replayer.verify.verify_log` hands the planner's
+requests to: a run configuration's ``seed`` becomes ``PYTHONHASHSEED``, its ``warmup`` is done
+by the worker, and JSON exists only between here and the worker.
 """
 
 from __future__ import annotations
@@ -27,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from devtools.jsonutil import dumps, loads
+from replayer.verify_messages import Crash, RunRequest, RunResult, Subject
 
-__all__ = ["run_workers", "shutdown"]
+__all__ = ["PoolExecutor", "run_workers", "shutdown"]
 
 MAX_IDLE = 8
 """Idle servers kept; the least recently used beyond this are stopped."""
@@ -225,3 +230,29 @@ def _spawn_each(requests: Sequence[tuple[int, dict[str, Any]]]) -> list[dict[str
             code = proc.wait()
             results.append(_result(out, stderr.decode("utf-8", "replace"), code))
         return results
+
+
+class PoolExecutor:
+    """Runs the planner's requests for one subject on fork-server workers, all at once.
+
+    Args:
+        subject: the log, recording and reducer every request replays.
+    """
+
+    def __init__(self, subject: Subject) -> None:
+        self.subject = subject
+
+    def run(self, requests: Sequence[RunRequest]) -> list[RunResult]:
+        """One result per request, in order; a worker that died gives ``RunResult(crash=…)``."""
+        subject = self.subject.to_json()
+        docs = run_workers(
+            [(r.run.seed, {"subject": subject, "request": r.to_json()}) for r in requests]
+        )
+        return [_to_result(doc) for doc in docs]
+
+
+def _to_result(doc: dict[str, Any]) -> RunResult:
+    crash = doc.get("crash")
+    if crash is not None:
+        return RunResult(crash=Crash(crash.get("returncode"), str(crash.get("stderr") or "")))
+    return RunResult.from_json(doc)

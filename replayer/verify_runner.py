@@ -5,11 +5,10 @@ without ``fork`` as ``python -m replayer.verify_runner RESULT_FILE`` with a JSON
 stdin; writes one JSON result to a file (never to stdout, which belongs to the reducer's
 prints). The parent picks ``PYTHONHASHSEED``.
 
-The request (all but ``log`` and ``reducer`` optional)::
-
-    {"log", "recording", "reducer", "checkpoint_every": K, "warmup": N,
-     "compare_recorded": bool, "hash_ranges": [[lo, hi], …], "keep_states": [v, …],
-     "mutation_scan_to": v, "stop_at": v}
+The job is ``{"subject": Subject, "request": RunRequest}`` and the result a ``RunResult``, as
+JSON (:mod:`replayer.verify_messages`). :func:`run` opens the log and imports the reducer
+(:class:`_Replay`), warms it up when asked, and runs :func:`_main_pass`, which gathers what it
+finds in a :class:`_Found`.
 
 The main pass replays every event once, in chunks decoded as the replay engine does, and per
 event does little more than the engine: a shallow copy of the input state's top level compared
@@ -46,6 +45,21 @@ from devtools.canonical import CanonicalError, canonical_bytes
 from devtools.errors import RdtError
 from devtools.jsonutil import dumps, loads
 from replayer.source import chunks, open_source, raw_chunks
+from replayer.verify_messages import (
+    Call,
+    HashPoint,
+    Mutation,
+    MutationExact,
+    RecordedMismatch,
+    ReducerException,
+    RunRequest,
+    RunResult,
+    SnapshotMismatch,
+    StateProblem,
+    Subject,
+    Unserializable,
+    WorkerError,
+)
 
 _clock = time.perf_counter  # bound before the guard replaces the module attribute
 _orjson_dumps = orjson.dumps
@@ -69,18 +83,18 @@ def _sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _hash(state: Any) -> tuple[str | None, dict[str, str] | None]:
+def _hash(state: Any) -> tuple[str | None, StateProblem | None]:
     h, bad, _ = _hash_bytes(state)
     return h, bad
 
 
-def _hash_bytes(state: Any) -> tuple[str | None, dict[str, str] | None, bytes | None]:
+def _hash_bytes(state: Any) -> tuple[str | None, StateProblem | None, bytes | None]:
     try:
         data = canonical_bytes(state)
     except CanonicalError as error:
-        return None, {"pointer": error.pointer, "problem": error.problem}, None
+        return None, StateProblem(error.pointer, error.problem), None
     except RecursionError:
-        return None, {"pointer": "", "problem": "nested too deeply (or circular)"}, None
+        return None, StateProblem("", "nested too deeply (or circular)"), None
     return _sha(data), None, data
 
 
@@ -186,102 +200,202 @@ class _Recorded:
         self.v, self.hash = last if last is not None else (None, None)
 
 
-def run(request: dict[str, Any]) -> dict[str, Any]:
-    """Carry out one request in this process (guards installed here); return the result."""
-    from devtools.store import Log, LogReader
-    from replayer.guards import CallGuard
+class _Found:
+    """What the main pass found, gathered as it goes (a :class:`RunResult` at the end)."""
 
-    result: dict[str, Any] = {"seed": os.environ.get("PYTHONHASHSEED")}
-    try:
-        log = Log.open(request["log"])
-        reader = log.reader(request.get("recording"))
-        source = open_source(reader, "auto")
-    except RdtError as error:
-        return {**result, "error": {"kind": "log", "message": str(error)}}
+    __slots__ = (
+        "checkpoints",
+        "event_hashes",
+        "exception",
+        "mutation",
+        "mutation_exact",
+        "recorded_hash",
+        "recorded_snapshot",
+        "snapshot_matches",
+        "states",
+        "unserializable",
+    )
 
-    guard = CallGuard()
-    guard.install()
-    from replayer.loader import load_reducer
+    def __init__(self) -> None:
+        self.checkpoints: list[HashPoint] = []
+        self.event_hashes: list[HashPoint] = []
+        self.states: dict[int, Any] = {}
+        self.exception: ReducerException | None = None
+        self.unserializable: Unserializable | None = None
+        self.recorded_hash: RecordedMismatch | None = None
+        self.recorded_snapshot: SnapshotMismatch | None = None
+        self.snapshot_matches: list[int] = []
+        self.mutation: Mutation | None = None
+        self.mutation_exact: MutationExact | None = None
 
-    before = set(sys.modules)
-    try:
-        reducer = load_reducer(request["reducer"])
-    except RdtError as error:
-        return {**result, "error": {"kind": "reducer", "message": str(error)}}
-    fresh = [sys.modules[name] for name in set(sys.modules) - before if name in sys.modules]
-    owner = sys.modules.get(getattr(reducer, "__module__", "") or "")
-    guard.rebind(fresh + ([owner] if owner is not None else []))
+    def hashed(self, v: int, h: str | None, bad: StateProblem | None, window_lo: int) -> None:
+        if bad is not None and self.unserializable is None:
+            self.unserializable = Unserializable(v, bad.pointer, bad.problem, (window_lo, v))
 
-    K = max(int(request.get("checkpoint_every") or 1000), 1)
-    stop_at = request.get("stop_at")
-    compare_recorded = bool(request.get("compare_recorded"))
-    hash_ranges = [tuple(r) for r in request.get("hash_ranges") or ()]
-    keep_states = set(request.get("keep_states") or ())
-    scan_to = request.get("mutation_scan_to")
+    def compare_snapshot(self, snap: Any, state: Any, h: str | None, v: int) -> None:
+        """Compare the replayed state after ``v`` with the snapshot the server recorded there."""
+        if self.recorded_snapshot is not None or h is None:
+            return
+        recorded_hash, _ = _hash(snap.state)
+        if recorded_hash == h:
+            self.snapshot_matches.append(v)
+            return
+        from replayer.diff import diff
 
-    # ---- the starting state, as the replay engine picks it
-    start_v = 0
-    start_state: Any = None
-    if source.kind == "events" and source.first_v is not None:
-        snap = reader.snapshot_at_or_before(source.first_v)
-        if snap is not None:
-            start_v, start_state = snap.v, snap.state
-    last_v = max(source.last_v or 0, start_v)
-    result["start_v"] = start_v
-    result["last_v"] = last_v
+        self.recorded_snapshot = SnapshotMismatch(
+            v=v,
+            diff=diff(snap.state, state),
+            recorded_hash=snap.hash,
+            last_match=self.snapshot_matches[-1] if self.snapshot_matches else None,
+        )
 
-    # ---- snapshots the server recorded (compared by run 0)
-    snapshots: dict[int, Any] = {}
-    if compare_recorded:
-        for snap in reader.snapshots():
-            if snap.v > start_v:
-                snapshots[snap.v] = snap
+    def result(self, start_v: int, last_v: int, calls: Any, recorded: Any) -> RunResult:
+        return RunResult(
+            start_v=start_v,
+            last_v=last_v,
+            checkpoints=tuple(self.checkpoints),
+            event_hashes=tuple(self.event_hashes),
+            states=self.states,
+            recorded=tuple(recorded),
+            recorded_hash=self.recorded_hash,
+            recorded_snapshot=self.recorded_snapshot,
+            unserializable=self.unserializable,
+            mutation=self.mutation,
+            mutation_exact=self.mutation_exact,
+            calls=tuple(Call.from_json(site.to_json()) for site in calls),
+            exception=self.exception,
+        )
 
-    def initial() -> Any:
-        if start_v:
-            return loads(dumps(start_state))
-        return reducer(None, dict(INIT_EVENT))
 
-    # ---- warm-up: exercise the reducer, results thrown away
-    warm = int(request.get("warmup") or 0)
-    if warm:
+class _Replay:
+    """The opened log and the loaded reducer of one request, and where the replay starts."""
+
+    def __init__(self, subject: Subject) -> None:
+        from devtools.store import Log
+
+        self.log = Log.open(subject.log)
+        self.reader = self.log.reader(subject.recording)
+        self.source = open_source(self.reader, "auto")
+        self.reducer: Any = None
+        # ---- the starting state, as the replay engine picks it
+        self.start_v = 0
+        self.start_state: Any = None
+        source = self.source
+        if source.kind == "events" and source.first_v is not None:
+            snap = self.reader.snapshot_at_or_before(source.first_v)
+            if snap is not None:
+                self.start_v, self.start_state = snap.v, snap.state
+        self.last_v = max(source.last_v or 0, self.start_v)
+
+    def load(self, ref: str, guard: Any) -> None:
+        """Import the reducer with the guard installed; rebind its freshly imported modules."""
+        from replayer.loader import load_reducer
+
+        before = set(sys.modules)
+        self.reducer = load_reducer(ref)
+        fresh = [sys.modules[name] for name in set(sys.modules) - before if name in sys.modules]
+        owner = sys.modules.get(getattr(self.reducer, "__module__", "") or "")
+        guard.rebind(fresh + ([owner] if owner is not None else []))
+
+    def initial(self) -> Any:
+        if self.start_v:
+            return loads(dumps(self.start_state))
+        return self.reducer(None, dict(INIT_EVENT))
+
+    def recorded_snapshots(self) -> dict[int, Any]:
+        """The snapshots the server recorded after the start, by ``v``."""
+        return {snap.v: snap for snap in self.reader.snapshots() if snap.v > self.start_v}
+
+    def recorded_hashes(self, lo: int, hi: int) -> Iterator[tuple[int, str]]:
+        """``(v, hash)`` the server recorded for ``lo < v <= hi``, a page at a time."""
+        from devtools.store import LogReader
+
+        reader = LogReader(self.log, self.reader.recording, page_size=RECORDED_PAGE)
+        return reader.event_hashes(lo + 1, hi)
+
+    def warm_up(self, count: int) -> None:
+        """Exercise the reducer over the first ``count`` events; results thrown away."""
+        if not count:
+            return
+        reducer, start_v = self.reducer, self.start_v
         try:
-            state = initial()
-            for _v, event in _events(reader, source, start_v, min(last_v, start_v + warm)):
+            state = self.initial()
+            for _v, event in _events(
+                self.reader, self.source, start_v, min(self.last_v, start_v + count)
+            ):
                 state = reducer(state, event)
         except Exception:  # noqa: BLE001 - the real pass reports it
             pass
 
-    checkpoints: list[list[Any]] = []
-    event_hashes: list[list[Any]] = []
-    states: dict[str, Any] = {}
-    result.update(checkpoints=checkpoints, event_hashes=event_hashes, states=states)
+
+def run(request: RunRequest, subject: Subject) -> RunResult:
+    """Carry out one request in this process (guards installed here); return the result."""
+    from replayer.guards import CallGuard
 
     try:
-        guard.v = start_v
+        replay = _Replay(subject)
+    except RdtError as error:
+        return RunResult(error=WorkerError("log", str(error)))
+    guard = CallGuard()
+    guard.install()
+    try:
+        replay.load(subject.reducer, guard)
+    except RdtError as error:
+        return RunResult(error=WorkerError("reducer", str(error)))
+
+    snapshots = replay.recorded_snapshots() if request.compare_recorded else {}
+    replay.warm_up(request.run.warmup)
+    found = _Found()
+    try:
+        guard.v = replay.start_v
         try:
-            state = initial()
+            state = replay.initial()
         finally:
             guard.v = None
     except Exception as error:  # noqa: BLE001 - the user's reducer
-        result["exception"] = {"v": start_v, "traceback": _format_exception(error)}
-        result["calls"] = [s.to_json() for s in guard.found()]
-        return result
+        found.exception = ReducerException(replay.start_v, _format_exception(error))
+        return found.result(replay.start_v, replay.last_v, guard.found(), ())
+
+    _main_pass(replay, request, guard, state, snapshots, found)
+    recorded: tuple[HashPoint, ...] = ()
+    if request.recorded_between is not None:
+        lo, hi = request.recorded_between
+        recorded = tuple(HashPoint(v, h) for v, h in replay.recorded_hashes(lo, hi))
+    return found.result(replay.start_v, replay.last_v, guard.found(), recorded)
+
+
+def _main_pass(
+    replay: _Replay,
+    request: RunRequest,
+    guard: Any,
+    state: Any,
+    snapshots: dict[int, Any],
+    found: _Found,
+) -> None:
+    """Replay every event once from ``state`` (see the module doc); results go to ``found``."""
+    reducer, source = replay.reducer, replay.source
+    start_v, last_v = replay.start_v, replay.last_v
+    K = request.checkpoint_every
+    stop_at = request.stop_at
+    compare_recorded = request.compare_recorded
+    hash_ranges = list(request.hash_ranges)
+    keep_states = set(request.keep_states)
+    scan_to = request.mutation_scan_to
+    checkpoints, event_hashes, states = found.checkpoints, found.event_hashes, found.states
 
     # small windows also send their states, which saves the parent a round of workers
-    if request.get("window_states"):
+    if request.window_states:
         for lo, hi in hash_ranges:
             if hi - lo <= WINDOW_STATES_MAX:
                 keep_states.update(range(lo, hi + 1))
 
     h0, bad0, data0 = _hash_bytes(state)
-    checkpoints.append([start_v, h0])
-    if bad0 is not None:
-        result["unserializable"] = {"v": start_v, **bad0, "window": [start_v, start_v]}
+    checkpoints.append(HashPoint(start_v, h0))
+    found.hashed(start_v, h0, bad0, start_v)
     if start_v in keep_states and data0 is not None:
-        states[str(start_v)] = loads(data0)
+        states[start_v] = loads(data0)
     if compare_recorded and start_v in snapshots:
-        _compare_snapshot(result, snapshots[start_v], state, h0, start_v)
+        found.compare_snapshot(snapshots[start_v], state, h0, start_v)
     stops = _Stops(
         K=K,
         last_v=last_v,
@@ -293,12 +407,10 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     recorded_match = start_v if compare_recorded and source.kind == "events" else None
     end_v = last_v if stop_at is None else min(last_v, stop_at)
     recorded = _Recorded(
-        LogReader(log, reader.recording, page_size=RECORDED_PAGE).event_hashes(start_v + 1, end_v)
-        if recorded_match is not None
-        else iter(())
+        replay.recorded_hashes(start_v, end_v) if recorded_match is not None else iter(())
     )
     recorded.advance(start_v + K)
-    mutation: dict[str, Any] | None = None
+    mutation: Mutation | None = None
     # the deep mutation checks: the last checkpoint's state and a sampled "sentinel" state,
     # each kept with its bytes (orjson: a fraction of a canonical hash) to compare later
     ck_v, ck_bytes, ck_state = start_v, _fingerprint(state), state
@@ -337,12 +449,12 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                     new = reducer(state, event)
                 except Exception as error:  # noqa: BLE001 - the user's reducer
                     guard.v = None
-                    result["exception"] = {"v": v, "traceback": _format_exception(error)}
+                    found.exception = ReducerException(v, _format_exception(error))
                     failed = True
                     break
                 guard.v = None
                 if top is not None and top != state:
-                    mutation = {"v": v, "how": "shallow", "window": [v - 1, v]}
+                    mutation = Mutation(v, "shallow", (v - 1, v))
                     shallow = False
                 if before_bytes is not None:
                     after_bytes = _canonical_or_none(state) or before_bytes
@@ -350,7 +462,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                         from replayer.guards import mutation_path
 
                         path, patch = mutation_path(loads(before_bytes), loads(after_bytes))
-                        result["mutation_exact"] = {"v": v, "path": path, "diff": patch}
+                        found.mutation_exact = MutationExact(v, path, patch)
                         scan_end = -1
                 state = new
                 if v < next_stop:
@@ -360,7 +472,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                 began = _clock()
                 if v >= next_sentinel and mutation is None:
                     if sentinel_bytes is not None and _fingerprint(sentinel) != sentinel_bytes:
-                        mutation = {"v": v, "how": "sentinel", "window": [sentinel_v, v]}
+                        mutation = Mutation(v, "sentinel", (sentinel_v, v))
                     sentinel, sentinel_v, sentinel_bytes = state, v, _fingerprint(state)
                     sentinel_checks += 1
                     next_sentinel = v + stride
@@ -373,30 +485,29 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
                 ranged = bool(hash_ranges) and stops.in_ranges(v)
                 if due or probe or ranged or v in keep_states or v in snapshots:
                     h, bad, data = _hash_bytes(state)
-                    if bad is not None and "unserializable" not in result:
-                        result["unserializable"] = {"v": v, **bad, "window": [ck_v, v]}
+                    found.hashed(v, h, bad, ck_v)
                     if ranged:
-                        event_hashes.append([v, h, bad])
+                        event_hashes.append(HashPoint(v, h, bad))
                     if v in keep_states and data is not None:
-                        states[str(v)] = loads(data)
+                        states[v] = loads(data)
                     if compare_recorded and v in snapshots:
-                        _compare_snapshot(result, snapshots[v], state, h, v)
+                        found.compare_snapshot(snapshots[v], state, h, v)
                     if probe:
                         if h == recorded.hash:
                             recorded_match = v
                         elif h is not None:
-                            result["recorded_hash"] = {"match_v": recorded_match, "mismatch_v": v}
+                            found.recorded_hash = RecordedMismatch(recorded_match, v)
                             recorded_match = None
                         if recorded_match is not None:
                             recorded.advance(v + K)
                     if due:
-                        checkpoints.append([v, h])
+                        checkpoints.append(HashPoint(v, h))
                         if (
                             mutation is None
                             and ck_bytes is not None
                             and _fingerprint(ck_state) != ck_bytes
                         ):
-                            mutation = {"v": v, "how": "checkpoint", "window": [ck_v, v]}
+                            mutation = Mutation(v, "checkpoint", (ck_v, v))
                         ck_v, ck_bytes, ck_state = v, _fingerprint(state), state
                 stops_next = stops.after(v, recorded.v)
                 next_stop = min(stops_next, next_sentinel)
@@ -417,40 +528,20 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         gc.unfreeze()
 
     if mutation is None and ck_bytes is not None and _fingerprint(ck_state) != ck_bytes:
-        mutation = {"v": ck_v, "how": "checkpoint", "window": [ck_v, last_v]}
+        mutation = Mutation(ck_v, "checkpoint", (ck_v, last_v))
     if mutation is None and sentinel_bytes is not None and _fingerprint(sentinel) != sentinel_bytes:
-        mutation = {"v": sentinel_v, "how": "sentinel", "window": [sentinel_v, last_v]}
-    if mutation is not None:
-        result["mutation"] = mutation
-    result["calls"] = [s.to_json() for s in guard.found()]
-    return result
+        mutation = Mutation(sentinel_v, "sentinel", (sentinel_v, last_v))
+    found.mutation = mutation
 
 
-def _compare_snapshot(result: dict[str, Any], snap: Any, state: Any, h: str | None, v: int) -> None:
-    if "recorded_snapshot" in result or h is None:
-        return
-    recorded_hash, _ = _hash(snap.state)
-    if recorded_hash == h:
-        result.setdefault("snapshot_matches", []).append(v)
-        return
-    from replayer.diff import diff
-
-    result["recorded_snapshot"] = {
-        "v": v,
-        "diff": diff(snap.state, state),
-        "recorded_hash": snap.hash,
-        "last_match": (result.get("snapshot_matches") or [None])[-1],
-    }
-
-
-def _answer(request: dict[str, Any], out: str) -> None:
-    """Carry out ``request`` and write its result to the file ``out``."""
+def _answer(job: dict[str, Any], out: str) -> None:
+    """Carry out the job ``{"subject", "request"}`` and write its result (JSON) to ``out``."""
     try:
-        result = run(request)
+        result = run(RunRequest.from_json(job["request"]), Subject.from_json(job["subject"]))
     except RdtError as error:
-        result = {"error": {"kind": "log", "message": str(error)}}
+        result = RunResult(error=WorkerError("log", str(error)))
     with open(out, "wb") as handle:
-        handle.write(dumps(result))
+        handle.write(dumps(result.to_json()))
 
 
 def serve() -> int:

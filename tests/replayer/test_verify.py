@@ -306,3 +306,71 @@ def test_without_fork_each_worker_is_its_own_interpreter(shop_log, monkeypatch):
     died = verify_log(shop_log, f"{P}exit_bug:reducer", opts)
     assert {f.kind for f in died.findings} == {"exception"}
     assert verify_log(shop_log, f"{P}clean_shop:reducer", opts).ok
+
+
+# --------------------------------------------------------------------------- the headline
+
+
+def test_headline_is_the_first_event_a_fresh_replay_disagrees_with_the_recorded_hashes(tmp_path):
+    """Regression: with hidden module state the headline named the v at which a warmed-up run
+    first disagreed with the fresh one (39), though the log's own per-event hashes still matched
+    there; a fresh replay first disagrees with what the server recorded at v=50."""
+    from tests.replayer.planted import call_count_bug
+
+    log = write_shop_log(tmp_path / "h.rdtlog", hashes_from=clean_shop.reducer)
+    fresh_v = call_count_bug.LIMIT - 1  # @@INIT is the first call
+    warmed_v = fresh_v - 10 - 1  # the warm-up: @@INIT and 10 events, K = 10
+    result = verify_log(log, f"{P}call_count_bug:reducer", VerifyOptions(checkpoint_every=10))
+    found = kinds(result)
+    assert result.first_divergent_v == fresh_v
+    assert result.headline is found["recorded-hash"][0]
+    assert found["recorded-hash"][0].v == fresh_v and found["recorded-hash"][0].extra["exact"]
+    between = found["hash-divergence"]
+    assert [(f.v, f.extra["cause"]) for f in between] == [(warmed_v, "hidden-state")]
+    assert between[0].diff == [{"op": "add", "path": "/stale", "value": True}]
+    assert result.decided_by == "recorded-hash"
+
+    doc = loads(
+        runner.invoke(
+            app,
+            [
+                "verify",
+                log,
+                "--reducer",
+                f"{P}call_count_bug:reducer",
+                "--json",
+                "--checkpoint-every",
+                "10",
+            ],
+        ).stdout
+    )
+    assert set(doc) == {"ok", "first_divergent_v", "findings", "info"}
+    assert doc["first_divergent_v"] == fresh_v
+    text = runner.invoke(
+        app,
+        ["verify", log, "--reducer", f"{P}call_count_bug:reducer", "--checkpoint-every", "10"],
+        env={"COLUMNS": "250"},
+    ).stdout
+    assert f"first at v={fresh_v} (recorded-hash)" in text
+    assert (
+        f"error[hash-divergence]: state differs between runs (hidden-state) at v={warmed_v}" in text
+    )
+
+
+@pytest.mark.parametrize(
+    ("module", "cause", "v"),
+    [("global_state_bug", "hidden-state", PROMO_V), ("set_order_bug", "hash-seed", TAGGED_V)],
+)
+def test_between_runs_the_cause_is_named_and_decides_without_recorded_truth(
+    planted, module, cause, v
+):
+    result = planted(module)
+    (between,) = kinds(result)["hash-divergence"]
+    assert (between.v, between.extra["cause"]) == (v, cause)
+    assert result.decided_by == f"hash-divergence: {cause}"
+
+
+def test_help_says_how_the_headline_is_chosen():
+    out = " ".join(runner.invoke(app, ["verify", "--help"], env={"COLUMNS": "200"}).stdout.split())
+    assert "a fresh replay disagrees with them" in out
+    assert "hidden-state" in out and "hash-seed" in out
