@@ -44,13 +44,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devtools.errors import LogError, ReducerLoadError
+from replayer import fold
 from replayer.diff import diff
 from replayer.findings import Finding, LogResult, sort_findings
 from replayer.verify_messages import RunConfig, RunRequest, RunResult
 
 __all__ = ["TRUTH_KINDS", "VerifyPlanner", "first_mismatch", "recorded_window"]
 
-INIT_EVENT = {"type": "@@INIT"}
 TRUTH_KINDS = ("recorded-hash", "recorded-snapshot")
 """Findings where a fresh replay disagrees with what the log recorded: they decide the headline."""
 
@@ -380,7 +380,7 @@ class VerifyPlanner:
         if v is None:
             return None
         if v <= self.start_v:
-            return dict(INIT_EVENT) if v == 0 else None
+            return fold.init_event() if v == 0 else None
         return self._event_at(v) if self._event_at is not None else None
 
     def _conclude(self) -> list[Finding]:

@@ -44,6 +44,9 @@ import orjson
 from devtools.canonical import CanonicalError, canonical_bytes
 from devtools.errors import RdtError
 from devtools.jsonutil import dumps, loads
+from replayer import fold
+from replayer.errors import ReplayError
+from replayer.fold import PyReducer
 from replayer.source import chunks, open_source, raw_chunks
 from replayer.verify_messages import (
     Call,
@@ -64,7 +67,6 @@ from replayer.verify_messages import (
 _clock = time.perf_counter  # bound before the guard replaces the module attribute
 _orjson_dumps = orjson.dumps
 
-INIT_EVENT = {"type": "@@INIT"}
 SENTINEL_SHARE = 0.1
 """Deep mutation checks between checkpoints may cost about this share of the replay's time."""
 RECORDED_PAGE = 10_000
@@ -277,15 +279,10 @@ class _Replay:
         self.reader = self.log.reader(subject.recording)
         self.source = open_source(self.reader, "auto")
         self.reducer: Any = None
-        # ---- the starting state, as the replay engine picks it
-        self.start_v = 0
-        self.start_state: Any = None
-        source = self.source
-        if source.kind == "events" and source.first_v is not None:
-            snap = self.reader.snapshot_at_or_before(source.first_v)
-            if snap is not None:
-                self.start_v, self.start_state = snap.v, snap.state
-        self.last_v = max(source.last_v or 0, self.start_v)
+        # ---- the starting state, as every replay picks it (replayer.fold)
+        self.snapshot = fold.start_snapshot(self.reader, self.source)
+        self.start_v = self.snapshot.v if self.snapshot is not None else 0
+        self.last_v = max(self.source.last_v or 0, self.start_v)
 
     def load(self, ref: str, guard: Any) -> None:
         """Import the reducer with the guard installed; rebind its freshly imported modules."""
@@ -298,9 +295,8 @@ class _Replay:
         guard.rebind(fresh + ([owner] if owner is not None else []))
 
     def initial(self) -> Any:
-        if self.start_v:
-            return loads(dumps(self.start_state))
-        return self.reducer(None, dict(INIT_EVENT))
+        """The start state (raises ReplayError when the reducer raises on ``@@INIT``)."""
+        return fold.start(PyReducer(self.reducer), self.snapshot).state
 
     def recorded_snapshots(self) -> dict[int, Any]:
         """The snapshots the server recorded after the start, by ``v``."""
@@ -317,15 +313,10 @@ class _Replay:
         """Exercise the reducer over the first ``count`` events; results thrown away."""
         if not count:
             return
-        reducer, start_v = self.reducer, self.start_v
-        try:
-            state = self.initial()
-            for _v, event in _events(
-                self.reader, self.source, start_v, min(self.last_v, start_v + count)
-            ):
-                state = reducer(state, event)
-        except Exception:  # noqa: BLE001 - the real pass reports it
-            pass
+        start_v = self.start_v
+        events = _events(self.reader, self.source, start_v, min(self.last_v, start_v + count))
+        with contextlib.suppress(ReplayError):  # the real pass reports it
+            fold.fold(PyReducer(self.reducer), self.initial(), events)
 
 
 def run(request: RunRequest, subject: Subject) -> RunResult:
@@ -352,8 +343,8 @@ def run(request: RunRequest, subject: Subject) -> RunResult:
             state = replay.initial()
         finally:
             guard.v = None
-    except Exception as error:  # noqa: BLE001 - the user's reducer
-        found.exception = ReducerException(replay.start_v, _format_exception(error))
+    except ReplayError as error:
+        found.exception = ReducerException(replay.start_v, error.traceback)
         return found.result(replay.start_v, replay.last_v, guard.found(), ())
 
     _main_pass(replay, request, guard, state, snapshots, found)
