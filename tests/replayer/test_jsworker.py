@@ -513,3 +513,31 @@ def test_hidden_module_state_shows_on_a_second_run_in_the_same_process() -> None
     with JsWorker.start(ref("hidden_state.mjs:reducer")) as second:
         assert run(second) == cold
     assert warm != cold
+
+
+RTK = Path(__file__).resolve().parents[2] / "samples" / "js" / "node_modules"
+
+
+@pytest.mark.skipif(
+    not (RTK / "@reduxjs" / "toolkit").is_dir(),
+    reason="needs `npm ci` in samples/js (Redux Toolkit is installed there, not by rdt)",
+)
+def test_redux_toolkit_immer_reducers_pass_the_guards_clean(tmp_path: Path) -> None:
+    shutil.copy(FIXTURES / "rtk_orders.mjs", tmp_path)
+    (tmp_path / "node_modules").symlink_to(RTK)
+    rows = []
+    for v in range(1, 301):
+        if v % 3 == 1:
+            rows.append(ev(v, "order/created", id=f"o{v}"))
+        else:
+            rows.append(ev(v, "line/added", id=f"o{v - (v - 1) % 3}", sku="A"))
+    with JsWorker.start(f"{tmp_path / 'rtk_orders.mjs'}:reducer", guards=True) as worker:
+        worker.init()
+        results = list(
+            worker.fold_pages(pages_of(rows, 50), checkpoint_every=25, mutation_scan_to=300)
+        )
+        assert [m for r in results for m in r.mutations] == [] and worker.calls == []
+        assert json.loads(worker.get_state())["orders"]["count"] == 100
+        packages = json.loads(worker.identity)["packages"]
+    assert any(p.startswith("@reduxjs/toolkit@") for p in packages)
+    assert any(p.startswith("immer@") for p in packages)
