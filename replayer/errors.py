@@ -4,6 +4,7 @@
 
     RdtError
     ├── ReplayError             the user's reducer raised (exit 1): v, event, its traceback
+    ├── JsWorkerError           the Node worker running a JavaScript reducer died or hung (exit 1)
     └── BadInput                (exit 3)
         ├── VersionOutOfRange   a ``v`` the replay source does not have
         ├── BadExpression       a ``--bad`` expression that does not compile
@@ -49,6 +50,16 @@ class ReplayError(RdtError):
             tb = tb.tb_next
         text = "".join(traceback.format_exception(type(error), error, tb))
         return cls(v, event, error, text)
+
+
+class JsWorkerError(RdtError):
+    """The Node worker of a JavaScript reducer died or hung past its timeout.
+
+    The message names what it was doing (the ``v`` range being reduced) and the tail of
+    node's stderr, on one line.
+    """
+
+    exit_code = 1
 
 
 class VersionOutOfRange(BadInput):

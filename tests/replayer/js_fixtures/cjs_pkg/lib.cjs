@@ -1,0 +1,1 @@
+exports.inc = (n) => n + 1;

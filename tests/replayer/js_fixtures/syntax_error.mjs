@@ -1,0 +1,3 @@
+export function reducer(state, event) {
+  return { ...state,, };
+}
