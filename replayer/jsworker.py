@@ -393,6 +393,7 @@ class JsWorker:
         keep: Collection[int] = (),
         stop_at: int | None = None,
         mutation_scan_to: int | None = None,
+        hash_at: Collection[int] = (),
     ) -> Iterator[PageResult]:
         """Fold pages of ``(v, event JSON bytes)`` into the current state, pipelined.
 
@@ -408,6 +409,8 @@ class JsWorker:
             stop_at: stop after this ``v``.
             mutation_scan_to: fingerprint the input state around every call up to this ``v``
                 and report the first write exactly (see the module docstring).
+            hash_at: also the state hash after each of these ``v`` (verify's probes of the
+                recorded hashes and its per-event windows), in :attr:`PageResult.hashes`.
 
         Yields:
             One :class:`PageResult` per page, in order. Leaving the iteration early lets the
@@ -423,6 +426,7 @@ class JsWorker:
             raise ValueError(f"hashes must be one of {HASH_MODES}, not {hashes!r}")
         self._check_usable()
         keep_sorted = sorted(keep)
+        hash_sorted = sorted(hash_at)
         fid = next(self._fids)
         base = {
             "op": "fold",
@@ -452,6 +456,11 @@ class JsWorker:
                         start = bisect.bisect_left(keep_sorted, lo)
                         end = bisect.bisect_right(keep_sorted, hi)
                         header["keep"] = keep_sorted[start:end]
+                    if hash_sorted:
+                        start = bisect.bisect_left(hash_sorted, lo)
+                        end = bisect.bisect_right(hash_sorted, hi)
+                        if end > start:
+                            header["hash_at"] = hash_sorted[start:end]
                     inflight.append(rows)
                     self._send(header, events_body(rows), what=self._pending_what(inflight))
                 if not inflight:

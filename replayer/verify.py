@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from replayer.findings import LogResult
+from replayer.loader import is_js_ref
 from replayer.verify_messages import RunConfig, Subject
 from replayer.verify_plan import VerifyPlanner, first_mismatch, recorded_window
 from replayer.verify_pool import PoolExecutor, run_workers
@@ -57,11 +58,15 @@ class VerifyOptions:
             return list(self.seeds)
         return list(range(1, max(self.runs, 1) + 1))
 
-    def run_configs(self) -> list[RunConfig]:
-        """The first run fresh, the others warmed up on K events; one seed each."""
+    def run_configs(self, language: str = "python") -> list[RunConfig]:
+        """The first run fresh, the others warmed up on K events; one seed each.
+
+        For a JavaScript reducer the seed only numbers the Node process.
+        """
         K = max(self.checkpoint_every, 1)
+        label = "Node process {}" if language == "javascript" else "PYTHONHASHSEED={}"
         return [
-            RunConfig(seed, 0 if i == 0 else K, f"PYTHONHASHSEED={seed}")
+            RunConfig(seed, 0 if i == 0 else K, label.format(seed))
             for i, seed in enumerate(self.seed_list())
         ]
 
@@ -75,6 +80,7 @@ def verify_log(log: str, reducer: str, options: VerifyOptions | None = None) -> 
     """
     from devtools.store import Log
     from replayer.source import open_source
+    from replayer.verify_js import JsExecutor
 
     options = options or VerifyOptions()
     with Log.open(log) as opened:
@@ -84,13 +90,15 @@ def verify_log(log: str, reducer: str, options: VerifyOptions | None = None) -> 
         def event_at(v: int) -> Any:
             return source.event(v)
 
+        js = is_js_ref(reducer)
         planner = VerifyPlanner(
-            options.run_configs(),
+            options.run_configs("javascript" if js else "python"),
             checkpoint_every=options.checkpoint_every,
             log=log,
             event_at=event_at,
         )
-        executor = PoolExecutor(Subject(log, reader.recording.id, reducer))
+        subject = Subject(log, reader.recording.id, reducer)
+        executor = JsExecutor(subject) if js else PoolExecutor(subject)
         requests = planner.start()
         while requests:
             requests = planner.feed(executor.run(requests))

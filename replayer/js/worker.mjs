@@ -248,6 +248,7 @@ function fold(header, text) {
   }
   const n = events.length;
   const keep = header.keep && header.keep.length ? new Set(header.keep) : null;
+  const hashAt = header.hash_at && header.hash_at.length ? new Set(header.hash_at) : null;
   const scanTo = header.scan ?? null;
   const each = hashMode === 'each';
   const atCheckpoints = hashMode === 'checkpoints';
@@ -293,6 +294,9 @@ function fold(header, text) {
         if (guard !== null) windowCheck(v, checkpointText, mutations);
       }
       if (each) hashes.push(hashEntry(v));
+      else if (hashAt !== null && hashAt.has(v) && !(atCheckpoints && every > 0 && v % every === 0)) {
+        hashes.push(hashEntry(v));
+      }
       if (keep !== null && keep.has(v)) {
         states.push([v, parts.length]);
         parts.push(textOf(state, v));
