@@ -18,6 +18,8 @@ from rich.text import Text
 from devtools.clikit import err_console, out_console, print_json, reports_errors
 from devtools.errors import BadInput
 from devtools.sanitize import visible
+from replayer.diff import diff as diff_states
+from replayer.diff import without_old
 from replayer.engine import Replay
 from replayer.errors import ReplayError
 from replayer.render import event_text, patch_tree, state_tree, value_text
@@ -115,12 +117,11 @@ def diff(
     with _open(log, reducer, recording, source, every) as replay:
         replay.check_v(a, "A")
         replay.check_v(b, "B")
-        before = replay.state_at(a)
-        patch = replay.diff(a, b)
+        patch = diff_states(replay.state_at(a), replay.state_at(b), with_old=True)
     if as_json:
-        print_json({"from": a, "to": b, "patch": patch})
+        print_json({"from": a, "to": b, "patch": without_old(patch)})
         return
-    out_console().print(patch_tree(patch, before, title=f"v={a} → v={b}"))
+    out_console().print(patch_tree(patch, title=f"v={a} → v={b}"))
 
 
 def bisect(
@@ -141,7 +142,11 @@ def bisect(
     """
     with _open(log, reducer, recording, source, every) as replay:
         result = replay.bisect(bad, good=good, bad_at=bad_at)
-        before = replay.state_at(result.v - 1) if result.v is not None else None
+        patch = (
+            diff_states(replay.state_at(result.v - 1), replay.state_at(result.v), with_old=True)
+            if result.v is not None and not as_json
+            else []
+        )
     if as_json:
         print_json(result.to_json())
     else:
@@ -152,7 +157,7 @@ def bisect(
             console.print(
                 Text("first bad event: ", style="bold") + event_text(result.v, result.event)
             )
-            console.print(patch_tree(result.diff or [], before, title=f"what v={result.v} changed"))
+            console.print(patch_tree(patch, title=f"what v={result.v} changed"))
             console.print(
                 Text(
                     f"{result.checkpoints_touched} checkpoints evaluated, "
@@ -194,7 +199,10 @@ def what_if(
         else f"the timelines diverge at v={result.first_divergent_v}"
     )
     console.print(Text(f"skipping {', '.join(map(str, result.skipped))}: {where}", style="bold"))
-    console.print(patch_tree(result.diff, final, title="final state: recorded → what-if"))
+    patch = result.diff
+    if patch and result.state is not None:
+        patch = diff_states(final, result.state, with_old=True)
+    console.print(patch_tree(patch, final, title="final state: recorded → what-if"))
 
 
 def register(app: typer.Typer) -> None:
