@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -28,7 +28,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from devtools import schema
-from devtools.errors import LogError, LogTooNew, NotALog, UnknownRecording, one_line
+from devtools.errors import (
+    AmbiguousRecording,
+    LogError,
+    LogTooNew,
+    NotALog,
+    UnknownRecording,
+    one_line,
+)
 from devtools.jsonutil import dumps, loads
 from devtools.log_reader import PAGE_SIZE, PAYLOAD_PAGE, LogReader
 from devtools.log_writer import LogWriter
@@ -37,7 +44,30 @@ from devtools.model import (
     RecordingSummary,
 )
 
-__all__ = ["PAGE_SIZE", "PAYLOAD_PAGE", "Log", "LogReader", "LogWriter"]
+__all__ = [
+    "ID_PREFIX",
+    "NAME_PREFIX",
+    "PAGE_SIZE",
+    "PAYLOAD_PAGE",
+    "RECORDING_RULE",
+    "Log",
+    "LogReader",
+    "LogWriter",
+]
+
+ID_PREFIX = "id:"
+NAME_PREFIX = "name:"
+RECORDING_RULE = (
+    "A number is a recording id, or the name of a recording when no recording has that id; "
+    "any other text is a name (the latest recording of that name). When a number is one "
+    "recording's id and another's name, rdt stops (exit 3): write id:N or name:N to choose."
+)
+"""How ``--recording REF`` picks a recording, in every command (:meth:`Log.recording`)."""
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_MS = 10_000
@@ -222,12 +252,18 @@ class Log:
         return self._sql.summary(rec)
 
     def recording(self, ref: int | str | None = None) -> Recording:
-        """The recording with id ``ref``, or named ``ref``; ``None``: the latest.
+        """The recording ``ref`` names, by the one rule every command's ``--recording`` uses.
+
+        See :data:`RECORDING_RULE`: ``None`` is the latest; an ``int`` is an id; ``"id:N"`` an
+        id and ``"name:X"`` a name, exactly; a string of digits is an id, or the name of a
+        recording when no recording has that id; any other string is a name (the latest
+        recording of that name).
 
         Raises:
             UnknownRecording: no such recording (or the log has none).
+            AmbiguousRecording: ``ref`` is a number that is one recording's id and another
+                recording's name.
         """
-        r = schema.recordings
         if ref is None:
             rows = self._recording_rows()
             if not rows:
@@ -235,17 +271,41 @@ class Log:
                     f"no recordings in {self.target} yet; see rdt ls {self.target}"
                 )
             return rows[-1]
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
-            rows = self._recording_rows(r.c.id == int(ref))
-            if rows:
-                return rows[0]
-        if isinstance(ref, str):
-            rows = self._recording_rows(r.c.name == ref)
-            if rows:
-                return rows[-1]
-        raise UnknownRecording(
-            f"no recording {str(ref)!r} in {self.target}; see rdt ls {self.target}"
-        )
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            return self._by_id(ref) or self._unknown(str(ref))
+        if not isinstance(ref, str):
+            raise TypeError(f"a recording ref is an int, a str or None, not {type(ref).__name__}")
+        if ref.startswith(ID_PREFIX):
+            digits = ref[len(ID_PREFIX) :]
+            if not _is_number(digits):
+                raise UnknownRecording(
+                    f"--recording {ref!r}: {ID_PREFIX} takes a recording id (a number); "
+                    f"see rdt ls {self.target}"
+                )
+            return self._by_id(int(digits)) or self._unknown(ref)
+        if ref.startswith(NAME_PREFIX):
+            return self._by_name(ref[len(NAME_PREFIX) :]) or self._unknown(ref)
+        if not _is_number(ref):
+            return self._by_name(ref) or self._unknown(ref)
+        by_id, by_name = self._by_id(int(ref)), self._by_name(ref)
+        if by_id is not None and by_name is not None and by_id.id != by_name.id:
+            raise AmbiguousRecording(
+                f"--recording {ref} is ambiguous in {self.target}: recording id {ref} is named "
+                f"{by_id.name!r} and recording {by_name.id} is named {ref!r}; "
+                f"write {ID_PREFIX}{ref} or {NAME_PREFIX}{ref}"
+            )
+        return by_id or by_name or self._unknown(ref)
+
+    def _by_id(self, rid: int) -> Recording | None:
+        rows = self._recording_rows(schema.recordings.c.id == rid)
+        return rows[0] if rows else None
+
+    def _by_name(self, name: str) -> Recording | None:
+        rows = self._recording_rows(schema.recordings.c.name == name)
+        return rows[-1] if rows else None
+
+    def _unknown(self, ref: str) -> NoReturn:
+        raise UnknownRecording(f"no recording {ref!r} in {self.target}; see rdt ls {self.target}")
 
     def delete_recording(self, recording_id: int) -> None:
         """Delete a recording and everything in it (checkpoints included)."""

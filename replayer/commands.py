@@ -15,7 +15,16 @@ from typing import Any, TypeVar
 import typer
 from rich.text import Text
 
-from devtools.clikit import err_console, out_console, print_json, reports_errors
+from devtools.clikit import (
+    JSON,
+    LOG,
+    RECORDING,
+    REDUCER,
+    err_console,
+    out_console,
+    print_json,
+    reports_errors,
+)
 from devtools.errors import BadInput
 from devtools.sanitize import visible
 from replayer.diff import diff as diff_states
@@ -27,13 +36,9 @@ from replayer.whatif import parse_skip
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-LOG = typer.Argument(..., help="The log: a SQLite file or a SQLAlchemy URL.")
-REDUCER = typer.Option(..., "--reducer", help="package.module:attr or path/to/file.py:attr")
-RECORDING = typer.Option(None, "--recording", help="Recording id or name (default: the latest).")
 SOURCE = typer.Option(
     "auto", "--source", help="auto (events if recorded, else messages), events or messages."
 )
-JSON = typer.Option(False, "--json", help="Print one JSON document.")
 EVERY = typer.Option(
     1000,
     "--checkpoint-every",
@@ -65,17 +70,11 @@ def _open(log: str, reducer: str, recording: str | None, source: str, every: int
     return Replay.open(
         log,
         reducer=reducer,
-        recording=_recording_ref(recording),
+        recording=recording,
         source=source,
         checkpoint_every=every,
         progress=sys.stderr.isatty(),
     )
-
-
-def _recording_ref(recording: str | None) -> int | str | None:
-    if recording is None:
-        return None
-    return int(recording) if recording.isdigit() else recording
 
 
 def state(

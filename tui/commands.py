@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from devtools.clikit import reports_errors
+from devtools.clikit import RECORDING, log_argument, reducer_option, reports_errors
 
 
 def register(app: typer.Typer) -> None:
@@ -15,13 +15,12 @@ def register(app: typer.Typer) -> None:
 
 @reports_errors
 def tui(
-    log: str | None = typer.Argument(None, help="The log: a SQLite path or a SQLAlchemy URL."),
-    reducer: str | None = typer.Option(
-        None, "--reducer", help="Replay states with this reducer (pkg.mod:attr or file.py:attr)."
+    log: str | None = log_argument(required=False),
+    reducer: str | None = reducer_option(
+        required=False,
+        help="Replay states with this reducer: package.module:attr or path/to/file.py:attr.",
     ),
-    recording: str | None = typer.Option(
-        None, "--recording", help="The recording id or name (default: the latest)."
-    ),
+    recording: str | None = RECORDING,
     live: str | None = typer.Option(
         None, "--live", help="Follow a recorder's control endpoint, e.g. ws://127.0.0.1:8766/."
     ),
@@ -41,11 +40,22 @@ def tui(
         return
     if log is None:
         raise BadInput("give a LOG to replay, or --live ws://HOST:PORT to follow a recorder")
+    if recording is not None:
+        recording = _recording_id(log, recording)
     app, opened = replay_app(log, reducer=reducer, recording=recording)
     try:
         app.run()
     finally:
         opened.close()
+
+
+def _recording_id(log: str, ref: str) -> str:
+    """``ref`` resolved by the one recording rule (:meth:`devtools.store.Log.recording`), as
+    ``id:N``, so that the launcher takes it as exactly that recording."""
+    from devtools.store import ID_PREFIX, Log
+
+    with Log.open(log) as opened:
+        return f"{ID_PREFIX}{opened.recording(ref).id}"
 
 
 @reports_errors
