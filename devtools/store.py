@@ -17,7 +17,6 @@ both are re-exported here, with the reader's page sizes.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -37,6 +36,7 @@ from devtools.errors import (
     one_line,
 )
 from devtools.jsonutil import dumps, loads
+from devtools.log_db import LogDb
 from devtools.log_reader import PAGE_SIZE, PAYLOAD_PAGE, LogReader
 from devtools.log_writer import LogWriter
 from devtools.model import (
@@ -132,7 +132,8 @@ class Log:
         self.engine = engine
         self.target = target
         self.is_sqlite = is_sqlite
-        self._sql = _SQL(engine)
+        self.db = LogDb(engine, target, is_sqlite=is_sqlite)
+        """The handle readers and writers share (engine, SQL, dialect facts)."""
 
     # ---- opening
 
@@ -249,7 +250,7 @@ class Log:
         return [self._summary(rec) for rec in self._recording_rows()]
 
     def _summary(self, rec: Recording) -> RecordingSummary:
-        return self._sql.summary(rec)
+        return self.db.summary(rec)
 
     def recording(self, ref: int | str | None = None) -> Recording:
         """The recording ``ref`` names, by the one rule every command's ``--recording`` uses.
@@ -309,12 +310,7 @@ class Log:
 
     def delete_recording(self, recording_id: int) -> None:
         """Delete a recording and everything in it (checkpoints included)."""
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn:
-            for table in reversed(schema.metadata.sorted_tables):
-                if "recording_id" in table.c:
-                    conn.execute(table.delete().where(table.c.recording_id == recording_id))
-            conn.execute(schema.recordings.delete().where(schema.recordings.c.id == recording_id))
-            conn.commit()
+        self.db.delete_recording(recording_id)
 
     def reader(self, recording: int | str | Recording | None = None) -> LogReader:
         """A reader over one recording (``None``: the latest)."""
@@ -349,7 +345,7 @@ class Log:
             "server": None if recording.server is None else dumps(recording.server),
             "format": schema.FORMAT_VERSION,
         }
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn:
+        with self.db.connect(write=True) as conn:
             result = conn.execute(schema.recordings.insert().values(**values))
             new_id = int(result.inserted_primary_key[0])
             conn.commit()
@@ -375,79 +371,3 @@ def _recording(row: Any) -> Recording:
         server=None if row.server is None else loads(bytes(row.server)),
         format=row.format,
     )
-
-
-# --------------------------------------------------------------------------- raw SQL
-
-
-class _SQL:
-    """Driver-level SQL strings for one dialect (placeholders and identifier quoting)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        quote = engine.dialect.identifier_preparer.quote
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self.mark = mark
-
-        def insert(table: sa.Table, columns: Sequence[str], *, ignore: bool = False) -> str:
-            names = ", ".join(quote(c) for c in columns)
-            marks = ", ".join(mark for _ in columns)
-            tail = " ON CONFLICT DO NOTHING" if ignore else ""
-            return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}){tail}"
-
-        self.insert = insert
-        self.insert_messages = insert(schema.messages, schema.MESSAGE_COLUMNS)
-        self.insert_events = insert(schema.events, schema.EVENT_COLUMNS, ignore=True)
-        self.event_payloads = (
-            f"SELECT v, event FROM events WHERE recording_id = {mark} AND v >= {mark} "
-            f"AND v <= {mark} ORDER BY v LIMIT {mark}"
-        )
-
-    def summary(self, rec: Recording) -> RecordingSummary:
-        return _Summaries.build(self.engine, rec)
-
-
-class _Summaries:
-    """Counts and time spans, each from an index (count) or an index edge (first/last)."""
-
-    @staticmethod
-    def build(engine: Engine, rec: Recording) -> RecordingSummary:
-        rid = rec.id
-        counts: dict[str, int] = {}
-        spans: list[int] = []
-        with engine.connect() as conn:
-            for table in (
-                schema.connections,
-                schema.messages,
-                schema.events,
-                schema.snapshots,
-                schema.gaps,
-            ):
-                query = sa.select(sa.func.count()).select_from(table)
-                counts[table.name] = conn.execute(
-                    query.where(table.c.recording_id == rid)
-                ).scalar_one()
-            for table, key in (
-                (schema.messages, schema.messages.c.seq),
-                (schema.events, schema.events.c.v),
-            ):
-                for order in (key, key.desc()):
-                    value = conn.execute(
-                        sa.select(table.c.t_ns)
-                        .where(table.c.recording_id == rid)
-                        .order_by(order)
-                        .limit(1)
-                    ).scalar()
-                    if value:
-                        spans.append(value)
-        return RecordingSummary(
-            recording=rec,
-            connections=counts["connections"],
-            messages=counts["messages"],
-            events=counts["events"],
-            snapshots=counts["snapshots"],
-            gaps=counts["gaps"],
-            first_ns=min(spans) if spans else None,
-            last_ns=max(spans) if spans else None,
-        )
