@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import typer
 
 from devtools.clikit import RECORDING, log_argument, reducer_option, reports_errors
 
+if TYPE_CHECKING:
+    from tui.stack import DemoParts
 
-def register(app: typer.Typer) -> None:
-    """Add this package's commands to the `rdt` app."""
+
+def register(app: typer.Typer, *, demo_parts: Callable[[], DemoParts] | None = None) -> None:
+    """Add this package's commands to the `rdt` app.
+
+    Args:
+        demo_parts: builds the sample server, recorder and traffic ``rdt demo`` runs (from
+            packages the TUI may not import); without it there is no ``demo`` command.
+    """
     app.command("tui")(tui)
-    app.command("demo")(demo)
+    if demo_parts is not None:
+        app.command("demo")(_demo_command(demo_parts))
 
 
 @reports_errors
@@ -58,17 +70,20 @@ def _recording_id(log: str, ref: str) -> str:
         return f"{ID_PREFIX}{opened.recording(ref).id}"
 
 
-@reports_errors
-def demo(
-    headless: bool = typer.Option(
-        False, "--headless", help="Print a summary instead of opening the screen (for CI)."
-    ),
-    messages: int = typer.Option(60, "--messages", help="Messages each traffic client sends."),
-) -> None:
-    """Start a sample server, the recorder and traffic on loopback, then open the TUI live.
+def _demo_command(parts: Callable[[], DemoParts]) -> Callable[..., None]:
+    @reports_errors
+    def demo(
+        headless: bool = typer.Option(
+            False, "--headless", help="Print a summary instead of opening the screen (for CI)."
+        ),
+        messages: int = typer.Option(60, "--messages", help="Messages each traffic client sends."),
+    ) -> None:
+        """Start a sample server, the recorder and traffic on loopback, then open the TUI live.
 
-    Example: rdt demo --headless
-    """
-    from tui.demo import run_demo
+        Example: rdt demo --headless
+        """
+        from tui.demo import run_demo
 
-    run_demo(headless=headless, messages=messages)
+        run_demo(parts(), headless=headless, messages=messages)
+
+    return demo
