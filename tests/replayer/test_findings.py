@@ -34,3 +34,14 @@ def test_a_finding_shows_old_and_new_values():
 def test_a_plain_patch_still_renders():
     finding = Finding("reducer-divergence", 3, diff=diff({"total": 1}, {"total": 2}))
     assert "~ total: → 2" in _text(finding)
+
+
+def test_bisect_and_what_if_json_stay_plain_patches():
+    from replayer.bisect import BisectResult
+    from replayer.whatif import WhatIfResult
+
+    patch = diff({"total": 1567}, {"total": 719}, with_old=True)
+    plain = [{"op": "replace", "path": "/total", "value": 719}]
+    assert BisectResult(3, {"type": "x"}, patch).to_json()["diff"] == plain
+    assert WhatIfResult([2], 2, patch).to_json()["diff"] == plain
+    assert BisectResult(None).to_json()["diff"] is None
