@@ -26,6 +26,8 @@ from pathlib import Path
 
 import websockets
 
+from devtools.tasks import spawn
+
 PY = sys.executable
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,7 +128,7 @@ async def measure(url: str, messages: int, size: int) -> tuple[float, float, flo
                 await ws.send(body % i)
 
         start = time.perf_counter()
-        task = asyncio.ensure_future(sender())
+        task = spawn(sender(), "bench-sender")
         for _ in range(messages):
             await ws.recv()
         await task

@@ -18,6 +18,7 @@ import time
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
 
+from devtools.tasks import spawn
 from devtools.tokens import bearer_header
 from samples import sales_order
 
@@ -36,7 +37,7 @@ async def _load(url: str, messages: int, replies_per_message: int, order: str | 
                 for _ in range(messages * replies_per_message):
                     await ws.recv()
 
-            task = asyncio.ensure_future(reader())
+            task = spawn(reader(), "bench-reader")
             for _ in range(messages):
                 await ws.send(payload)
             await task
@@ -70,7 +71,7 @@ async def runtime(messages: int) -> float:
             async for _ in dt:
                 pass
 
-        drainer = asyncio.ensure_future(drain())
+        drainer = spawn(drain(), "bench-drain")
         rate = await _load(h.url, messages, CLIENTS, order)  # each event reaches every client
         await dt.close()
         await drainer

@@ -1,6 +1,18 @@
-"""Helpers every package's commands share: error reporting, consoles, JSON output.
+"""What every package's commands share: the common options, error reporting, consoles, JSON.
 
 Kept apart from :mod:`devtools.cli` so that ``<pkg>/commands.py`` can import them without a cycle.
+
+The shared options are defined here once, with one help text each; a command declares them as
+defaults (Typer's style)::
+
+    def state(log: str = LOG, reducer: str = REDUCER, recording: str | None = RECORDING,
+              as_json: bool = JSON) -> None: ...
+
+:data:`LOG` (the ``LOG`` argument), :data:`RECORDING` (``--recording/-r``, resolved by
+:meth:`devtools.store.Log.recording`: pass the text through unchanged), :data:`JSON`
+(``--json``, one document) and :data:`REDUCER` (``--reducer``, required). The factories give
+the variants: :func:`log_argument` (optional, or several), :func:`json_option` (another help
+line, e.g. JSON Lines) and :func:`reducer_option` (optional).
 """
 
 from __future__ import annotations
@@ -17,6 +29,41 @@ from devtools.errors import RdtError
 from devtools.jsonutil import dumps
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+LOG_HELP = "The log: a SQLite file path or a SQLAlchemy URL (anything with ://)."
+RECORDING_HELP = (
+    "The recording: an id or a name (default: the latest). A number is an id, or the name of a "
+    "recording when no recording has that id; when it is one recording's id and another's "
+    "name, rdt stops: write id:N or name:N."
+)
+JSON_HELP = "Print one JSON document."
+REDUCER_HELP = "The reducer: package.module:attr or path/to/file.py:attr."
+
+
+def log_argument(*, required: bool = True, many: bool = False, help: str = LOG_HELP) -> Any:
+    """The ``LOG`` argument (``many``: one or more logs)."""
+    return typer.Argument(... if required else None, metavar="LOG..." if many else "LOG", help=help)
+
+
+def recording_option() -> Any:
+    """``--recording/-r REF`` (see :data:`RECORDING_HELP`)."""
+    return typer.Option(None, "--recording", "-r", metavar="REF", help=RECORDING_HELP)
+
+
+def json_option(help: str = JSON_HELP) -> Any:
+    """``--json``."""
+    return typer.Option(False, "--json", help=help)
+
+
+def reducer_option(*, required: bool = True, help: str = REDUCER_HELP) -> Any:
+    """``--reducer REF``."""
+    return typer.Option(... if required else None, "--reducer", metavar="REF", help=help)
+
+
+LOG = log_argument()
+RECORDING = recording_option()
+JSON = json_option()
+REDUCER = reducer_option()
 
 err_console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
 """stderr; never renders markup (messages may quote recorded data)."""

@@ -11,7 +11,6 @@ import contextlib
 import fnmatch
 import re
 import sys
-import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -22,22 +21,14 @@ from rich import box
 from rich.table import Table
 from rich.text import Text
 
-from devtools.clikit import out_console, print_json, reports_errors
+from devtools.clikit import LOG, RECORDING, json_option, out_console, print_json, reports_errors
 from devtools.errors import BadInput
-from devtools.jsonl import import_lines, iso_utc, record
-from devtools.jsonutil import dumps, loads
-from devtools.model import Event, Message, RecordingSummary, Snapshot
-from devtools.redux import dumps_file, from_redux, initial_snapshot, looks_like_redux, to_redux
-from devtools.store import Log, LogReader
-
-try:  # written by another engineer; fall back to a local escape until it lands
-    from devtools.sanitize import visible
-except ImportError:  # pragma: no cover - only before devtools.sanitize exists
-
-    def visible(text: str, *, keep_newlines: bool = False) -> str:
-        return "".join(
-            ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-        )
+from devtools.jsonl import import_file, iso_utc, record
+from devtools.jsonutil import dumps
+from devtools.model import Event, Message, RecordingSummary
+from devtools.redux import dumps_file, export_document
+from devtools.sanitize import visible
+from devtools.store import Log
 
 
 class Kind(StrEnum):
@@ -48,14 +39,6 @@ class Kind(StrEnum):
 class Format(StrEnum):
     jsonl = "jsonl"
     redux_devtools = "redux-devtools"
-
-
-LOG_ARG = typer.Argument(
-    ..., metavar="LOG", help="The log: a SQLite file path or a SQLAlchemy URL."
-)
-RECORDING_OPT = typer.Option(
-    None, "--recording", "-r", help="Recording id or name (default: the latest)."
-)
 
 
 # --------------------------------------------------------------------------- ls
@@ -96,8 +79,8 @@ def _span(first: int | None, last: int | None) -> str:
 
 
 def ls(
-    log: str = LOG_ARG,
-    json_out: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    log: str = LOG,
+    json_out: bool = json_option("Print a JSON list instead of a table."),
 ) -> None:
     """List the recordings in a log, with their counts and time span.
 
@@ -184,15 +167,15 @@ def _write_line(data: bytes) -> None:
 
 
 def log_cmd(
-    log: str = LOG_ARG,
-    recording: str | None = RECORDING_OPT,
+    log: str = LOG,
+    recording: str | None = RECORDING,
     kind: Kind = typer.Option(Kind.messages, "--kind", help="List messages or events."),
     type_glob: str | None = typer.Option(
         None, "--type", help="Only records whose type matches this glob, e.g. 'order/*'."
     ),
     from_: int | None = typer.Option(None, "--from", help="First seq (messages) or v (events)."),
     to: int | None = typer.Option(None, "--to", help="Last seq (messages) or v (events)."),
-    json_out: bool = typer.Option(False, "--json", help="JSON Lines records (PROTOCOL.md §4)."),
+    json_out: bool = json_option("Print JSON Lines records (PROTOCOL.md §4)."),
 ) -> None:
     """List the messages or events of a recording, streamed.
 
@@ -242,19 +225,9 @@ def _output(path: Path | None) -> Iterator[BinaryIO]:
         yield handle
 
 
-def _redux_document(reader: LogReader) -> dict[str, str]:
-    first_v = reader.first_v()
-    snap: Snapshot | None
-    if first_v is None:
-        snap = initial_snapshot(list(reader.snapshots()), None)
-    else:
-        snap = reader.snapshot_at_or_before(first_v - 1)
-    return to_redux(reader.events(), None if snap is None else snap.state)
-
-
 def export(
-    log: str = LOG_ARG,
-    recording: str | None = RECORDING_OPT,
+    log: str = LOG,
+    recording: str | None = RECORDING,
     fmt: Format = typer.Option(Format.jsonl, "--format", help="jsonl or redux-devtools."),
     output: Path | None = typer.Option(None, "-o", "--output", help="File (default: stdout)."),
 ) -> None:
@@ -271,7 +244,7 @@ def export(
                 for line in export_lines(reader):
                     out.write(line)
             else:
-                out.write(dumps_file(_redux_document(reader)))
+                out.write(dumps_file(export_document(reader)))
 
 
 # --------------------------------------------------------------------------- import
@@ -291,22 +264,6 @@ def _read_source(path: str) -> tuple[BinaryIO, str]:
         raise BadInput(f"cannot read {path}: {error.strerror or error}") from None
 
 
-def _import_redux(doc: Any, opened: Log, name: str) -> tuple[int, int, int]:
-    events, preloaded = from_redux(doc)
-    times = [e.t_ns for e in events if e.t_ns > 0]
-    writer = opened.writer(name=name, started_ns=min(times) if times else time.time_ns())
-    try:
-        if preloaded is not None:
-            first_v = events[0].v if events else 1
-            writer.add_snapshot(Snapshot(v=max(first_v - 1, 0), state=preloaded))
-        writer.add_events(events)
-        writer.close(ended_ns=max(times) if times else None)
-    except BaseException:
-        writer.discard()
-        raise
-    return writer.recording_id, 0, len(events)
-
-
 def import_cmd(
     file: str = typer.Argument(
         ..., help="A JSON Lines export or a Redux DevTools file; - = stdin."
@@ -319,42 +276,13 @@ def import_cmd(
     Example: rdt import orders.jsonl --log copy.rdtlog --name orders-copy
     """
     handle, source = _read_source(file)
-    with contextlib.closing(handle):
-        head = handle.readline()
-        while head and not head.strip():
-            head = handle.readline()
-        try:
-            first = loads(head) if head.strip() else None
-        except ValueError:
-            first = None
-        is_jsonl = isinstance(first, dict) and "kind" in first
-        with Log.open(log, create=True) as opened:
-            if is_jsonl:
-
-                def lines() -> Iterator[bytes]:
-                    yield head
-                    yield from handle
-
-                rec = import_lines(lines(), opened, name=name, source=source)
-                rid = rec.id
-                counts = opened.reader(rid).counts()
-                n_messages, n_events = counts.messages, counts.events
-            else:
-                rest = head + handle.read()
-                try:
-                    doc = loads(rest)
-                except ValueError:
-                    doc = None
-                if not looks_like_redux(doc):
-                    # Neither shape: let the JSON Lines reader name the first bad line.
-                    import_lines(rest.splitlines(), opened, name=name, source=source)
-                    raise BadInput(f"{source}: not a JSON Lines export nor a Redux DevTools file")
-                stem = Path(source).stem if source != "<stdin>" else "redux-import"
-                rid, n_messages, n_events = _import_redux(doc, opened, name or stem)
-            shown = opened.target
+    with contextlib.closing(handle), Log.open(log, create=True) as opened:
+        imported = import_file(handle, opened, name=name, source=source)
+        shown = opened.target
     out_console().print(
         Text(
-            f"imported {n_messages} messages and {n_events} events into recording {rid} "
+            f"imported {imported.messages} messages and {imported.events} events into "
+            f"recording {imported.recording_id} "
             f"of {visible(shown)}"
         )
     )

@@ -7,7 +7,8 @@
         ├── LogError              the log cannot be opened or read
         │   ├── NotALog           the file or database is not an rdt log
         │   ├── LogTooNew         written by a newer rdt; please update
-        │   └── UnknownRecording  no recording with that id or name
+        │   ├── UnknownRecording  no recording with that id or name
+        │   └── AmbiguousRecording  a number that is one recording's id and another's name
         ├── ReducerLoadError      ``--reducer REF`` cannot be imported or is not callable
         └── InvalidJSON           a JSON argument or file that does not parse
 
@@ -42,6 +43,10 @@ class LogTooNew(LogError):
 
 class UnknownRecording(LogError):
     """No recording with the given id or name."""
+
+
+class AmbiguousRecording(LogError):
+    """A ``--recording`` number that is one recording's id and another recording's name."""
 
 
 class ReducerLoadError(BadInput):

@@ -23,8 +23,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import PurePath
+from typing import Any, BinaryIO
 
 from devtools import schema
 from devtools.errors import BadInput, InvalidJSON
@@ -32,7 +34,9 @@ from devtools.jsonutil import dumps, loads
 from devtools.model import Connection, Event, Gap, Mark, Message, Recording, Snapshot
 
 __all__ = [
+    "Imported",
     "export_lines",
+    "import_file",
     "import_lines",
     "parse_record",
     "record",
@@ -428,3 +432,61 @@ def import_lines(
         writer.discard()
         raise
     return writer.recording
+
+
+# --------------------------------------------------------------------------- either format
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What :func:`import_file` added to the log."""
+
+    recording_id: int
+    messages: int
+    events: int
+    format: str
+    """``"jsonl"`` or ``"redux-devtools"``."""
+
+
+def import_file(
+    handle: BinaryIO, log: Any, *, name: str | None = None, source: str = "<input>"
+) -> Imported:
+    """Import a JSON Lines export or a Redux DevTools file, whichever ``handle`` holds.
+
+    The format is told by the first non-blank line: a JSON object with a ``kind`` is JSON
+    Lines (streamed, never read whole); anything else is read whole and must be a Redux
+    DevTools export (its recording is named ``name``, else after ``source``'s stem).
+
+    Raises:
+        InvalidJSON, BadInput: neither format, or a bad line or action (named).
+    """
+    from devtools.redux import import_document, looks_like_redux
+
+    head = handle.readline()
+    while head and not head.strip():
+        head = handle.readline()
+    try:
+        first = loads(head) if head.strip() else None
+    except ValueError:
+        first = None
+    if isinstance(first, dict) and "kind" in first:
+
+        def lines() -> Iterator[bytes]:
+            yield head
+            yield from handle
+
+        rec = import_lines(lines(), log, name=name, source=source)
+        counts = log.reader(rec.id).counts()
+        return Imported(rec.id, counts.messages, counts.events, "jsonl")
+    rest = head + handle.read()
+    try:
+        doc = loads(rest)
+    except ValueError:
+        doc = None
+    if not looks_like_redux(doc):
+        # Neither shape: let the JSON Lines reader name the first bad line.
+        import_lines(rest.splitlines(), log, name=name, source=source)
+        raise BadInput(f"{source}: not a JSON Lines export nor a Redux DevTools file")
+    stem = PurePath(source).stem if source != "<stdin>" else "redux-import"
+    rid, n_events = import_document(doc, log, name or stem)
+    return Imported(rid, 0, n_events, "redux-devtools")

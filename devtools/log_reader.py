@@ -9,12 +9,14 @@ checkpoints can proceed while a reader walks a million rows. The replayer's hot 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from devtools import schema
+from devtools.checkpoint_store import CheckpointStore
 from devtools.jsonutil import loads
+from devtools.log_db import HasDb
 from devtools.model import (
     Connection,
     Event,
@@ -25,9 +27,6 @@ from devtools.model import (
     RecordingSummary,
     Snapshot,
 )
-
-if TYPE_CHECKING:
-    from devtools.store import Log
 
 PAGE_SIZE = 5000
 """Rows per reader page; each page is its own short transaction."""
@@ -45,16 +44,21 @@ class LogReader:
 
     recording: Recording
 
-    def __init__(self, log: Log, recording: Recording, *, page_size: int = PAGE_SIZE) -> None:
-        self.log = log
+    def __init__(self, log: HasDb, recording: Recording, *, page_size: int = PAGE_SIZE) -> None:
+        """Read ``recording`` of ``log`` (a :class:`devtools.store.Log`: anything with a
+        :class:`~devtools.log_db.LogDb` as ``db``)."""
+        self.log: Any = log
+        """The log this reader reads (to open other readers and writers on it)."""
+        self.db = log.db
         self.recording = recording
         self.page_size = page_size
         self._rid = recording.id
+        self._checkpoints: CheckpointStore | None = None
 
     # ---- helpers
 
     def _all(self, query: Any) -> list[Any]:
-        with self.log.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             return list(conn.execute(query))
 
     def _pages(self, table: sa.Table, key: str, lo: int | None, hi: int | None, extra=()):
@@ -147,13 +151,13 @@ class LogReader:
         they are small (``PAYLOAD_PAGE``) so that a page's bytes are still in the CPU's cache
         when the replayer decodes them.
         """
-        sql = self.log._sql.event_payloads
+        sql = self.db.event_payloads
         lo = -_BIG if from_v is None else from_v
         hi = _BIG if to_v is None else to_v
         page = PAYLOAD_PAGE
         if lo > hi:
             return
-        with self.log.engine.connect() as conn:
+        with self.db.engine.connect() as conn:
             dbapi = conn.connection.dbapi_connection
             while True:
                 cursor = dbapi.cursor()
@@ -162,7 +166,7 @@ class LogReader:
                     rows = cursor.fetchall()
                 finally:
                     cursor.close()
-                if not self.log.is_sqlite:
+                if not self.db.is_sqlite:
                     dbapi.rollback()
                 if rows and not isinstance(rows[0][1], bytes):
                     rows = [(v, bytes(payload)) for v, payload in rows]
@@ -182,23 +186,19 @@ class LogReader:
         In ``v`` order, through the driver's cursor a page at a time (``rdt verify`` reads the
         recorded hashes alongside a replay instead of looking them up one event at a time).
         """
-        mark = self.log._sql.mark
-        sql = (
-            f"SELECT v, hash FROM events WHERE recording_id = {mark} AND v >= {mark} "
-            f"AND v <= {mark} AND hash IS NOT NULL ORDER BY v LIMIT {mark}"
-        )
+        sql = self.db.event_hashes
         lo = -_BIG if from_v is None else from_v
         hi = _BIG if to_v is None else to_v
         page = self.page_size
         while lo <= hi:
-            with self.log.engine.connect() as conn:
+            with self.db.engine.connect() as conn:
                 cursor = conn.connection.dbapi_connection.cursor()
                 try:
                     cursor.execute(sql, (self._rid, lo, hi, page))
                     rows = cursor.fetchall()
                 finally:
                     cursor.close()
-                if not self.log.is_sqlite:
+                if not self.db.is_sqlite:
                     conn.rollback()
             yield from ((v, h) for v, h in rows)
             if len(rows) < page:
@@ -249,7 +249,7 @@ class LogReader:
 
     def counts(self) -> RecordingSummary:
         """The recording with its counts and time span (as ``rdt ls`` shows it)."""
-        return self.log._sql.summary(self.recording)
+        return self.db.summary(self.recording)
 
     def _edge(self, table: sa.Table, key: str, last: bool) -> int | None:
         col = table.c[key]
@@ -272,35 +272,24 @@ class LogReader:
 
     # ---- checkpoint cache
 
+    def checkpoint_store(self) -> CheckpointStore:
+        """The replayer's checkpoint cache for this recording (reads and writes)."""
+        if self._checkpoints is None:
+            self._checkpoints = CheckpointStore(self.db, self._rid)
+        return self._checkpoints
+
+    # Kept for replayer/checkpoints.py until it calls checkpoint_store() itself.
     def checkpoints(self, key: str) -> list[tuple[int, str]]:
-        """The cached checkpoints ``(v, hash)`` for reducer ``key``, by ``v``."""
-        t = schema.checkpoints
-        rows = self._all(
-            sa.select(t.c.v, t.c.hash)
-            .where(t.c.recording_id == self._rid, t.c.key == key)
-            .order_by(t.c.v)
-        )
-        return [(row.v, row.hash) for row in rows]
+        """Same as ``checkpoint_store().hashes(key)``."""
+        return self.checkpoint_store().hashes(key)
 
     def checkpoint_state(self, key: str, v: int) -> bytes | None:
-        """The cached state (JSON bytes) after event ``v`` for reducer ``key``."""
-        t = schema.checkpoints
-        rows = self._all(
-            sa.select(t.c.state).where(t.c.recording_id == self._rid, t.c.key == key, t.c.v == v)
-        )
-        return bytes(rows[0][0]) if rows else None
+        """Same as ``checkpoint_store().state(key, v)``."""
+        return self.checkpoint_store().state(key, v)
 
     def save_checkpoints(self, key: str, rows: Iterable[tuple[int, bytes, str]]) -> None:
-        """Cache ``(v, state JSON bytes, hash)`` rows for ``key``; existing ``v`` are kept."""
-        sql = self.log._sql.insert(
-            schema.checkpoints, ("recording_id", "key", "v", "state", "hash"), ignore=True
-        )
-        batch = [(self._rid, key, v, bytes(state), h) for v, state, h in rows]
-        if not batch:
-            return
-        with self.log.engine.connect().execution_options(sqlite_immediate=True) as conn:
-            conn.exec_driver_sql(sql, batch)
-            conn.commit()
+        """Same as ``checkpoint_store().save(key, rows)`` (a write: it lives there)."""
+        self.checkpoint_store().save(key, rows)
 
 
 def _type_filter(table: sa.Table, prefix: str | None) -> list[Any]:

@@ -11,17 +11,15 @@ import contextlib
 import threading
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import Connection as SAConnection
 
 from devtools import schema
 from devtools.errors import LogError, one_line
 from devtools.jsonutil import dumps
+from devtools.log_db import HasDb
 from devtools.model import Connection, Event, Gap, Mark, Message, Recording, Snapshot
-
-if TYPE_CHECKING:
-    from devtools.store import Log
 
 
 class LogWriter:
@@ -36,8 +34,12 @@ class LogWriter:
     recording_id: int
     recording: Recording
 
-    def __init__(self, log: Log, recording: Recording, *, max_buffer: int = 50_000) -> None:
-        self.log = log
+    def __init__(self, log: HasDb, recording: Recording, *, max_buffer: int = 50_000) -> None:
+        """Write ``recording`` (already a row of ``recordings``) into ``log`` (a
+        :class:`devtools.store.Log`: anything with a :class:`~devtools.log_db.LogDb` as ``db``)."""
+        self.log: Any = log
+        """The log this writer writes."""
+        self.db = sql = log.db
         self.recording = recording
         self.recording_id = recording.id
         self.max_buffer = max_buffer
@@ -46,7 +48,6 @@ class LogWriter:
         self._conn: SAConnection | None = None
         self._conn_thread: int | None = None
         self._closed = False
-        sql = log._sql
         self._sql_connection = sql.insert(
             schema.connections,
             (
@@ -211,7 +212,7 @@ class LogWriter:
         if self._conn is not None and self._conn_thread != me:
             self._drop_connection()
         if self._conn is None:
-            self._conn = self.log.engine.connect().execution_options(sqlite_immediate=True)
+            self._conn = self.db.connect(write=True)
             self._conn_thread = me
         return self._conn
 
@@ -223,7 +224,7 @@ class LogWriter:
 
     def _write(self, cursor: Any, batch: tuple) -> None:
         connections, messages, events, snapshots, marks, gaps, closes, server = batch
-        sql = self.log._sql
+        sql = self.db
         try:
             if connections:
                 cursor.executemany(self._sql_connection, connections)
@@ -266,7 +267,7 @@ class LogWriter:
             self._reset()
         try:
             conn = self._connection()
-            if self.log.is_sqlite:
+            if self.db.is_sqlite:
                 # pysqlite is in autocommit mode (see the engine hooks): drive the
                 # transaction on the driver connection itself, the cheapest path.
                 dbapi = conn.connection.dbapi_connection
@@ -282,7 +283,7 @@ class LogWriter:
                     self._write(conn.connection.dbapi_connection.cursor(), batch)
         except Exception as error:
             self._drop_connection()
-            raise LogError(f"cannot write to {self.log.target}: {one_line(error)}") from error
+            raise LogError(f"cannot write to {self.db.target}: {one_line(error)}") from error
 
     def close(self, *, ended_ns: int | None = None, mark_end: bool = True) -> None:
         """Flush, set the recording's end time (default: now) and release the connection.
@@ -319,7 +320,7 @@ class LogWriter:
             self._reset()
         self._closed = True
         self._drop_connection()
-        self.log.delete_recording(self.recording_id)
+        self.db.delete_recording(self.recording_id)
 
     def __enter__(self) -> LogWriter:
         return self

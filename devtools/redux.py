@@ -10,12 +10,15 @@ also be a whole lifted state (``actionsById``, ``stagedActionIds``, ``skippedAct
 ``committedState``), and a file without ``payload`` is taken as a lifted state itself. We write
 the first form and read all three.
 
-Pure: no I/O here; :func:`dumps_file` gives the bytes to write.
+The conversions are pure; :func:`dumps_file` gives the bytes to write. The two steps to and
+from a log, :func:`export_document` (from a reader) and :func:`import_document` (into a new
+recording), take the store's objects as arguments and do no other I/O.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -23,7 +26,15 @@ from devtools.errors import BadInput, InvalidJSON
 from devtools.jsonutil import dumps, loads
 from devtools.model import Event, Snapshot
 
-__all__ = ["dumps_file", "from_redux", "initial_snapshot", "looks_like_redux", "to_redux"]
+__all__ = [
+    "dumps_file",
+    "export_document",
+    "from_redux",
+    "import_document",
+    "initial_snapshot",
+    "looks_like_redux",
+    "to_redux",
+]
 
 
 def to_redux(events: Iterable[Event | dict], preloaded_state: Any = None) -> dict[str, str]:
@@ -137,3 +148,45 @@ def from_redux(doc: Any) -> tuple[list[Event], Any]:
             )
         )
     return events, preloaded
+
+
+# --------------------------------------------------------------------------- to and from a log
+
+
+def export_document(reader: Any) -> dict[str, str]:
+    """The export document of one recording (a :class:`devtools.store.LogReader`): its events,
+    and the snapshot before the first event (or the first snapshot) as ``preloadedState``."""
+    first_v = reader.first_v()
+    snap: Snapshot | None
+    if first_v is None:
+        snap = initial_snapshot(list(reader.snapshots()), None)
+    else:
+        snap = reader.snapshot_at_or_before(first_v - 1)
+    return to_redux(reader.events(), None if snap is None else snap.state)
+
+
+def import_document(doc: Any, log: Any, name: str) -> tuple[int, int]:
+    """Write an export document into a new recording of ``log`` (a :class:`devtools.store.Log`).
+
+    The preloaded state becomes a snapshot just before the first event. A document that fails
+    part way leaves no recording behind.
+
+    Returns:
+        The new recording's id and how many events it holds.
+
+    Raises:
+        InvalidJSON, BadInput: as :func:`from_redux`.
+    """
+    events, preloaded = from_redux(doc)
+    times = [e.t_ns for e in events if e.t_ns > 0]
+    writer = log.writer(name=name, started_ns=min(times) if times else time.time_ns())
+    try:
+        if preloaded is not None:
+            first_v = events[0].v if events else 1
+            writer.add_snapshot(Snapshot(v=max(first_v - 1, 0), state=preloaded))
+        writer.add_events(events)
+        writer.close(ended_ns=max(times) if times else None)
+    except BaseException:
+        writer.discard()
+        raise
+    return writer.recording_id, len(events)

@@ -17,9 +17,8 @@ both are re-exported here, with the reader's page sizes.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
@@ -28,8 +27,16 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
 from devtools import schema
-from devtools.errors import LogError, LogTooNew, NotALog, UnknownRecording, one_line
+from devtools.errors import (
+    AmbiguousRecording,
+    LogError,
+    LogTooNew,
+    NotALog,
+    UnknownRecording,
+    one_line,
+)
 from devtools.jsonutil import dumps, loads
+from devtools.log_db import LogDb
 from devtools.log_reader import PAGE_SIZE, PAYLOAD_PAGE, LogReader
 from devtools.log_writer import LogWriter
 from devtools.model import (
@@ -37,7 +44,30 @@ from devtools.model import (
     RecordingSummary,
 )
 
-__all__ = ["PAGE_SIZE", "PAYLOAD_PAGE", "Log", "LogReader", "LogWriter"]
+__all__ = [
+    "ID_PREFIX",
+    "NAME_PREFIX",
+    "PAGE_SIZE",
+    "PAYLOAD_PAGE",
+    "RECORDING_RULE",
+    "Log",
+    "LogReader",
+    "LogWriter",
+]
+
+ID_PREFIX = "id:"
+NAME_PREFIX = "name:"
+RECORDING_RULE = (
+    "A number is a recording id, or the name of a recording when no recording has that id; "
+    "any other text is a name (the latest recording of that name). When a number is one "
+    "recording's id and another's name, rdt stops (exit 3): write id:N or name:N to choose."
+)
+"""How ``--recording REF`` picks a recording, in every command (:meth:`Log.recording`)."""
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_TIMEOUT_MS = 10_000
@@ -102,7 +132,8 @@ class Log:
         self.engine = engine
         self.target = target
         self.is_sqlite = is_sqlite
-        self._sql = _SQL(engine)
+        self.db = LogDb(engine, target, is_sqlite=is_sqlite)
+        """The handle readers and writers share (engine, SQL, dialect facts)."""
 
     # ---- opening
 
@@ -219,15 +250,21 @@ class Log:
         return [self._summary(rec) for rec in self._recording_rows()]
 
     def _summary(self, rec: Recording) -> RecordingSummary:
-        return self._sql.summary(rec)
+        return self.db.summary(rec)
 
     def recording(self, ref: int | str | None = None) -> Recording:
-        """The recording with id ``ref``, or named ``ref``; ``None``: the latest.
+        """The recording ``ref`` names, by the one rule every command's ``--recording`` uses.
+
+        See :data:`RECORDING_RULE`: ``None`` is the latest; an ``int`` is an id; ``"id:N"`` an
+        id and ``"name:X"`` a name, exactly; a string of digits is an id, or the name of a
+        recording when no recording has that id; any other string is a name (the latest
+        recording of that name).
 
         Raises:
             UnknownRecording: no such recording (or the log has none).
+            AmbiguousRecording: ``ref`` is a number that is one recording's id and another
+                recording's name.
         """
-        r = schema.recordings
         if ref is None:
             rows = self._recording_rows()
             if not rows:
@@ -235,26 +272,45 @@ class Log:
                     f"no recordings in {self.target} yet; see rdt ls {self.target}"
                 )
             return rows[-1]
-        if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
-            rows = self._recording_rows(r.c.id == int(ref))
-            if rows:
-                return rows[0]
-        if isinstance(ref, str):
-            rows = self._recording_rows(r.c.name == ref)
-            if rows:
-                return rows[-1]
-        raise UnknownRecording(
-            f"no recording {str(ref)!r} in {self.target}; see rdt ls {self.target}"
-        )
+        if isinstance(ref, int) and not isinstance(ref, bool):
+            return self._by_id(ref) or self._unknown(str(ref))
+        if not isinstance(ref, str):
+            raise TypeError(f"a recording ref is an int, a str or None, not {type(ref).__name__}")
+        if ref.startswith(ID_PREFIX):
+            digits = ref[len(ID_PREFIX) :]
+            if not _is_number(digits):
+                raise UnknownRecording(
+                    f"--recording {ref!r}: {ID_PREFIX} takes a recording id (a number); "
+                    f"see rdt ls {self.target}"
+                )
+            return self._by_id(int(digits)) or self._unknown(ref)
+        if ref.startswith(NAME_PREFIX):
+            return self._by_name(ref[len(NAME_PREFIX) :]) or self._unknown(ref)
+        if not _is_number(ref):
+            return self._by_name(ref) or self._unknown(ref)
+        by_id, by_name = self._by_id(int(ref)), self._by_name(ref)
+        if by_id is not None and by_name is not None and by_id.id != by_name.id:
+            raise AmbiguousRecording(
+                f"--recording {ref} is ambiguous in {self.target}: recording id {ref} is named "
+                f"{by_id.name!r} and recording {by_name.id} is named {ref!r}; "
+                f"write {ID_PREFIX}{ref} or {NAME_PREFIX}{ref}"
+            )
+        return by_id or by_name or self._unknown(ref)
+
+    def _by_id(self, rid: int) -> Recording | None:
+        rows = self._recording_rows(schema.recordings.c.id == rid)
+        return rows[0] if rows else None
+
+    def _by_name(self, name: str) -> Recording | None:
+        rows = self._recording_rows(schema.recordings.c.name == name)
+        return rows[-1] if rows else None
+
+    def _unknown(self, ref: str) -> NoReturn:
+        raise UnknownRecording(f"no recording {ref!r} in {self.target}; see rdt ls {self.target}")
 
     def delete_recording(self, recording_id: int) -> None:
         """Delete a recording and everything in it (checkpoints included)."""
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn:
-            for table in reversed(schema.metadata.sorted_tables):
-                if "recording_id" in table.c:
-                    conn.execute(table.delete().where(table.c.recording_id == recording_id))
-            conn.execute(schema.recordings.delete().where(schema.recordings.c.id == recording_id))
-            conn.commit()
+        self.db.delete_recording(recording_id)
 
     def reader(self, recording: int | str | Recording | None = None) -> LogReader:
         """A reader over one recording (``None``: the latest)."""
@@ -289,7 +345,7 @@ class Log:
             "server": None if recording.server is None else dumps(recording.server),
             "format": schema.FORMAT_VERSION,
         }
-        with self.engine.connect().execution_options(sqlite_immediate=True) as conn:
+        with self.db.connect(write=True) as conn:
             result = conn.execute(schema.recordings.insert().values(**values))
             new_id = int(result.inserted_primary_key[0])
             conn.commit()
@@ -315,79 +371,3 @@ def _recording(row: Any) -> Recording:
         server=None if row.server is None else loads(bytes(row.server)),
         format=row.format,
     )
-
-
-# --------------------------------------------------------------------------- raw SQL
-
-
-class _SQL:
-    """Driver-level SQL strings for one dialect (placeholders and identifier quoting)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        quote = engine.dialect.identifier_preparer.quote
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self.mark = mark
-
-        def insert(table: sa.Table, columns: Sequence[str], *, ignore: bool = False) -> str:
-            names = ", ".join(quote(c) for c in columns)
-            marks = ", ".join(mark for _ in columns)
-            tail = " ON CONFLICT DO NOTHING" if ignore else ""
-            return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}){tail}"
-
-        self.insert = insert
-        self.insert_messages = insert(schema.messages, schema.MESSAGE_COLUMNS)
-        self.insert_events = insert(schema.events, schema.EVENT_COLUMNS, ignore=True)
-        self.event_payloads = (
-            f"SELECT v, event FROM events WHERE recording_id = {mark} AND v >= {mark} "
-            f"AND v <= {mark} ORDER BY v LIMIT {mark}"
-        )
-
-    def summary(self, rec: Recording) -> RecordingSummary:
-        return _Summaries.build(self.engine, rec)
-
-
-class _Summaries:
-    """Counts and time spans, each from an index (count) or an index edge (first/last)."""
-
-    @staticmethod
-    def build(engine: Engine, rec: Recording) -> RecordingSummary:
-        rid = rec.id
-        counts: dict[str, int] = {}
-        spans: list[int] = []
-        with engine.connect() as conn:
-            for table in (
-                schema.connections,
-                schema.messages,
-                schema.events,
-                schema.snapshots,
-                schema.gaps,
-            ):
-                query = sa.select(sa.func.count()).select_from(table)
-                counts[table.name] = conn.execute(
-                    query.where(table.c.recording_id == rid)
-                ).scalar_one()
-            for table, key in (
-                (schema.messages, schema.messages.c.seq),
-                (schema.events, schema.events.c.v),
-            ):
-                for order in (key, key.desc()):
-                    value = conn.execute(
-                        sa.select(table.c.t_ns)
-                        .where(table.c.recording_id == rid)
-                        .order_by(order)
-                        .limit(1)
-                    ).scalar()
-                    if value:
-                        spans.append(value)
-        return RecordingSummary(
-            recording=rec,
-            connections=counts["connections"],
-            messages=counts["messages"],
-            events=counts["events"],
-            snapshots=counts["snapshots"],
-            gaps=counts["gaps"],
-            first_ns=min(spans) if spans else None,
-            last_ns=max(spans) if spans else None,
-        )

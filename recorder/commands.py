@@ -6,15 +6,15 @@ import asyncio
 import signal
 import sys
 import time
-import uuid
 from typing import Any
 
 import typer
 
 from devtools import jsonutil, protocol
-from devtools.clikit import out_console, print_json, reports_errors
+from devtools.clikit import json_option, out_console, print_json, reports_errors
+from devtools.control_client import ControlClient, ControlRefused
 from devtools.errors import BadInput, InvalidJSON
-from devtools.tokens import bearer_header, resolve_token
+from devtools.tokens import resolve_token
 from recorder.redact import parse_pointers
 from recorder.settings import (
     DEFAULT_CONTROL,
@@ -110,27 +110,15 @@ async def _run_record(settings: RecorderSettings, token_generated: bool) -> None
         console.print(f"stopped; recorded {counts} in {settings.log}")
 
 
-async def _run_inject(url: str, token: str, request: dict[str, Any]) -> dict[str, Any]:
-    import websockets
-
-    try:
-        async with websockets.connect(
-            url, additional_headers=bearer_header(token), proxy=None, open_timeout=5
-        ) as ws:
-            await ws.send(jsonutil.dumps(request).decode())
-            async with asyncio.timeout(30):
-                while True:
-                    answer = jsonutil.loads(await ws.recv())
-                    if isinstance(answer, dict) and answer.get("type") in (
-                        protocol.INJECTED,
-                        protocol.ERROR,
-                    ):
-                        return answer
-    except websockets.InvalidStatus as error:
-        code = error.response.status_code
-        raise BadInput(f"control endpoint {url} refused the handshake: HTTP {code}") from error
-    except (OSError, TimeoutError, websockets.WebSocketException) as error:
-        raise BadInput(f"cannot reach the control endpoint {url}: {error}") from error
+async def _run_inject(url: str, token: str, action: dict[str, Any], via: str) -> dict[str, Any]:
+    """The endpoint's answer: ``@@devtools/injected``, or the ``@@devtools/error`` it sent."""
+    async with ControlClient(url, token) as client:
+        try:
+            return await client.inject(action, via=via)
+        except ControlRefused as refused:
+            return refused.answer
+        except TimeoutError:
+            raise BadInput(f"the control endpoint {url} did not answer within 30 s") from None
 
 
 def register(app: typer.Typer) -> None:
@@ -178,7 +166,7 @@ def register(app: typer.Typer) -> None:
         ),
         token: str = typer.Option(None, help="The recorder's token (default: $RDT_TOKEN)."),
         via: str = typer.Option("devtools", help="devtools or client."),
-        json_output: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+        json_output: bool = json_option("Print the answer as one JSON document."),
     ) -> None:
         try:
             action = jsonutil.loads(action_json)
@@ -191,8 +179,7 @@ def register(app: typer.Typer) -> None:
         resolved = resolve_token(token)
         if resolved.generated:
             raise BadInput("no token: pass --token or set RDT_TOKEN")
-        request = protocol.inject_request(uuid.uuid4().hex, action, via=via)  # type: ignore[arg-type]
-        answer = asyncio.run(_run_inject(control, resolved.value, request))
+        answer = asyncio.run(_run_inject(control, resolved.value, action, via))
         if json_output:
             print_json(answer)
         else:

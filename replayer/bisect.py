@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from replayer.diff import without_old
+
 
 @dataclass(frozen=True, slots=True)
 class BisectResult:
@@ -30,7 +32,9 @@ class BisectResult:
     """How many events were replayed in the final window."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"v": self.v, "event": self.event, "diff": self.diff}
+        """``{"v", "event", "diff"}``; the diff a plain RFC 6902 patch."""
+        diff = None if self.diff is None else without_old(self.diff)
+        return {"v": self.v, "event": self.event, "diff": diff}
 
 
 def checkpoint_window(

@@ -15,9 +15,20 @@ from typing import Any, TypeVar
 import typer
 from rich.text import Text
 
-from devtools.clikit import err_console, out_console, print_json, reports_errors
+from devtools.clikit import (
+    JSON,
+    LOG,
+    RECORDING,
+    REDUCER,
+    err_console,
+    out_console,
+    print_json,
+    reports_errors,
+)
 from devtools.errors import BadInput
 from devtools.sanitize import visible
+from replayer.diff import diff as diff_states
+from replayer.diff import without_old
 from replayer.engine import Replay
 from replayer.errors import ReplayError
 from replayer.render import event_text, patch_tree, state_tree, value_text
@@ -25,13 +36,9 @@ from replayer.whatif import parse_skip
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-LOG = typer.Argument(..., help="The log: a SQLite file or a SQLAlchemy URL.")
-REDUCER = typer.Option(..., "--reducer", help="package.module:attr or path/to/file.py:attr")
-RECORDING = typer.Option(None, "--recording", help="Recording id or name (default: the latest).")
 SOURCE = typer.Option(
     "auto", "--source", help="auto (events if recorded, else messages), events or messages."
 )
-JSON = typer.Option(False, "--json", help="Print one JSON document.")
 EVERY = typer.Option(
     1000,
     "--checkpoint-every",
@@ -63,17 +70,11 @@ def _open(log: str, reducer: str, recording: str | None, source: str, every: int
     return Replay.open(
         log,
         reducer=reducer,
-        recording=_recording_ref(recording),
+        recording=recording,
         source=source,
         checkpoint_every=every,
         progress=sys.stderr.isatty(),
     )
-
-
-def _recording_ref(recording: str | None) -> int | str | None:
-    if recording is None:
-        return None
-    return int(recording) if recording.isdigit() else recording
 
 
 def state(
@@ -115,12 +116,11 @@ def diff(
     with _open(log, reducer, recording, source, every) as replay:
         replay.check_v(a, "A")
         replay.check_v(b, "B")
-        before = replay.state_at(a)
-        patch = replay.diff(a, b)
+        patch = diff_states(replay.state_at(a), replay.state_at(b), with_old=True)
     if as_json:
-        print_json({"from": a, "to": b, "patch": patch})
+        print_json({"from": a, "to": b, "patch": without_old(patch)})
         return
-    out_console().print(patch_tree(patch, before, title=f"v={a} → v={b}"))
+    out_console().print(patch_tree(patch, title=f"v={a} → v={b}"))
 
 
 def bisect(
@@ -141,7 +141,11 @@ def bisect(
     """
     with _open(log, reducer, recording, source, every) as replay:
         result = replay.bisect(bad, good=good, bad_at=bad_at)
-        before = replay.state_at(result.v - 1) if result.v is not None else None
+        patch = (
+            diff_states(replay.state_at(result.v - 1), replay.state_at(result.v), with_old=True)
+            if result.v is not None and not as_json
+            else []
+        )
     if as_json:
         print_json(result.to_json())
     else:
@@ -152,7 +156,7 @@ def bisect(
             console.print(
                 Text("first bad event: ", style="bold") + event_text(result.v, result.event)
             )
-            console.print(patch_tree(result.diff or [], before, title=f"what v={result.v} changed"))
+            console.print(patch_tree(patch, title=f"what v={result.v} changed"))
             console.print(
                 Text(
                     f"{result.checkpoints_touched} checkpoints evaluated, "
@@ -194,7 +198,10 @@ def what_if(
         else f"the timelines diverge at v={result.first_divergent_v}"
     )
     console.print(Text(f"skipping {', '.join(map(str, result.skipped))}: {where}", style="bold"))
-    console.print(patch_tree(result.diff, final, title="final state: recorded → what-if"))
+    patch = result.diff
+    if patch and result.state is not None:
+        patch = diff_states(final, result.state, with_old=True)
+    console.print(patch_tree(patch, final, title="final state: recorded → what-if"))
 
 
 def register(app: typer.Typer) -> None:

@@ -11,6 +11,11 @@ type-strictly with orjson, since ``==`` says ``1 == True``). Only what differs i
 
 Lists: the common prefix and suffix are trimmed, the remaining elements are diffed pairwise,
 and the longer side's tail is added or removed at the end.
+
+For people, ``diff(a, b, with_old=True)`` also puts the old value beside each ``replace`` and
+``remove`` under :data:`OLD` (``"from_value"``): RFC 6902 lets an operation carry members it does
+not define, and appliers ignore them, so the patch still applies as it is. Renderers show
+``old → new`` from it; ``--json`` outputs that promise a plain patch use the default.
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ import orjson
 
 _DICT = dict
 _LIST = list
+
+OLD = "from_value"
+"""The key of the old value beside a ``replace`` or ``remove`` (``diff(..., with_old=True)``)."""
 
 
 def escape(token: Any) -> str:
@@ -100,47 +108,57 @@ def equal(a: Any, b: Any) -> bool:
     return a == b and _strict_equal_containers(a, b)
 
 
-def diff(a: Any, b: Any) -> list[dict[str, Any]]:
+def diff(a: Any, b: Any, *, with_old: bool = False) -> list[dict[str, Any]]:
     """The RFC 6902 JSON Patch that turns ``a`` into ``b``.
 
-    Values in the patch are ``b``'s own objects (not copies).
+    Values in the patch are ``b``'s own objects (not copies); old values are ``a``'s.
 
     Args:
         a: the source value (any JSON-like value: dict, list, str, int, float, bool, None).
         b: the target value.
+        with_old: also carry the old value beside each ``replace`` and ``remove``, under
+            :data:`OLD` (for readable diffs; the patch still applies unchanged).
 
     Returns:
         The operations, in an order that applies cleanly (an empty list when equal).
     """
     ops: list[dict[str, Any]] = []
-    _diff(a, b, "", ops)
+    _diff(a, b, "", ops, with_old)
     return ops
 
 
-def _diff(a: Any, b: Any, path: str, ops: list[dict[str, Any]]) -> None:
+def without_old(patch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``patch`` without the old values :func:`diff` adds with ``with_old=True``."""
+    return [{k: v for k, v in op.items() if k != OLD} if OLD in op else op for op in patch]
+
+
+def _diff(a: Any, b: Any, path: str, ops: list[dict[str, Any]], old: bool) -> None:
     if a is b:
         return
     ta = type(a)
     tb = type(b)
     if ta is dict and tb is dict:
-        _diff_dict(a, b, path, ops)
+        _diff_dict(a, b, path, ops, old)
         return
     if ta is list and tb is list:
-        _diff_list(a, b, path, ops)
+        _diff_list(a, b, path, ops, old)
         return
     ka, kb = _kind(a), _kind(b)
     if ka is not None and ka is kb:
         if ka is _DICT:
-            _diff_dict(a, b, path, ops)
+            _diff_dict(a, b, path, ops, old)
         else:
-            _diff_list(a, b, path, ops)
+            _diff_list(a, b, path, ops, old)
         return
     if ka is None and kb is None and ta is tb and a == b:
         return
-    ops.append({"op": "replace", "path": path, "value": b})
+    if old:
+        ops.append({"op": "replace", "path": path, "value": b, OLD: a})
+    else:
+        ops.append({"op": "replace", "path": path, "value": b})
 
 
-def _diff_dict(a: dict, b: dict, path: str, ops: list[dict[str, Any]]) -> None:
+def _diff_dict(a: dict, b: dict, path: str, ops: list[dict[str, Any]], old_values: bool) -> None:
     # Children that ``==`` calls equal are confirmed type-strictly in one batch at the end.
     same_a: list[Any] = []
     same_b: list[Any] = []
@@ -157,18 +175,20 @@ def _diff_dict(a: dict, b: dict, path: str, ops: list[dict[str, Any]]) -> None:
                     same_b.append(new)
                     same_keys.append(key)
                 continue
-            _diff(old, new, path + "/" + escape(key), ops)
+            _diff(old, new, path + "/" + escape(key), ops, old_values)
+        elif old_values:
+            ops.append({"op": "remove", "path": path + "/" + escape(key), OLD: old})
         else:
             ops.append({"op": "remove", "path": path + "/" + escape(key)})
     if same_a and not _strict_equal_containers(same_a, same_b):
         for key, old, new in zip(same_keys, same_a, same_b, strict=True):
-            _diff(old, new, path + "/" + escape(key), ops)
+            _diff(old, new, path + "/" + escape(key), ops, old_values)
     for key, new in b.items():
         if key not in a:
             ops.append({"op": "add", "path": path + "/" + escape(key), "value": new})
 
 
-def _diff_list(a: list, b: list, path: str, ops: list[dict[str, Any]]) -> None:
+def _diff_list(a: list, b: list, path: str, ops: list[dict[str, Any]], old: bool) -> None:
     la, lb = len(a), len(b)
     shortest = min(la, lb)
     start = 0
@@ -186,11 +206,15 @@ def _diff_list(a: list, b: list, path: str, ops: list[dict[str, Any]]) -> None:
         end_b -= 1
     na, nb = end_a - start, end_b - start
     for i in range(start, start + min(na, nb)):
-        _diff(a[i], b[i], f"{path}/{i}", ops)
+        _diff(a[i], b[i], f"{path}/{i}", ops, old)
     if na > nb:
         at = f"{path}/{start + nb}"
-        for _ in range(na - nb):
-            ops.append({"op": "remove", "path": at})
+        if old:
+            for i in range(start + nb, end_a):
+                ops.append({"op": "remove", "path": at, OLD: a[i]})
+        else:
+            for _ in range(na - nb):
+                ops.append({"op": "remove", "path": at})
     elif nb > na:
         for i in range(start + na, start + nb):
             ops.append({"op": "add", "path": f"{path}/{i}", "value": b[i]})

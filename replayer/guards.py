@@ -332,6 +332,7 @@ def shallow_changed(state: Any, fingerprint: dict[Any, Any] | list[Any]) -> bool
 
 
 def mutation_path(before: Any, after: Any) -> tuple[str, list[dict[str, Any]]]:
-    """The JSON pointer of the first change between two copies of an input, and the patch."""
-    patch = diff(before, after)
+    """The JSON pointer of the first change between two copies of an input, and the patch
+    (with the old value beside each replace and remove, for the finding's ``old → new``)."""
+    patch = diff(before, after, with_old=True)
     return (patch[0]["path"] if patch else ""), patch

@@ -14,7 +14,7 @@ from rich.tree import Tree
 
 from devtools.jsonutil import dumps
 from devtools.sanitize import visible
-from replayer.diff import split_pointer
+from replayer.diff import OLD, split_pointer
 
 MAX_VALUE = 120
 MAX_CHILDREN = 200
@@ -43,11 +43,11 @@ def _lookup(doc: Any, tokens: list[str]) -> tuple[bool, Any]:
 
 
 def patch_tree(patch: list[dict[str, Any]], before: Any = None, *, title: str = "diff") -> Tree:
-    """The patch as a tree of paths, each leaf ``old → new`` (``before`` gives the old values).
+    """The patch as a tree of paths, each leaf ``old → new``.
 
-    Old values are looked up in ``before`` as it was, so they are exact for ``replace`` and
-    ``remove``; list indexes after an earlier ``add``/``remove`` in the same list are shown as
-    the patch names them.
+    The old value is the one the operation carries (``diff(a, b, with_old=True)``), else it is
+    looked up in ``before`` as it was (exact for ``replace`` and ``remove`` except a run of
+    removes from one list, which name the same index).
     """
     root = Tree(Text(title, style="bold"))
     if not patch:
@@ -64,7 +64,7 @@ def patch_tree(patch: list[dict[str, Any]], before: Any = None, *, title: str = 
         label = Text(visible(tokens[-1]) if tokens else "(root)", style="bold")
         label.append(": ")
         kind = op["op"]
-        found, old = _lookup(before, tokens)
+        found, old = (True, op[OLD]) if OLD in op else _lookup(before, tokens)
         if kind == "add":
             label.append("+ ", style="green")
             label.append(value_text(op["value"]), style="green")

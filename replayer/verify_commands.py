@@ -15,25 +15,26 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from devtools.clikit import err_console, fail, out_console, print_json, reports_errors
+from devtools.clikit import (
+    JSON,
+    LOG,
+    RECORDING,
+    REDUCER,
+    err_console,
+    fail,
+    log_argument,
+    out_console,
+    print_json,
+    reports_errors,
+)
 from devtools.errors import RdtError
 from devtools.sanitize import visible
 
 GIT_BISECT_SKIP = 125
 
-REDUCER = typer.Option(..., "--reducer", help="package.module:attr or path/to/file.py:attr")
-RECORDING = typer.Option(None, "--recording", help="Recording id or name (default: the latest).")
-JSON = typer.Option(False, "--json", help="Print one JSON document.")
-
-
-def _recording_ref(recording: str | None) -> int | str | None:
-    if recording is None:
-        return None
-    return int(recording) if recording.isdigit() else recording
-
 
 def verify(
-    logs: list[str] = typer.Argument(..., help="One or more logs (SQLite files or URLs)."),
+    logs: list[str] = log_argument(many=True, help="One or more logs (SQLite files or URLs)."),
     reducer: str = REDUCER,
     runs: int = typer.Option(2, "--runs", min=1, help="Worker processes per log (hash seeds)."),
     junit: Path | None = typer.Option(None, "--junit", help="Write a JUnit XML report here."),
@@ -65,7 +66,7 @@ def verify(
     from replayer.junit import junit_xml
     from replayer.verify import VerifyOptions, verify_log
 
-    options = VerifyOptions(runs=runs, checkpoint_every=every, recording=_recording_ref(recording))
+    options = VerifyOptions(runs=runs, checkpoint_every=every, recording=recording)
     results = []
     durations = []
     try:
@@ -100,7 +101,7 @@ def verify(
 
 
 def compare(
-    log: str = typer.Argument(..., help="The log: a SQLite file or a SQLAlchemy URL."),
+    log: str = LOG,
     reducer: str = REDUCER,
     against: str = typer.Option(..., "--against", help="The other reducer version (REF)."),
     as_json: bool = JSON,
@@ -115,7 +116,7 @@ def compare(
     """
     from replayer.compare import compare_reducers
 
-    result = compare_reducers(log, reducer, against, recording=_recording_ref(recording))
+    result = compare_reducers(log, reducer, against, recording=recording)
     if as_json:
         print_json(result.to_json())
     else:
@@ -125,7 +126,7 @@ def compare(
 
 
 def gen_test(
-    log: str = typer.Argument(..., help="The log: a SQLite file or a SQLAlchemy URL."),
+    log: str = LOG,
     reducer: str = REDUCER,
     from_v: int = typer.Option(..., "--from", help="The first event of the slice."),
     to_v: int = typer.Option(..., "--to", help="The last event of the slice."),
@@ -144,7 +145,7 @@ def gen_test(
     """
     from replayer.gentest import generate_test
 
-    source = generate_test(log, reducer, from_v, to_v, recording=_recording_ref(recording), out=out)
+    source = generate_test(log, reducer, from_v, to_v, recording=recording, out=out)
     if out is None:
         typer.echo(source, nl=False)
         return

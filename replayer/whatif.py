@@ -36,8 +36,11 @@ class WhatIfResult:
     """The what-if final state."""
 
     def to_json(self) -> dict[str, Any]:
+        """``{"skipped", "first_divergent_v", "diff"}``; the diff a plain RFC 6902 patch."""
+        from replayer.diff import without_old
+
         return {
             "skipped": self.skipped,
             "first_divergent_v": self.first_divergent_v,
-            "diff": self.diff,
+            "diff": without_old(self.diff),
         }

@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import typer
 
-from devtools.clikit import reports_errors
+from devtools.clikit import RECORDING, log_argument, reducer_option, reports_errors
+
+if TYPE_CHECKING:
+    from tui.stack import DemoParts
 
 
-def register(app: typer.Typer) -> None:
-    """Add this package's commands to the `rdt` app."""
+def register(app: typer.Typer, *, demo_parts: Callable[[], DemoParts] | None = None) -> None:
+    """Add this package's commands to the `rdt` app.
+
+    Args:
+        demo_parts: builds the sample server, recorder and traffic ``rdt demo`` runs (from
+            packages the TUI may not import); without it there is no ``demo`` command.
+    """
     app.command("tui")(tui)
-    app.command("demo")(demo)
+    if demo_parts is not None:
+        app.command("demo")(_demo_command(demo_parts))
 
 
 @reports_errors
 def tui(
-    log: str | None = typer.Argument(None, help="The log: a SQLite path or a SQLAlchemy URL."),
-    reducer: str | None = typer.Option(
-        None, "--reducer", help="Replay states with this reducer (pkg.mod:attr or file.py:attr)."
+    log: str | None = log_argument(required=False),
+    reducer: str | None = reducer_option(
+        required=False,
+        help="Replay states with this reducer: package.module:attr or path/to/file.py:attr.",
     ),
-    recording: str | None = typer.Option(
-        None, "--recording", help="The recording id or name (default: the latest)."
-    ),
+    recording: str | None = RECORDING,
     live: str | None = typer.Option(
         None, "--live", help="Follow a recorder's control endpoint, e.g. ws://127.0.0.1:8766/."
     ),
@@ -41,6 +52,8 @@ def tui(
         return
     if log is None:
         raise BadInput("give a LOG to replay, or --live ws://HOST:PORT to follow a recorder")
+    if recording is not None:
+        recording = _recording_id(log, recording)
     app, opened = replay_app(log, reducer=reducer, recording=recording)
     try:
         app.run()
@@ -48,17 +61,29 @@ def tui(
         opened.close()
 
 
-@reports_errors
-def demo(
-    headless: bool = typer.Option(
-        False, "--headless", help="Print a summary instead of opening the screen (for CI)."
-    ),
-    messages: int = typer.Option(60, "--messages", help="Messages each traffic client sends."),
-) -> None:
-    """Start a sample server, the recorder and traffic on loopback, then open the TUI live.
+def _recording_id(log: str, ref: str) -> str:
+    """``ref`` resolved by the one recording rule (:meth:`devtools.store.Log.recording`), as
+    ``id:N``, so that the launcher takes it as exactly that recording."""
+    from devtools.store import ID_PREFIX, Log
 
-    Example: rdt demo --headless
-    """
-    from tui.demo import run_demo
+    with Log.open(log) as opened:
+        return f"{ID_PREFIX}{opened.recording(ref).id}"
 
-    run_demo(headless=headless, messages=messages)
+
+def _demo_command(parts: Callable[[], DemoParts]) -> Callable[..., None]:
+    @reports_errors
+    def demo(
+        headless: bool = typer.Option(
+            False, "--headless", help="Print a summary instead of opening the screen (for CI)."
+        ),
+        messages: int = typer.Option(60, "--messages", help="Messages each traffic client sends."),
+    ) -> None:
+        """Start a sample server, the recorder and traffic on loopback, then open the TUI live.
+
+        Example: rdt demo --headless
+        """
+        from tui.demo import run_demo
+
+        run_demo(parts(), headless=headless, messages=messages)
+
+    return demo

@@ -3,7 +3,8 @@
 Interactive: the TUI opens live on the recorder's control endpoint while traffic runs.
 ``--headless`` (CI, no terminal): runs the traffic, then prints what was recorded, a determinism
 verdict from ``rdt verify``'s module when it is installed, and one state diff — and exits 0.
-Everything it starts (server, recorder, traffic, temporary log) it stops and removes.
+Everything it starts (server, recorder, traffic, temporary log) it stops and removes. The
+server, recorder and traffic come in as :class:`~tui.stack.DemoParts` (``devtools.cli``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,9 @@ from rich.text import Text
 
 from devtools.clikit import out_console
 from devtools.tasks import spawn
+from tui.stack import DemoParts
 
 REDUCER = "samples.sales_order:reducer"
-
-
-async def _traffic(url: str, messages: int) -> Any:
-    from samples.traffic import run_traffic
-
-    return await run_traffic(url, sample="sales-order", clients=4, messages=messages, seed=1)
 
 
 def summarise(log: str, stats: Any) -> list[Text]:
@@ -59,7 +55,7 @@ def summarise(log: str, stats: Any) -> list[Text]:
     return lines
 
 
-async def _headless(messages: int) -> list[Text]:
+async def _headless(parts: DemoParts, messages: int) -> list[Text]:
     import tempfile
     from pathlib import Path
 
@@ -67,19 +63,19 @@ async def _headless(messages: int) -> list[Text]:
 
     with tempfile.TemporaryDirectory(prefix="rdt-demo-") as folder:
         log = str(Path(folder) / "demo.rdtlog")
-        async with demo_stack(log) as stack:
-            stats = await _traffic(stack.proxy_url, messages)
+        async with demo_stack(log, parts=parts) as stack:
+            stats = await parts.run_traffic(stack.proxy_url, messages=messages)
             await stack.recorder.flush()
         return await asyncio.to_thread(summarise, log, stats)
 
 
-async def _interactive(messages: int) -> None:
+async def _interactive(parts: DemoParts, messages: int) -> None:
     from tui.launch import live_app
     from tui.stack import demo_stack
 
-    async with demo_stack() as stack:
+    async with demo_stack(parts=parts) as stack:
         app = live_app(stack.control_url, token=stack.token, reducer=REDUCER)
-        traffic = spawn(_traffic_forever(stack.proxy_url, messages), "rdt-demo-traffic")
+        traffic = spawn(_traffic_forever(parts, stack.proxy_url, messages), "rdt-demo-traffic")
         try:
             await app.run_async()
         finally:
@@ -87,18 +83,18 @@ async def _interactive(messages: int) -> None:
             await asyncio.gather(traffic, return_exceptions=True)
 
 
-async def _traffic_forever(url: str, messages: int) -> None:
+async def _traffic_forever(parts: DemoParts, url: str, messages: int) -> None:
     """Keep traffic flowing (a round every couple of seconds) while the screen is open."""
     while True:
-        await _traffic(url, messages)
+        await parts.run_traffic(url, messages=messages)
         await asyncio.sleep(2)
 
 
-def run_demo(*, headless: bool = False, messages: int = 60) -> None:
+def run_demo(parts: DemoParts, *, headless: bool = False, messages: int = 60) -> None:
     """Run the demo (see the module docstring)."""
     if headless:
         console = out_console()
-        for line in asyncio.run(_headless(messages)):
+        for line in asyncio.run(_headless(parts, messages)):
             console.print(line)
         return
-    asyncio.run(_interactive(messages))
+    asyncio.run(_interactive(parts, messages))

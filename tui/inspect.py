@@ -74,7 +74,7 @@ def details(timeline: Any, replay: Any, row: Row, pinned: int | None = None) -> 
         else:
             before, why = state_at(timeline, replay, base) if base >= 0 else (None, "no v 0")
         if why is None:
-            patch = diff(before, state)
+            patch = diff(before, state, with_old=True)
         else:
             diff_note = why
     cause = timeline.message(record.cause_seq) if record.cause_seq else None

@@ -4,15 +4,15 @@
 an event loop of its own: it receives the frames, parses the JSON and builds the rows there, off
 the screen's event loop, and queues them. The app calls :meth:`LiveFeed.drain` on a timer (every
 ~80 ms), so the screen is updated in batches however fast records arrive and a burst of frames
-never holds up a keypress. Inject and mark go over a second (asyncio) connection so their
-answers never queue behind the feed.
+never holds up a keypress. Inject and mark go through a
+:class:`~devtools.control_client.ControlClient` (a second connection) so their answers never
+queue behind the feed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import threading
 from collections import deque
 from typing import Any
@@ -20,19 +20,16 @@ from typing import Any
 import websockets
 
 from devtools import protocol
-from devtools.errors import BadInput
+from devtools.control_client import CLOSE_TIMEOUT, ControlClient, ControlError, connect
 from devtools.jsonutil import dumps, loads
 from devtools.model import Mark, Snapshot
-from devtools.tokens import bearer_header
 from tui.rows import event_from_record, event_row, message_from_record, message_row
 from tui.rowsource import LiveTimeline
 
-CLOSE_TIMEOUT = 0.5
-"""Seconds to wait for the recorder's closing handshake when the screen closes."""
+__all__ = ["CLOSE_TIMEOUT", "LiveError", "LiveFeed", "prepare"]
 
-
-class LiveError(BadInput):
-    """The control endpoint cannot be reached, refused the token, or answered nonsense."""
+LiveError = ControlError
+"""The control endpoint cannot be reached, refused the token, or answered nonsense."""
 
 
 def prepare(record: dict[str, Any]) -> tuple[str, Any] | None:
@@ -70,31 +67,13 @@ class LiveFeed:
         """Records received so far."""
         self.connected = False
         self.error: str | None = None
-        self._ids = itertools.count(1)
-        self._control: Any = None
-        self._control_lock = asyncio.Lock()
+        self.control = ControlClient(url, token, id_prefix="tui")
+        """Inject and mark requests (a connection of their own, opened on first use)."""
         self._feed: Any = None
         self._stopping = threading.Event()
 
-    def _headers(self) -> dict[str, str]:
-        return bearer_header(self.token) if self.token else {}
-
     async def _connect(self, **options: Any) -> Any:
-        try:
-            return await websockets.connect(
-                self.url,
-                additional_headers=self._headers(),
-                max_size=None,
-                open_timeout=5,
-                close_timeout=CLOSE_TIMEOUT,
-                **options,
-            )
-        except websockets.InvalidStatus as error:
-            code = error.response.status_code
-            why = "the token was refused" if code in (401, 403) else f"HTTP {code}"
-            raise LiveError(f"cannot follow {self.url}: {why}") from None
-        except (OSError, TimeoutError, websockets.InvalidURI, websockets.InvalidHandshake) as error:
-            raise LiveError(f"cannot follow {self.url}: {error}") from None
+        return await connect(self.url, self.token, max_size=None, **options)
 
     def read(self, from_seq: int | None = 1) -> None:
         """Subscribe and queue records until the connection ends or :meth:`close` (blocking:
@@ -171,28 +150,15 @@ class LiveFeed:
 
     async def request(self, message: dict[str, Any], answer: str, timeout: float = 10) -> dict:
         """Send ``message`` on the control connection and wait for the ``answer`` type."""
-        async with self._control_lock:
-            if self._control is None:
-                self._control = await self._connect()
-            await self._control.send(dumps(message).decode())
-            async with asyncio.timeout(timeout):
-                while True:
-                    reply = loads(await self._control.recv())
-                    if not isinstance(reply, dict):
-                        continue
-                    if reply.get("type") == protocol.ERROR:
-                        raise LiveError(f"the recorder refused: {reply.get('error')}")
-                    if reply.get("type") == answer and reply.get("id") in (None, message.get("id")):
-                        return reply
+        return await self.control.request(message, answer, timeout=timeout)
 
     async def inject(self, action: dict[str, Any], via: str = "devtools") -> dict[str, Any]:
         """Inject ``action``; returns the ``@@devtools/injected`` answer."""
-        request = protocol.inject_request(f"tui-{next(self._ids)}", action, via=via)  # type: ignore[arg-type]
-        return await self.request(request, protocol.INJECTED)
+        return await self.control.inject(action, via=via, timeout=10)
 
     async def mark(self, label: str) -> dict[str, Any]:
         """Put a mark on the recorder's timeline; returns the ``@@devtools/marked`` answer."""
-        return await self.request(protocol.mark_request(label), protocol.MARKED)
+        return await self.control.mark(label)
 
     async def close(self) -> None:
         """Stop the feed (its thread ends within :data:`CLOSE_TIMEOUT`) and the control link."""
@@ -202,6 +168,4 @@ class LiveFeed:
             loop, task = feed
             with contextlib.suppress(RuntimeError):  # its loop has just ended
                 loop.call_soon_threadsafe(task.cancel)
-        if self._control is not None:
-            await self._control.close()
-            self._control = None
+        await self.control.close()

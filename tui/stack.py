@@ -1,15 +1,33 @@
 """A loopback stack for ``rdt demo`` (and the live tests): a sample server, the recorder in front
-of it with the devtools channel, and a temporary SQLite log. Everything it starts, it stops."""
+of it with the devtools channel, and a temporary SQLite log. Everything it starts, it stops.
+
+The sample server, the recorder and the traffic belong to packages the TUI may not import
+(DESIGN.md §2): they come in as :class:`DemoParts`, which ``devtools.cli.demo_parts()`` (the one
+module that may import every package) builds.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import secrets
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class DemoParts:
+    """What the demo runs from the other packages."""
+
+    make_server: Callable[..., Any]
+    """``make_server(token=...)`` → a server with ``await .serve(host, port)`` (a sample's)."""
+    start_recorder: Callable[..., Awaitable[Any]]
+    """``await start_recorder(upstream=, log=, token=, name=)`` → a running recorder on
+    ephemeral loopback ports, recording the server's devtools channel."""
+    run_traffic: Callable[..., Awaitable[Any]]
+    """``await run_traffic(url, messages=)`` → traffic statistics (``sent``, ``received``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,35 +51,26 @@ class Stack:
 
 
 @contextlib.asynccontextmanager
-async def demo_stack(log: str | None = None, *, name: str = "demo") -> AsyncIterator[Stack]:
-    """Run the sales-order sample behind a recorder on 127.0.0.1 (ephemeral ports).
+async def demo_stack(
+    log: str | None = None, *, parts: DemoParts, name: str = "demo"
+) -> AsyncIterator[Stack]:
+    """Run the sample server behind a recorder on 127.0.0.1 (ephemeral ports).
 
     Args:
         log: where to record; ``None``: a SQLite file in a temporary folder removed afterwards.
+        parts: the server, recorder and traffic to run (``devtools.cli.demo_parts()``).
         name: the recording's name.
     """
-    from recorder.app import start_recorder
-    from recorder.settings import RecorderSettings, parse_upstream
-    from samples.sales_order import make_server
-
     token = secrets.token_urlsafe(16)
     with contextlib.ExitStack() as files:
         if log is None:
             folder = files.enter_context(tempfile.TemporaryDirectory(prefix="rdt-demo-"))
             log = str(Path(folder) / "demo.rdtlog")
-        server = await make_server(token=token).serve("127.0.0.1", 0)
+        server = await parts.make_server(token=token).serve("127.0.0.1", 0)
         try:
-            settings = RecorderSettings(
-                upstream=parse_upstream(f"ws://127.0.0.1:{server.port}/"),
-                log=log,
-                token=token,
-                name=name,
-                listen=("127.0.0.1", 0),
-                control=("127.0.0.1", 0),
-                devtools_path="/devtools",
-                stderr=lambda line: None,
+            recorder = await parts.start_recorder(
+                upstream=f"ws://127.0.0.1:{server.port}/", log=log, token=token, name=name
             )
-            recorder = await start_recorder(settings)
             try:
                 await recorder.wait_joined()
                 yield Stack(server, recorder, log, token)

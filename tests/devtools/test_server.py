@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from devtools.canonical import state_hash
 from devtools.server import ReducerServer, ServerHandle
 from devtools.server_context import Context, Next
+from devtools.tasks import spawn
 from devtools.tokens import bearer_header
 from samples import sales_order
 
@@ -372,7 +373,7 @@ async def test_join_under_load_covers_every_v_exactly_once():
                     k += 1
                     after_join += joined.is_set()
 
-        tasks = [asyncio.create_task(shopper(i)) for i in range(4)]
+        tasks = [spawn(shopper(i), f"shopper-{i}") for i in range(4)]
         while h.app.v < 20:
             await asyncio.sleep(0.001)
         dt = await devtools(h)

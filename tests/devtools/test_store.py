@@ -224,6 +224,22 @@ def test_checkpoint_cache(log_target):
         assert reader.checkpoints("other") == []
 
 
+def test_checkpoint_store_is_its_own_class_and_per_recording(log_target):
+    from devtools.checkpoint_store import CheckpointStore
+
+    f.write_log(log_target, name="one")
+    f.write_log(log_target, name="two")
+    with Log.open(log_target) as log:
+        one = log.reader("one").checkpoint_store()
+        two = log.reader("two").checkpoint_store()
+        assert isinstance(one, CheckpointStore) and one.db is log.db
+        one.save("k", [(5, b'{"count":15}', "sha256:five")])
+        assert one.hashes("k") == [(5, "sha256:five")] and two.hashes("k") == []
+        assert one.state("k", 5) == b'{"count":15}' and two.state("k", 5) is None
+        log.delete_recording(log.recording("one").id)
+        assert CheckpointStore(log.db, one.recording_id).hashes("k") == []
+
+
 def test_writer_on_a_dedicated_thread_while_a_reader_reads(log_target):
     """The recorder's shape: a writer thread flushing batches, readers reading meanwhile."""
     with Log.open(log_target, create=True) as log:

@@ -131,3 +131,30 @@ def test_help_has_an_example(name):
     result = run(name, "--help")
     assert result.exit_code == 0
     assert "Example: rdt " + name in result.stdout
+
+
+def test_diff_tree_shows_old_and_new_values(tmp_path):
+    from devtools.store import Log
+    from tests.factories import T0, event
+
+    path = str(tmp_path / "totals.rdtlog")
+    with Log.open(path, create=True) as lg:
+        writer = lg.writer(name="totals", started_ns=T0)
+        writer.add_events(
+            [
+                event(1, "order/created", id="o1", customer="ACME"),
+                event(2, "order/line-added", order="o1", sku="a", qty=1, price=1567),
+                event(3, "order/line-added", order="o1", sku="b", qty=2, price=719),
+            ]
+        )
+        writer.close()
+    before = json.loads(run("state", path, "--reducer", GOOD, "--at", 2, "--json").stdout)
+    after = json.loads(run("state", path, "--reducer", GOOD, "--at", 3, "--json").stdout)
+    old_total = before["state"]["orders"]["o1"]["total"]
+    new_total = after["state"]["orders"]["o1"]["total"]
+    assert old_total != new_total
+    result = run("diff", path, 2, 3, "--reducer", GOOD)
+    assert result.exit_code == 0, result.output
+    assert f"total: {old_total} → {new_total}" in result.stdout
+    plain = json.loads(run("diff", path, 2, 3, "--reducer", GOOD, "--json").stdout)["patch"]
+    assert all("from_value" not in op for op in plain)  # --json stays a plain RFC 6902 patch

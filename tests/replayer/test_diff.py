@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replayer.diff import diff, equal, escape, pointer, split_pointer
+from replayer.diff import OLD, diff, equal, escape, pointer, split_pointer, without_old
 
 KEYS = st.one_of(
     st.sampled_from(["a", "b", "a/b", "~", "~1", "/", "", "ü", "日本", "a~0b", "x y"]),
@@ -158,3 +158,39 @@ def test_pointer_escaping_round_trips():
     assert split_pointer(pointer(parts)) == parts
     assert escape(3) == "3"
     assert split_pointer("") == []
+
+
+def _resolve(doc, path):
+    for token in split_pointer(path):
+        doc = doc[int(token)] if isinstance(doc, list) else doc[token]
+    return doc
+
+
+@settings(max_examples=150, deadline=None)
+@given(JSON, JSON)
+def test_with_old_carries_the_value_each_op_replaces_or_removes(a, b):
+    """``with_old=True`` is the same patch plus, on each replace/remove, the value it takes away
+    at the moment it applies; jsonpatch applies it as it is."""
+    patch = diff(a, b, with_old=True)
+    assert without_old(patch) == diff(a, b)
+    assert strict(jsonpatch.apply_patch(a, patch)) == strict(b)
+    doc = copy.deepcopy(a)
+    for op in patch:
+        if op["op"] in ("replace", "remove"):
+            assert strict(_resolve(doc, op["path"])) == strict(op[OLD])
+        else:
+            assert OLD not in op
+        doc = jsonpatch.apply_patch(doc, [without_old([op])[0]])
+
+
+def test_with_old_known_patches():
+    assert diff({"total": 1567}, {"total": 719}, with_old=True) == [
+        {"op": "replace", "path": "/total", "value": 719, OLD: 1567}
+    ]
+    assert diff([0, 1, 2, 3], [0, 3], with_old=True) == [
+        {"op": "remove", "path": "/1", OLD: 1},
+        {"op": "remove", "path": "/1", OLD: 2},
+    ]
+    assert diff({"gone": {"x": 1}}, {}, with_old=True) == [
+        {"op": "remove", "path": "/gone", OLD: {"x": 1}}
+    ]

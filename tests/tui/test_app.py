@@ -251,7 +251,7 @@ async def test_with_a_reducer_state_is_replayed_at_every_event(app_for, small_lo
         await settle(pilot)
         assert app.query_one(StateView).state == {"count": 21}
         await show_tab(pilot, "tab-diff")
-        assert "replace /count  21" in app.query_one(DiffView).plain
+        assert "replace /count  15 → 21" in app.query_one(DiffView).plain  # old → new
 
 
 async def test_s_skips_an_event_and_shows_the_downstream_change(app_for, small_log) -> None:
@@ -287,3 +287,15 @@ async def test_b_bisects_to_the_first_bad_event(app_for, small_log) -> None:
         assert app.query_one(TabbedContent).active == "tab-diff"
         assert "v 13 → v 14" in app.query_one(DiffView).plain
         assert any("first bad event is v 14" in note for note in app.notes)
+
+
+async def test_diff_tab_shows_old_and_new_values(app_for, small_log) -> None:
+    app = app_for(small_log, reducer=str(Path(factories.__file__)) + ":counter_reducer")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_replay(pilot)
+        await pilot.press(*["j"] * 5)  # v 6: count 15 → 21
+        await settle(pilot)
+        await show_tab(pilot, "tab-diff")
+        text = app.query_one(DiffView).plain
+        assert "v 5 → v 6" in text and "replace /count  15 → 21" in text
+        assert "15 → 21" in screen_text(app)

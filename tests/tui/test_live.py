@@ -8,11 +8,11 @@ import json
 import pytest
 import websockets
 
+from devtools.cli import demo_stack
 from tests.tui.helpers import settle, submit
 from tui.dialogs.inject import InjectDialog, parse_action
 from tui.launch import live_app
 from tui.live import LiveFeed
-from tui.stack import demo_stack
 from tui.widgets.event_list import EventList
 from tui.widgets.header import HeaderBar
 
