@@ -8,7 +8,7 @@ checkpoints can proceed while a reader walks a million rows. The replayer's hot 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -277,19 +277,6 @@ class LogReader:
         if self._checkpoints is None:
             self._checkpoints = CheckpointStore(self.db, self._rid)
         return self._checkpoints
-
-    # Kept for replayer/checkpoints.py until it calls checkpoint_store() itself.
-    def checkpoints(self, key: str) -> list[tuple[int, str]]:
-        """Same as ``checkpoint_store().hashes(key)``."""
-        return self.checkpoint_store().hashes(key)
-
-    def checkpoint_state(self, key: str, v: int) -> bytes | None:
-        """Same as ``checkpoint_store().state(key, v)``."""
-        return self.checkpoint_store().state(key, v)
-
-    def save_checkpoints(self, key: str, rows: Iterable[tuple[int, bytes, str]]) -> None:
-        """Same as ``checkpoint_store().save(key, rows)`` (a write: it lives there)."""
-        self.checkpoint_store().save(key, rows)
 
 
 def _type_filter(table: sa.Table, prefix: str | None) -> list[Any]:

@@ -1,7 +1,7 @@
 """The checkpoint cache: states after multiples of K events, as JSON bytes.
 
 Small replays keep their checkpoints in memory. Large ones persist them in the log's
-checkpoint table (``LogReader.checkpoints`` / ``checkpoint_state`` / ``save_checkpoints``)
+checkpoint table (``LogReader.checkpoint_store()``: ``hashes`` / ``state`` / ``save``)
 under a key that hashes the reducer's code, its reference, K, the source kind and the start
 state, so a second open is instant and a changed reducer never reuses stale states. Persisted
 states are written in batches by a background thread and then dropped from memory, so memory
@@ -137,7 +137,7 @@ class CheckpointCache:
         self._writer: ThreadPoolExecutor | None = None
         if persist:
             try:
-                self.vs = [v for v, _ in reader.checkpoints(key)]
+                self.vs = [v for v, _ in reader.checkpoint_store().hashes(key)]
             except Exception:  # noqa: BLE001 — a cache we cannot read is just empty
                 self.persist = False
         self.loaded = len(self.vs)
@@ -189,7 +189,7 @@ class CheckpointCache:
     def _save(self, rows: list[tuple[int, bytes]]) -> None:
         """Hash and write one batch (on the writer thread)."""
         hashed = [(v, data, "sha256:" + hashlib.sha256(data).hexdigest()) for v, data in rows]
-        self.reader.save_checkpoints(self.key, hashed)
+        self.reader.checkpoint_store().save(self.key, hashed)
 
     def _settle(self) -> None:
         """Wait for the oldest batch; once written, its states leave memory."""
@@ -222,7 +222,7 @@ class CheckpointCache:
         """A fresh copy of the state after checkpoint ``v``."""
         data = self._memory.get(v)
         if data is None:
-            data = self.reader.checkpoint_state(self.key, v)
+            data = self.reader.checkpoint_store().state(self.key, v)
             if data is None:
                 raise KeyError(v)
         return load_state(data)

@@ -22,7 +22,8 @@ from replayer import fold
 from replayer.diff import diff, equal
 from replayer.errors import ReplayError
 from replayer.findings import Finding, LogResult
-from replayer.fold import ReducerRuntime, load_runtime
+from replayer.fold import ReducerRuntime
+from replayer.runtimes import load_runtime
 from replayer.source import open_source
 
 __all__ = ["as_doubles", "compare_reducers"]
@@ -167,7 +168,7 @@ def _finding(v: int, event: Any, sa: Any, sb: Any, which: dict[str, str], double
         kind="reducer-divergence",
         v=v,
         event=event,
-        diff=diff(sa, sb),
+        diff=diff(sa, sb, with_old=True),
         detail=f"after v={v} the two reducers hold different states (they agreed on every "
         "event before)",
         note=note,

@@ -23,8 +23,9 @@ from replayer.bisect import BisectResult, checkpoint_window
 from replayer.checkpoints import CheckpointCache, checkpoint_key, encode_state, load_state
 from replayer.diff import diff as diff_states
 from replayer.errors import PredicateError, VersionOutOfRange
-from replayer.fold import ReducerRuntime, load_runtime
+from replayer.fold import ReducerRuntime
 from replayer.predicate import Predicate
+from replayer.runtimes import load_runtime
 from replayer.source import MessageSource, chunks, open_source
 from replayer.whatif import WhatIfResult
 

@@ -244,25 +244,6 @@ class PyReducer:
         """Nothing to release."""
 
 
-def load_runtime(reducer: str | Callable[[Any, Any], Any] | ReducerRuntime) -> ReducerRuntime:
-    """The runtime for a reference (Python or JavaScript, by the file's extension) or callable.
-
-    Raises:
-        ReducerLoadError: the reducer cannot be loaded.
-    """
-    if not isinstance(reducer, str):
-        if hasattr(reducer, "fold_pages") and hasattr(reducer, "steps"):
-            return reducer  # type: ignore[return-value]
-        return PyReducer(reducer)  # type: ignore[arg-type]
-    from replayer.loader import is_js_ref, load_reducer
-
-    if is_js_ref(reducer):
-        from replayer.jsreducer import JsReducer
-
-        return JsReducer.load(reducer)
-    return PyReducer(load_reducer(reducer), reducer)
-
-
 # --------------------------------------------------------------------------- the folds
 
 

@@ -105,6 +105,7 @@ from devtools.jsonutil import loads
 from devtools.sanitize import visible
 from replayer.errors import JsWorkerError, ReplayError, StateNotJSON
 from replayer.jsframing import FrameReader, encode_frame, events_body, parts_of
+from replayer.loader import JS_SUFFIXES, is_js_ref
 
 __all__ = [
     "IN_FLIGHT",
@@ -118,19 +119,12 @@ __all__ = [
 ]
 
 WORKER = Path(__file__).with_name("js") / "worker.mjs"
-JS_SUFFIXES = (".js", ".mjs", ".cjs")
 IN_FLIGHT = 3
 """Pages sent ahead of the replies read."""
 HASH_MODES = ("none", "checkpoints", "each")
 _STDERR_TAIL = 4096
 PIPE_BYTES = 1 << 20
 _INIT = {"type": "@@INIT"}
-
-
-def is_js_ref(ref: str) -> bool:
-    """Whether ``ref`` names a JavaScript reducer (``path/to/file.js|.mjs|.cjs:name``)."""
-    module, sep, _ = ref.strip().rpartition(":")
-    return bool(sep) and module.endswith(JS_SUFFIXES)
 
 
 class JavaScriptError(Exception):

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 from replayer import fold
 from replayer.bisect import BisectResult
 from replayer.diff import diff
-from replayer.fold import ReducerRuntime, load_runtime
+from replayer.fold import ReducerRuntime
+from replayer.runtimes import load_runtime
 from replayer.whatif import WhatIfResult
 
 

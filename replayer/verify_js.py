@@ -303,7 +303,10 @@ class _JsRun:
         if equal(recorded, replayed):
             return
         self.recorded_snapshot = SnapshotMismatch(
-            v=v, diff=diff(recorded, replayed), recorded_hash=snap.hash, last_match=None
+            v=v,
+            diff=diff(recorded, replayed, with_old=True),
+            recorded_hash=snap.hash,
+            last_match=None,
         )
 
     def _result(self, recorded: tuple[HashPoint, ...]) -> RunResult:

@@ -421,7 +421,7 @@ class VerifyPlanner:
         out = []
         for cause in self._causes:
             a, b = self._state(cause.a, cause.v), self._state(cause.b, cause.v)
-            patch = diff(a, b) if a is not None and b is not None else None
+            patch = diff(a, b, with_old=True) if a is not None and b is not None else None
             runs = [cause.a.describe(), cause.b.describe()]
             found = {**extra, "cause": cause.cause, "runs": runs}
             if cause.cause == "hash-seed":
@@ -476,7 +476,9 @@ class VerifyPlanner:
             )
         )
         after, before = self._state(self.ref, bad), self._state(self.ref, bad - 1)
-        patch = diff(before, after) if after is not None and before is not None else None
+        patch = (
+            diff(before, after, with_old=True) if after is not None and before is not None else None
+        )
         since = "the start" if good is None else f"v={good}"
         if good is not None and bad - good == 1:
             detail = (

@@ -246,7 +246,7 @@ class _Found:
 
         self.recorded_snapshot = SnapshotMismatch(
             v=v,
-            diff=diff(snap.state, state),
+            diff=diff(snap.state, state, with_old=True),
             recorded_hash=snap.hash,
             last_match=self.snapshot_matches[-1] if self.snapshot_matches else None,
         )

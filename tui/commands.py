@@ -52,22 +52,11 @@ def tui(
         return
     if log is None:
         raise BadInput("give a LOG to replay, or --live ws://HOST:PORT to follow a recorder")
-    if recording is not None:
-        recording = _recording_id(log, recording)
     app, opened = replay_app(log, reducer=reducer, recording=recording)
     try:
         app.run()
     finally:
         opened.close()
-
-
-def _recording_id(log: str, ref: str) -> str:
-    """``ref`` resolved by the one recording rule (:meth:`devtools.store.Log.recording`), as
-    ``id:N``, so that the launcher takes it as exactly that recording."""
-    from devtools.store import ID_PREFIX, Log
-
-    with Log.open(log) as opened:
-        return f"{ID_PREFIX}{opened.recording(ref).id}"
 
 
 def _demo_command(parts: Callable[[], DemoParts]) -> Callable[..., None]:

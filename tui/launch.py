@@ -24,15 +24,12 @@ def replay_app(
     from tui.rowsource import LogTimeline
 
     if reducer is not None:
-        from replayer.fold import load_runtime
+        from replayer.runtimes import load_runtime
 
         load_runtime(reducer).close()  # fail fast with one clear line, before the screen opens
     log = Log.open(target)
     try:
-        ref: int | str | None = recording
-        if recording is not None and recording.isdigit():
-            ref = int(recording)
-        reader = log.reader(ref)
+        reader = log.reader(recording)
         timeline = LogTimeline(reader)
         name = reader.recording.name
     except BaseException:

@@ -213,15 +213,16 @@ def test_checkpoint_cache(log_target):
     f.write_log(log_target)
     with Log.open(log_target) as log:
         reader = log.reader()
-        assert reader.checkpoints("k") == []
-        reader.save_checkpoints("k", [(20, b'{"count":2}', "sha256:b"), (10, b"{}", "sha256:a")])
-        reader.save_checkpoints("k", [(10, b'{"other":1}', "sha256:z")])  # kept as it was
-        reader.save_checkpoints("other", [])
-        assert reader.checkpoints("k") == [(10, "sha256:a"), (20, "sha256:b")]
-        assert reader.checkpoint_state("k", 20) == b'{"count":2}'
-        assert reader.checkpoint_state("k", 10) == b"{}"
-        assert reader.checkpoint_state("k", 30) is None
-        assert reader.checkpoints("other") == []
+        store = reader.checkpoint_store()
+        assert store.hashes("k") == []
+        store.save("k", [(20, b'{"count":2}', "sha256:b"), (10, b"{}", "sha256:a")])
+        store.save("k", [(10, b'{"other":1}', "sha256:z")])  # kept as it was
+        store.save("other", [])
+        assert store.hashes("k") == [(10, "sha256:a"), (20, "sha256:b")]
+        assert store.state("k", 20) == b'{"count":2}'
+        assert store.state("k", 10) == b"{}"
+        assert store.state("k", 30) is None
+        assert store.hashes("other") == []
 
 
 def test_checkpoint_store_is_its_own_class_and_per_recording(log_target):

@@ -7,7 +7,8 @@ import pytest
 from devtools.model import Snapshot
 from replayer import fold
 from replayer.errors import ReplayError
-from replayer.fold import PyReducer, load_runtime
+from replayer.fold import PyReducer
+from replayer.runtimes import load_runtime
 from tests.factories import counter_events, counter_reducer
 
 

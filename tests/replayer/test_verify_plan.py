@@ -182,7 +182,8 @@ def test_a_recorded_hash_window_is_pinned_from_the_recorded_hashes_the_worker_se
         [26, 27],
         True,
     )
-    assert found.diff == [{"op": "replace", "path": "/count", "value": 4}]
+    # the old value rides beside the op, so the report can show 3 → 4
+    assert found.diff == [{"op": "replace", "path": "/count", "value": 4, "from_value": 3}]
 
 
 def test_sparse_recorded_hashes_give_a_window():
