@@ -10,7 +10,7 @@ over a few rounds:
   with checkpoints every 1,000 events (paced), from the first request to the last reply
   (worker start excluded).
 
-Usage: python bench/jsworker_throughput.py [--events N] [--rounds 3]
+Usage: python bench/jsworker_throughput.py [--events N] [--rounds 3] [--guards]
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--guards", action="store_true", help="the worker with verify's guards on")
     args = parser.parse_args()
     n = args.events
     with tempfile.TemporaryDirectory() as folder:
@@ -73,7 +74,7 @@ def main() -> int:
                 text=True,
             ).stdout
             hand = float(json.loads(out)["seconds"])
-            with JsWorker.start(f"{root / 'reducer.mjs'}:reducer") as worker:
+            with JsWorker.start(f"{root / 'reducer.mjs'}:reducer", guards=args.guards) as worker:
                 worker.init()
                 t0 = time.perf_counter()
                 checkpoints = 0
