@@ -192,8 +192,12 @@ class Pacing {
     this.since = started;
   }
 
+  overdue(now) {
+    return now - this.since >= SEEK_MS;
+  }
+
   due(now) {
-    if (now - this.since >= SEEK_MS) return true;
+    if (this.overdue(now)) return true;
     const replay = now - this.started - this.spent;
     return this.spent + this.lastCost <= Math.max(FLOOR_MS, SHARE * replay);
   }
@@ -292,6 +296,13 @@ function fold(header, text) {
         }
         if (atCheckpoints) hashes.push(hashEntry(v));
         if (guard !== null) windowCheck(v, checkpointText, mutations);
+      } else if (every > 0 && pace && (v & 15) === 0 && session.pacing.overdue(cpuMs())) {
+        // A slow reducer: more than SEEK_MS of reductions since the last checkpoint, so one
+        // here too, between multiples of K, keeps a later seek within SEEK_MS of reductions.
+        const began = cpuMs();
+        checkpoints.push([v, parts.length]);
+        parts.push(textOf(state, v));
+        session.pacing.taken(began, cpuMs());
       }
       if (each) hashes.push(hashEntry(v));
       else if (hashAt !== null && hashAt.has(v) && !(atCheckpoints && every > 0 && v % every === 0)) {
