@@ -37,7 +37,10 @@ RECORDING_HELP = (
     "name, rdt stops: write id:N or name:N."
 )
 JSON_HELP = "Print one JSON document."
-REDUCER_HELP = "The reducer: package.module:attr or path/to/file.py:attr."
+REDUCER_HELP = (
+    "The reducer: package.module:attr, path/to/file.py:attr, or a JavaScript reducer "
+    "path/to/file.js|.mjs|.cjs:name (run in a Node worker; :default for a default export)."
+)
 
 
 def log_argument(*, required: bool = True, many: bool = False, help: str = LOG_HELP) -> Any:

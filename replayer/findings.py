@@ -243,7 +243,13 @@ def render_result(result: LogResult) -> Group:
         facts.append(f"{events} events")
     if runs:
         seeds = result.info.get("seeds")
-        facts.append(f"{runs} runs" + (f" (PYTHONHASHSEED {', '.join(seeds)})" if seeds else ""))
+        labels = result.info.get("labels") or []
+        if labels and not all(label.startswith("PYTHONHASHSEED") for label in labels):
+            facts.append(f"{runs} runs ({', '.join(visible(str(x)) for x in labels)})")
+        else:
+            facts.append(
+                f"{runs} runs" + (f" (PYTHONHASHSEED {', '.join(seeds)})" if seeds else "")
+            )
     tail = f" [{'; '.join(facts)}]" if facts else ""
     if result.ok:
         parts.append(Text.assemble(("ok", "bold green"), f": {visible(result.log)}{tail}"))

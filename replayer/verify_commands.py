@@ -103,7 +103,9 @@ def verify(
 def compare(
     log: str = LOG,
     reducer: str = REDUCER,
-    against: str = typer.Option(..., "--against", help="The other reducer version (REF)."),
+    against: str = typer.Option(
+        ..., "--against", help="The other reducer version (REF; Python or JavaScript)."
+    ),
     as_json: bool = JSON,
     recording: str | None = RECORDING,
 ) -> None:
@@ -135,10 +137,12 @@ def gen_test(
     ),
     recording: str | None = RECORDING,
 ) -> None:
-    """Write a pytest regression test that replays events FROM..TO and asserts their states.
+    """Write a regression test that replays events FROM..TO and asserts their states.
 
     The slice (its starting state and events) is embedded as data; the test passes now and
-    fails when the reducer's behaviour on that slice changes.
+    fails when the reducer's behaviour on that slice changes. A Python reducer gets a pytest
+    file; a JavaScript reducer a `node --test` file (name it FILE.test.mjs) that shows what
+    changed when it fails.
 
     Example: rdt gen-test orders.rdtlog --reducer samples.sales_order:reducer --from 100
     --to 120 -o tests/test_orders_slice.py

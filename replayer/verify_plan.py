@@ -249,6 +249,7 @@ class VerifyPlanner:
                 "events": max(self.last_v - self.start_v, 0),
                 "runs": len(self.runs),
                 "seeds": [str(run.seed) for run in self.runs],
+                "labels": [run.label or f"seed {run.seed}" for run in self.runs],
                 "checkpoint_every": self.K,
             },
             headline=headline,
@@ -436,9 +437,9 @@ class VerifyPlanner:
                         detail=f"state differs between runs after v={cause.v}: "
                         f"{cause.a.describe()} and {cause.b.describe()} gave different states "
                         "from the same events (hash-seed)",
-                        note="separate fresh processes disagree: the reducer depends on hash "
-                        "order (iterating a set or a dict built from one), or on a clock or "
-                        "random source",
+                        note="separate fresh processes disagree: the reducer depends on a "
+                        "clock or random source, or (Python) on hash order (iterating a set or "
+                        "a dict built from one)",
                         help="iterate over sorted(...) instead of a set, and derive ids and "
                         "randomness from the event",
                         extra=found,

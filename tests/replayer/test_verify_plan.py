@@ -83,7 +83,13 @@ def test_a_clean_run_is_one_round_and_no_findings():
     assert plan.feed([full(), full()]) == []
     result = plan.result()
     assert result.ok and result.first_divergent_v is None and result.headline is None
-    assert result.info == {"events": 60, "runs": 2, "seeds": ["1", "2"], "checkpoint_every": K}
+    assert result.info == {
+        "events": 60,
+        "runs": 2,
+        "seeds": ["1", "2"],
+        "labels": ["SEED=1", "SEED=2"],
+        "checkpoint_every": K,
+    }
 
 
 def test_a_cross_run_divergence_is_localised_and_its_cause_told_apart():
