@@ -53,9 +53,6 @@ from replayer.verify_messages import (
     WorkerError,
 )
 
-WINDOW_STATES_MAX = 64
-"""Windows up to this many events send their states along with their hashes."""
-
 _HOW = {"shallow": "shallow", "window": "checkpoint"}
 
 
@@ -175,12 +172,7 @@ class _JsRun:
         return self._result(recorded)
 
     def _keep(self) -> set[int]:
-        keep = set(self.request.keep_states)
-        if self.request.window_states:
-            for lo, hi in self.request.hash_ranges:
-                if hi - lo <= WINDOW_STATES_MAX:
-                    keep.update(range(lo, hi + 1))
-        return keep
+        return self.request.states_wanted()
 
     def _at_start(self) -> None:
         v = self.start_v
@@ -220,7 +212,8 @@ class _JsRun:
             if request.compare_recorded
             else {}
         )
-        keep = self._keep() | set(snapshots)
+        wanted = self._keep()
+        keep = wanted | set(snapshots)
         recorded_match: int | None = self.start_v if probes else None
         last_checkpoint = self.start_v
         try:
@@ -258,7 +251,7 @@ class _JsRun:
                     state = load_state(data)
                     if v in snapshots:
                         self._compare_snapshot(v, state, snapshots[v])
-                    if v in keep and v not in snapshots or v in self._keep():
+                    if v in wanted:
                         self.states[v] = state
         except ReplayError as error:
             self.exception = ReducerException(error.v, error.traceback)

@@ -93,6 +93,10 @@ class RunConfig:
         return cls(int(doc["seed"]), int(doc.get("warmup") or 0), str(doc.get("label") or ""))
 
 
+WINDOW_STATES_MAX = 64
+"""Hash ranges up to this many events also send their states (``RunRequest.window_states``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunRequest:
     """One replay of the log for the planner."""
@@ -114,6 +118,17 @@ class RunRequest:
     """Also send the states of hash ranges short enough (the worker's limit)."""
     recorded_between: tuple[int, int] | None = None
     """Send the hashes the log recorded for ``lo < v <= hi`` (so the planner never reads it)."""
+
+    def states_wanted(self) -> set[int]:
+        """The ``v`` whose states the result carries: ``keep_states``, and with
+        ``window_states`` every ``v`` of the hash ranges up to :data:`WINDOW_STATES_MAX` long
+        (which saves the planner a round of workers)."""
+        wanted = set(self.keep_states)
+        if self.window_states:
+            for lo, hi in self.hash_ranges:
+                if hi - lo <= WINDOW_STATES_MAX:
+                    wanted.update(range(lo, hi + 1))
+        return wanted
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -75,8 +75,6 @@ _SERVER: int | None = None
 """In a forked child: the fork server's pid; the child stops when it is gone."""
 _CALLER: int | None = None
 """In a forked child: the pid of the process that asked; the child stops when it is gone."""
-WINDOW_STATES_MAX = 64
-"""Windows up to this many events send their states along with their hashes."""
 
 
 def _sha(data: bytes) -> str:
@@ -370,15 +368,9 @@ def _main_pass(
     stop_at = request.stop_at
     compare_recorded = request.compare_recorded
     hash_ranges = list(request.hash_ranges)
-    keep_states = set(request.keep_states)
+    keep_states = request.states_wanted()
     scan_to = request.mutation_scan_to
     checkpoints, event_hashes, states = found.checkpoints, found.event_hashes, found.states
-
-    # small windows also send their states, which saves the parent a round of workers
-    if request.window_states:
-        for lo, hi in hash_ranges:
-            if hi - lo <= WINDOW_STATES_MAX:
-                keep_states.update(range(lo, hi + 1))
 
     h0, bad0, data0 = _hash_bytes(state)
     checkpoints.append(HashPoint(start_v, h0))
