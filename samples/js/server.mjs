@@ -110,6 +110,7 @@ export async function startServer({ port = 8700, host = '127.0.0.1', token, devt
     response.writeHead(426, { 'Content-Type': 'text/plain' }).end('this is a websocket server\n');
   });
   const wss = new WebSocketServer({ server: http, maxPayload: 1024 * 1024 });
+  wss.on('error', () => {}); // the http server's own errors (EADDRINUSE …) are handled below
   const channel = devtools.attach(wss, { token, path: devtoolsPath, host });
   const sockets = new Set();
 

@@ -306,3 +306,41 @@ async def test_refused_before_the_upgrade(node_server, headers, origin, status):
     async with websockets.connect(node_server.url, proxy=None) as ws:
         await ws.send('{"type":"order/list"}')
         assert jsonutil.loads(await ws.recv())["type"] == "order/list"
+
+
+def test_rdt_sample_starts_the_node_server_and_sends_traffic():
+    done = rdt("sample", "node-sales-order", "--port", "0", "--traffic", "5", "--duration", "0.5")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^clients:\s+ws://127\.0\.0\.1:\d+/$", done.stdout, re.M)
+    assert re.search(r"^devtools:\s+ws://127\.0\.0\.1:\d+/devtools$", done.stdout, re.M)
+    assert re.search(r"^traffic:\s+\d+ sent, \d+ received", done.stdout, re.M)
+
+
+def test_rdt_sample_node_port_in_use_is_one_line_exit_3():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = rdt("sample", "node-sales-order", "--port", str(port), "--duration", "0.1")
+    assert done.returncode == 3
+    assert done.stderr.count("\n") == 1 and "EADDRINUSE" in done.stderr, done.stderr
+
+
+def test_rdt_sample_without_node_is_one_line_exit_3():
+    exe = shutil.which("rdt", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no node on it
+    done = subprocess.run(
+        [exe, "sample", "node-sales-order", "--duration", "0.1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3
+    assert done.stderr.strip().splitlines() == [
+        "rdt: node-sales-order needs Node.js: no `node` on PATH (install Node.js 18 or later)"
+    ]
