@@ -175,7 +175,7 @@ def log_cmd(
     ),
     from_: int | None = typer.Option(None, "--from", help="First seq (messages) or v (events)."),
     to: int | None = typer.Option(None, "--to", help="Last seq (messages) or v (events)."),
-    json_out: bool = json_option("Print JSON Lines records (PROTOCOL.md §4)."),
+    json_out: bool = json_option("Print JSON Lines records (docs/PROTOCOL.md §5)."),
 ) -> None:
     """List the messages or events of a recording, streamed.
 

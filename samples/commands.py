@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import os
+import shutil
+from pathlib import Path
 from types import ModuleType
 
 import typer
@@ -18,6 +22,13 @@ SAMPLE_MODULES = {
     "shopping-list": "samples.shopping_list",
 }
 """Sample names as ``rdt sample`` takes them, and their modules."""
+
+NODE_SAMPLES = {"node-sales-order": "server.mjs"}
+"""Samples served by Node (files in samples/js/), with the traffic of the Python twin's name."""
+
+NODE_TRAFFIC = {"node-sales-order": "sales-order"}
+
+JS_DIR = Path(__file__).resolve().parent / "js"
 
 DEFAULT_PORT = 8700
 
@@ -41,7 +52,12 @@ def register(app: typer.Typer) -> None:
 
 @reports_errors
 def sample(
-    name: str = typer.Argument(..., help="sales-order, sales-order-buggy or shopping-list."),
+    name: str = typer.Argument(
+        ...,
+        help="sales-order, sales-order-buggy, shopping-list, or node-sales-order (the Node "
+        "server samples/js/server.mjs: ws + Redux Toolkit + node/rdt-devtools; needs node and "
+        "`npm ci --prefix samples/js`).",
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(DEFAULT_PORT, "--port", help="Port to listen on (0: any free)."),
     token: str | None = typer.Option(
@@ -64,9 +80,12 @@ def sample(
 
     Example: rdt sample sales-order --port 8700 --traffic 50
     """
-    module = load_sample(name)
     if hash_every < 0 or (snapshot_every is not None and snapshot_every < 1):
         raise BadInput("--hash-every must be ≥ 0 and --snapshot-every ≥ 1")
+    if name in NODE_SAMPLES:
+        _node_sample(name, host, port, token, hash_every, snapshot_every, traffic, duration)
+        return
+    module = load_sample(name)
     resolved = resolve_token(token)
     server = module.make_server(
         token=resolved.value, hash_every=hash_every, snapshot_every=snapshot_every
@@ -101,6 +120,87 @@ def sample(
                 await asyncio.sleep(duration)
         finally:
             await handle.close()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def node_command(name: str) -> list[str]:
+    """The command line that starts Node sample ``name``.
+
+    Raises:
+        BadInput: node is not on PATH, or samples/js's packages are not installed.
+    """
+    node = shutil.which("node")
+    if node is None:
+        raise BadInput(f"{name} needs Node.js: no `node` on PATH (install Node.js 18 or later)")
+    if not (JS_DIR / "node_modules" / "rdt-devtools" / "package.json").is_file():
+        raise BadInput(f"{name} needs its packages: run `npm ci --prefix {JS_DIR}`")
+    return [node, str(JS_DIR / NODE_SAMPLES[name])]
+
+
+def _node_sample(
+    name: str,
+    host: str,
+    port: int,
+    token: str | None,
+    hash_every: int,
+    snapshot_every: int | None,
+    traffic: int,
+    duration: float | None,
+) -> None:
+    """Run a Node sample as a child process (the token through RDT_TOKEN, not argv)."""
+    command = node_command(name)
+    resolved = resolve_token(token)
+    args = [*command, "--host", host, "--port", str(port), "--hash-every", str(hash_every)]
+    if snapshot_every is not None:
+        args += ["--snapshot-every", str(snapshot_every)]
+    env = {**os.environ, "RDT_TOKEN": resolved.value}
+    console = out_console()
+
+    async def main() -> None:
+        child = await asyncio.create_subprocess_exec(
+            *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            urls: dict[str, str] = {}
+            async with asyncio.timeout(30):
+                while "devtools" not in urls:
+                    line = (await child.stdout.readline()).decode()
+                    if not line:
+                        err = (await child.stderr.read()).decode().strip().splitlines()
+                        raise BadInput(err[-1] if err else f"{name} exited before listening")
+                    key, _, value = line.partition(":")
+                    urls[key.strip()] = value.strip()
+            console.print(f"sample:   {name} (node, pid {child.pid})")
+            console.print(f"clients:  {urls['clients']}")
+            console.print(f"devtools: {urls['devtools']}")
+            if resolved.generated:
+                console.print(f"token:    {resolved.value}")
+            else:
+                console.print(f"token:    (from {'--token' if token else 'RDT_TOKEN'})")
+            if traffic:
+                from samples.traffic import run_traffic
+
+                stats = await run_traffic(
+                    urls["clients"], sample=NODE_TRAFFIC[name], messages=traffic
+                )
+                console.print(
+                    f"traffic:  {stats.sent} sent, {stats.received} received, "
+                    f"{stats.errors} errors in {stats.elapsed:.2f} s"
+                )
+            if duration is None:
+                console.print("serving; Ctrl-C to stop")
+                await child.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(child.wait(), duration)
+        finally:
+            if child.returncode is None:
+                child.terminate()
+                await child.wait()
 
     try:
         asyncio.run(main())

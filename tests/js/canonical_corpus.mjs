@@ -1,8 +1,12 @@
 // Prints, for every entry of tests/corpus/canonical.json, the canonical bytes (hex) and the
 // state hash the worker's canonical.mjs gives for JSON.parse(entry.json). Used by
-// tests/devtools/test_canonical_js.py to compare with Python byte for byte.
+// tests/devtools/test_canonical_js.py to compare with Python byte for byte. A second argument
+// names another canonical module to use (the rdt-devtools package's, for its own test).
 import { readFileSync } from 'node:fs';
-import { canonical, stateHash } from '../../replayer/js/canonical.mjs';
+import { pathToFileURL } from 'node:url';
+
+const module = process.argv[3] ? pathToFileURL(process.argv[3]).href : '../../replayer/js/canonical.mjs';
+const { canonical, stateHash } = await import(module);
 
 const corpus = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const out = {};

@@ -112,3 +112,30 @@ def test_recipe_command_fails_the_step_when_production_differs(tmp_path):
     failure = case.find("failure")
     assert failure is not None and failure.get("type") == "recorded-hash"
     assert "error[recorded-hash]" in failure.text
+
+
+INSTALL = "pip install ./tools/reducer-devtools"
+
+
+@pytest.mark.timeout(300)
+def test_readme_install_line_installs_rdt_from_a_checkout(tmp_path):
+    """The README's install step (a path to a checkout; rdt is on no package index) works."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"- run: {INSTALL}" in readme
+    assert "pip install reducer-devtools" not in readme
+    (tmp_path / "tools").mkdir()
+    checkout = tmp_path / "tools" / "reducer-devtools"
+    shutil.copytree(
+        ROOT,
+        checkout,
+        ignore=shutil.ignore_patterns(".venv", ".git", "node_modules", "*.egg-info", "__pycache__"),
+    )
+    target = tmp_path / "site"
+    command = [sys.executable, "-m", *INSTALL.split()]
+    command += ["--no-deps", "--quiet", "--target", str(target)]
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=280, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (target / "devtools" / "cli.py").is_file()
+    assert (target / "bin" / "rdt").is_file()

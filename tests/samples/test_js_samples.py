@@ -363,15 +363,19 @@ def test_packages_are_pinned_exactly_by_the_lock_file():
     package = json.loads((JS_DIR / "package.json").read_text())
     lock = json.loads((JS_DIR / "package-lock.json").read_text())
     assert package["private"] is True and package["type"] == "module"
-    deps = package["dependencies"]
-    assert set(deps) == {"redux", "@reduxjs/toolkit"}
+    everything = package["dependencies"]
+    # the repository's own Node package, installed as a copy (samples/js/.npmrc: install-links)
+    assert everything["rdt-devtools"] == "file:../../node/rdt-devtools"
+    deps = {k: v for k, v in everything.items() if k != "rdt-devtools"}
+    assert set(deps) == {"redux", "@reduxjs/toolkit", "ws"}
     assert all(re.fullmatch(r"\d+\.\d+\.\d+", v) for v in deps.values()), deps
     packages = lock["packages"]
-    assert packages[""]["dependencies"] == deps
+    assert packages[""]["dependencies"] == everything
     for name, version in deps.items():
         assert packages[f"node_modules/{name}"]["version"] == version
+    local = {"../../node/rdt-devtools", "node_modules/rdt-devtools"}
     for name, entry in packages.items():
-        if not name:
+        if not name or name in local:
             continue
         assert entry.get("integrity", "").startswith("sha512-"), name
         resolved = entry.get("resolved")
