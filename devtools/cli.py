@@ -33,6 +33,7 @@ app = typer.Typer(
 def _register_packages() -> None:
     from devtools import commands as core_commands
     from recorder import commands as recorder_commands
+    from recorder import traffic_commands
     from replayer import commands as replayer_commands
     from replayer import verify_commands
     from samples import commands as sample_commands
@@ -42,6 +43,7 @@ def _register_packages() -> None:
         core_commands,
         sample_commands,
         recorder_commands,
+        traffic_commands,
         replayer_commands,
         verify_commands,
     ):
