@@ -33,8 +33,9 @@ app = typer.Typer(
 def _register_packages() -> None:
     from devtools import commands as core_commands
     from recorder import commands as recorder_commands
+    from recorder import traffic_commands
     from replayer import commands as replayer_commands
-    from replayer import verify_commands
+    from replayer import diff_runs_commands, verify_commands
     from samples import commands as sample_commands
     from tui import commands as tui_commands
 
@@ -42,7 +43,9 @@ def _register_packages() -> None:
         core_commands,
         sample_commands,
         recorder_commands,
+        traffic_commands,
         replayer_commands,
+        diff_runs_commands,
         verify_commands,
     ):
         module.register(app)

@@ -1,0 +1,280 @@
+"""`rdt replay-traffic` and `rdt diff-runs` against real servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
+
+from devtools.cli import app
+from devtools.model import Connection, Message
+from devtools.store import Log
+from recorder.app import start_recorder
+from recorder.replay_plan import build_plan
+from recorder.traffic_commands import load_plan
+from recorder.traffic_replay import ReplaySettings, TrafficReplay, parse_target
+from samples import sales_order, sales_order_buggy
+from tests.recorder.conftest import TOKEN, settings_for
+
+runner = CliRunner()
+
+
+class Checking:
+    """A target that echoes every message and keeps, in arrival order, (path, message)."""
+
+    def __init__(self, *, close_after: int | None = None, silent: bool = False) -> None:
+        self.arrived: list[tuple[str, Any]] = []
+        self.close_after = close_after
+        self.silent = silent
+
+    async def handler(self, ws: Any) -> None:
+        count = 0
+        async for message in ws:
+            self.arrived.append((ws.request.path, message))
+            count += 1
+            if self.close_after is not None and count >= self.close_after:
+                await ws.close(1011, "enough")
+                return
+            if not self.silent:
+                await ws.send(message)
+
+
+async def _serve(handler: Any) -> Any:
+    server = await serve(handler, "127.0.0.1", 0)
+    server.port = server.sockets[0].getsockname()[1]
+    return server
+
+
+async def _record_traffic(log: str, port: int, *, connections: int, rounds: int) -> None:
+    """Record `connections` clients through a real recorder, round robin, each waiting for its
+    echo, text and binary frames mixed."""
+    handle = await start_recorder(settings_for(port, log, control=None))
+    try:
+        clients = [await connect(f"{handle.url}c{i}", proxy=None) for i in range(connections)]
+        for r in range(rounds):
+            for i, ws in enumerate(clients):
+                frame: Any = (
+                    bytes([i, r, 0xFF]) if (i + r) % 7 == 0 else f'{{"type":"t","c":{i},"r":{r}}}'
+                )
+                await ws.send(frame)
+                assert await ws.recv() == frame
+        for ws in clients:
+            await ws.close()
+    finally:
+        await handle.close()
+
+
+def _replay(source: str, port: int, new_log: str, pace: str, **kw: Any) -> Any:
+    plan, _ = load_plan(source, None, connections=kw.pop("connections", None), skip_flagged=False)
+    settings = ReplaySettings(
+        target=parse_target(f"ws://127.0.0.1:{port}"), log=new_log, pace=pace, **kw
+    )
+    return TrafficReplay(plan, settings)
+
+
+@pytest.mark.parametrize("pace", ["replies", "original", "fast"])
+async def test_fifty_connections_arrive_identical_and_in_order(tmp_path: Path, pace: str):
+    source = str(tmp_path / "a.rdtlog")
+    recorded = Checking()
+    server = await _serve(recorded.handler)
+    try:
+        await _record_traffic(source, server.port, connections=50, rounds=3)
+    finally:
+        server.close()
+    target = Checking()
+    server = await _serve(target.handler)
+    try:
+        result = await _replay(
+            source, server.port, str(tmp_path / "b.rdtlog"), pace, speed=20
+        ).run()
+    finally:
+        server.close()
+    assert result.problems == ()
+    assert result.sent == 150 and result.received == 150
+    per_conn = lambda arrived: {  # noqa: E731
+        path: [m for p, m in arrived if p == path] for path, _ in arrived
+    }
+    assert per_conn(target.arrived) == per_conn(recorded.arrived)  # same bytes, same kind
+    if pace == "replies":  # only waiting for the echo orders arrival across connections
+        assert target.arrived == recorded.arrived
+    with Log.open(str(tmp_path / "b.rdtlog")) as log:
+        reader = log.reader()
+        conns = reader.connections()
+        assert [c.path for c in conns] == [f"/c{i}" for i in range(50)]
+        assert all(c.closed_ns is not None and c.close_code == 1000 for c in conns)
+        sent = [m.payload for m in reader.messages(direction="in")]
+    with Log.open(source) as log:
+        assert sent == [m.payload for m in log.reader().messages(direction="in")]
+    code = runner.invoke(app, ["diff-runs", source, str(tmp_path / "b.rdtlog")]).exit_code
+    assert code == 0
+
+
+async def test_a_target_that_closes_early_is_named_with_connection_and_frame(tmp_path: Path):
+    source = str(tmp_path / "a.rdtlog")
+    server = await _serve(Checking().handler)
+    try:
+        await _record_traffic(source, server.port, connections=2, rounds=4)
+    finally:
+        server.close()
+    server = await _serve(Checking(close_after=2).handler)
+    try:
+        async with asyncio.timeout(20):
+            result = await _replay(
+                source, server.port, str(tmp_path / "b.rdtlog"), "replies", reply_timeout=2
+            ).run()
+    finally:
+        server.close()
+    kinds = {(p.connection, p.kind) for p in result.problems}
+    assert kinds == {(1, "closed-early"), (2, "closed-early")}
+    first = next(p for p in result.problems if p.connection == 1)
+    assert first.seq is not None and "1011" in first.line() and "frame seq" in first.line()
+
+
+async def test_a_target_that_stops_replying_is_reported_not_waited_for(tmp_path: Path):
+    source = str(tmp_path / "a.rdtlog")
+    server = await _serve(Checking().handler)
+    try:
+        await _record_traffic(source, server.port, connections=3, rounds=2)
+    finally:
+        server.close()
+    server = await _serve(Checking(silent=True).handler)
+    try:
+        async with asyncio.timeout(20):
+            result = await _replay(
+                source, server.port, str(tmp_path / "b.rdtlog"), "replies", reply_timeout=0.3
+            ).run()
+    finally:
+        server.close()
+    assert {p.kind for p in result.problems} == {"no-reply"}
+    assert {p.connection for p in result.problems} == {1, 2, 3}
+    assert result.sent == 6  # every frame was still sent
+
+
+def test_a_refused_target_is_reported_and_exits_1(tmp_path: Path):
+    source = str(tmp_path / "a.rdtlog")
+
+    async def record() -> None:
+        server = await _serve(Checking().handler)
+        try:
+            await _record_traffic(source, server.port, connections=1, rounds=1)
+        finally:
+            server.close()
+
+    asyncio.run(record())
+    result = runner.invoke(
+        app,
+        ["replay-traffic", source, "--target", "ws://127.0.0.1:1", "--log", str(tmp_path / "b")],
+    )
+    assert result.exit_code == 1
+    assert "connection 1: refused" in result.output
+
+
+def test_bad_input_exits_3(tmp_path: Path):
+    result = runner.invoke(app, ["replay-traffic", str(tmp_path / "none"), "--target", "ws://x:1"])
+    assert result.exit_code == 3
+    result = runner.invoke(app, ["replay-traffic", "x", "--target", "http://x:1"])
+    assert result.exit_code == 3 and "ws://" in result.output
+    result = runner.invoke(app, ["diff-runs", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert result.exit_code == 3
+
+
+def test_the_plan_keeps_order_and_skips_flagged_frames_on_request():
+    conns = [
+        Connection(1, "p", "/a", opened_ns=0, closed_ns=100),
+        Connection(2, "p", "/b", opened_ns=10),
+    ]
+    msgs = [
+        Message(1, 1, "in", 1, "t", b'{"type":"t"}'),
+        Message(2, 1, "out", 2, "t", b"r1"),
+        Message(3, 2, "in", 11, None, b"\x00", binary=True, flag="binary"),
+        Message(4, 2, "out", 12, None, b"r2"),
+        Message(5, 1, "in", 20, "t", b'{"type":"u"}'),
+        Message(6, 1, "out", 21, "t", b"r3"),
+    ]
+    plan = build_plan(conns, msgs)
+    assert [(s.kind, s.connection, s.seq, s.expect) for s in plan.steps] == [
+        ("open", 1, 0, 0),
+        ("send", 1, 1, 1),
+        ("open", 2, 0, 0),
+        ("send", 2, 3, 1),
+        ("send", 1, 5, 2),
+        ("close", 2, 0, 1),  # never closed in the recording: at the end
+        ("close", 1, 0, 2),
+    ]
+    skipped = build_plan(conns, msgs, skip_flagged=True)
+    assert [s.seq for s in skipped.steps if s.kind == "send"] == [1, 5]
+    assert [(s.connection, s.seq) for s in skipped.skipped] == [(2, 3)]
+    assert [s.expect for s in skipped.steps if s.kind == "close"] == [0, 2]
+
+
+def _clock() -> Any:
+    return itertools.count(1_700_000_000_000_000_000, 1000).__next__
+
+
+BUG_SEQUENCE = [
+    {"type": "order/create", "customer": "ACME"},
+    {"type": "order/add-line", "order": "o1", "sku": "A", "qty": 1, "price": 500},
+    {"type": "order/add-line", "order": "o1", "sku": "A", "qty": 1, "price": 500},
+    {"type": "order/remove-line", "order": "o1", "sku": "A"},
+    {"type": "order/list"},
+]
+
+
+async def _sales_run(module: Any, log: str, source: str | None) -> None:
+    """One run of the sales-order traffic: recorded live (``source`` None) or replayed."""
+    server = module.make_server(token=TOKEN, clock=_clock())
+    handle = await server.serve("127.0.0.1", 0)
+    try:
+        if source is None:
+            settings = settings_for(handle.port, log, control=None, devtools_path="/devtools")
+            recorder = await start_recorder(settings)
+            await recorder.wait_joined()
+            from devtools import jsonutil
+
+            async with connect(recorder.url, proxy=None) as ws, connect(recorder.url, proxy=None):
+                for message in BUG_SEQUENCE:
+                    await ws.send(jsonutil.dumps(message).decode())
+                    await ws.recv()
+            await asyncio.sleep(0.3)
+            await recorder.close()
+        else:
+            replay = _replay(
+                source, handle.port, log, "replies", devtools_path="/devtools", token=TOKEN
+            )
+            result = await replay.run()
+            assert result.problems == ()
+    finally:
+        await handle.close()
+
+
+def test_diff_runs_same_server_is_same_and_buggy_names_the_first_changed_reply(tmp_path: Path):
+    a, b, c = (str(tmp_path / f"{name}.rdtlog") for name in "abc")
+    asyncio.run(_sales_run(sales_order, a, None))
+    asyncio.run(_sales_run(sales_order, b, a))
+    asyncio.run(_sales_run(sales_order_buggy, c, a))
+    ignore = [
+        "--ignore",
+        "/ts",
+        "--ignore",
+        "/orders/*/created_ns",
+        "--ignore",
+        "/orders/*/updated_ns",
+    ]
+    same = runner.invoke(app, ["diff-runs", a, b, *ignore])
+    assert same.exit_code == 0, same.output
+    assert "same" in same.output
+    changed = runner.invoke(app, ["diff-runs", a, c, *ignore])
+    assert changed.exit_code == 1, changed.output
+    assert "connection 1: first differing reply: frame 5" in changed.output
+    assert "order/list" in changed.output and "0 → -1000" in changed.output
+    assert "state hash" in changed.output  # the events agree, the buggy state does not
+    as_json = runner.invoke(app, ["diff-runs", a, c, "--json", *ignore])
+    assert as_json.exit_code == 1
+    assert '"path":"/orders/o1/total","value":-1000' in as_json.output
+    assert runner.invoke(app, ["diff-runs", a, c, "--ignore", "ts"]).exit_code == 3
