@@ -1,4 +1,5 @@
-"""The `rdt` commands this package provides: ``state``, ``diff``, ``bisect``, ``what-if``.
+"""The `rdt` commands this package provides: ``state``, ``diff``, ``bisect``, ``what-if``,
+``search``.
 
 Thin: each opens a :class:`~replayer.engine.Replay`, calls it and prints (Rich tree, or JSON
 with ``--json``). Bad input is one stderr line and exit 3; a reducer that raises is exit 1 with
@@ -204,8 +205,121 @@ def what_if(
     console.print(patch_tree(patch, final, title="final state: recorded → what-if"))
 
 
+def search(
+    log: str = LOG,
+    reducer: str = REDUCER,
+    path: str | None = typer.Option(
+        None, "--path", help="A JSON Pointer (/orders/o1/total): where its value changes."
+    ),
+    grep: str | None = typer.Option(
+        None, "--grep", help="A regex over the state as JSON: where it starts or stops matching."
+    ),
+    where: str | None = typer.Option(
+        None, "--where", help="A Python expression over state and event: where it flips."
+    ),
+    from_v: int | None = typer.Option(None, "--from", help="The first event searched."),
+    to_v: int | None = typer.Option(None, "--to", help="The last event searched."),
+    recording: str | None = RECORDING,
+    source: str = SOURCE,
+    as_json: bool = typer.Option(
+        False, "--json", help='JSON Lines: one {"v", "old", "new"} per change.'
+    ),
+    every: int = EVERY,
+) -> None:
+    """The events at which a value, a match or a predicate changes; exit 1 when none does.
+
+    One pass over the log. With --path, a side where the pointer leads nowhere is left out of
+    the JSON line (the value appears or disappears).
+
+    Example: rdt search orders.rdtlog --reducer samples.sales_order:reducer --path /orders/o1/total
+    """
+    from replayer import search as finder
+
+    watch = finder.probe(path=path, grep=grep, where=where)
+    found = 0
+    console = out_console()
+    with _open(log, reducer, recording, source, every) as replay:
+        where_ = finder.span(replay, from_v, to_v)
+        bar = _SearchBar(where_) if sys.stderr.isatty() and not as_json else None
+        try:
+            start = replay.state_at(where_.start_v)
+            first = watch(start, None, where_.start_v)
+            if not as_json:
+                console.print(
+                    Text(
+                        f"{watch.kind} {watch.text!r}, v {where_.start_v + 1}..{where_.to_v}; "
+                        f"at v {where_.start_v}: {_observed(first)}",
+                        style="bold",
+                    )
+                )
+            for change in finder.search(
+                replay, watch, from_v=from_v, to_v=to_v, progress=bar.advance if bar else None
+            ):
+                found += 1
+                if as_json:
+                    print_json(change.to_json())
+                else:
+                    console.print(_change_text(change))
+        finally:
+            if bar is not None:
+                bar.close()
+    if not as_json:
+        console.print(Text(f"{found} change{'s' if found != 1 else ''}", style="dim"))
+    if not found:
+        raise typer.Exit(1)
+
+
+def _observed(value: Any) -> str:
+    from replayer.search import ABSENT
+
+    return "absent" if value is ABSENT else value_text(value, limit=200)
+
+
+def _change_text(change: Any) -> Text:
+    text = Text(f"v {change.v:<8} ", style="bold")
+    text.append(f"{visible(change.type or '-'):<24} ", style="cyan")
+    text.append(f"{change.what:<11}")
+    from replayer.search import ABSENT
+
+    if change.old is not ABSENT and change.what not in ("starts", "stops"):
+        text.append(value_text(change.old, limit=200), style="red")
+        if change.new is not ABSENT:
+            text.append(" → ")
+    if change.new is not ABSENT and change.what not in ("starts", "stops"):
+        text.append(value_text(change.new, limit=200), style="green")
+    return text
+
+
+class _SearchBar:
+    """A transient Rich progress bar on stderr."""
+
+    def __init__(self, where: Any) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.start_v = where.start_v
+        self.progress = Progress(
+            "searching",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            redirect_stdout=False,
+        )
+        self.task = self.progress.add_task("search", total=where.to_v - where.start_v)
+        self.progress.start()
+
+    def advance(self, v: int) -> None:
+        self.progress.update(self.task, completed=v - self.start_v)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the `rdt` app."""
+    app.command("search")(reports_replay_errors(search))
     app.command("state")(reports_replay_errors(state))
     app.command("diff")(reports_replay_errors(diff))
     app.command("bisect")(reports_replay_errors(bisect))
