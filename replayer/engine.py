@@ -335,7 +335,7 @@ class Replay:
         return WhatIfResult(
             skipped=skipped,
             first_divergent_v=timelines.first_divergent_v,
-            diff=diff_states(final, timelines.alternative),
+            diff=diff_states(final, timelines.alternative, with_old=True),
             state=timelines.alternative,
         )
 
