@@ -33,7 +33,7 @@ from replayer.diff import without_old
 from replayer.engine import Replay
 from replayer.errors import ReplayError
 from replayer.render import event_text, patch_tree, state_tree, value_text
-from replayer.whatif import parse_skip
+from replayer.whatif import parse_action, parse_skip
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -172,22 +172,36 @@ def bisect(
 def what_if(
     log: str = LOG,
     reducer: str = REDUCER,
-    skip: str = typer.Option(..., "--skip", help="Event numbers to leave out: V[,V…]."),
+    skip: str | None = typer.Option(None, "--skip", help="Event numbers to leave out: V[,V…]."),
+    insert_after: tuple[int, str] | None = typer.Option(
+        None,
+        "--insert-after",
+        metavar="V ACTION_JSON",
+        help="Reduce a hypothetical action (a JSON object with a type) right after event V.",
+    ),
     recording: str | None = RECORDING,
     source: str = SOURCE,
     as_json: bool = JSON,
     every: int = EVERY,
 ) -> None:
-    """Replays without the given events and shows how the final state differs.
+    """Replays without the given events (or with one more) and shows how the final state differs.
 
     Example: rdt what-if orders.rdtlog --reducer samples.sales_order:reducer --skip 12,40
+
+    Example: rdt what-if orders.rdtlog --reducer samples.sales_order:reducer
+    --insert-after 12 '{"type": "order/cancelled", "order": "o1"}'
     """
+    after, action_text = insert_after if insert_after else (None, None)
+    inserting = after is not None
+    if inserting == (skip is not None):
+        raise BadInput("what-if needs one of --skip V[,V…] or --insert-after V ACTION_JSON")
     try:
-        skipped = parse_skip(skip)
+        skipped = parse_skip(skip) if skip is not None else []
+        action = parse_action(action_text) if inserting else None
     except ValueError as error:
         raise BadInput(str(error)) from None
     with _open(log, reducer, recording, source, every) as replay:
-        result = replay.what_if(skipped)
+        result = replay.what_if_insert(after, action) if inserting else replay.what_if(skipped)
         final = replay.state_at()
     if as_json:
         print_json(result.to_json())
@@ -198,7 +212,11 @@ def what_if(
         if result.first_divergent_v is None
         else f"the timelines diverge at v={result.first_divergent_v}"
     )
-    console.print(Text(f"skipping {', '.join(map(str, result.skipped))}: {where}", style="bold"))
+    if inserting:
+        what = f"inserting {visible(str(action.get('type')))} after v={after}"
+    else:
+        what = f"skipping {', '.join(map(str, result.skipped))}"
+    console.print(Text(f"{what}: {where}", style="bold"))
     patch = result.diff
     if patch and result.state is not None:
         patch = diff_states(final, result.state, with_old=True)

@@ -29,6 +29,7 @@ from tui.inspect import Details, details
 from tui.progress import bisect_status, counting
 from tui.rows import Row
 from tui.rowsource import FilteredSource
+from tui.text import visible
 from tui.widgets.action_view import ActionView
 from tui.widgets.cause_view import CauseView
 from tui.widgets.diff_view import DiffView, patch_text
@@ -502,7 +503,15 @@ class RdtApp(App[None]):
         result = self.what_if
         skipped = list(getattr(result, "skipped", []) or [])
         first = getattr(result, "first_divergent_v", None)
-        title = f"what-if: skipping v {', '.join(map(str, skipped))}; first affected v {first}"
+        inserted = getattr(result, "inserted", None)
+        if inserted:
+            kinds = ", ".join(
+                f"{visible(str(item['action'].get('type')))} after v {item['after']}"
+                for item in inserted
+            )
+            title = f"what-if: inserting {kinds}; first affected v {first}"
+        else:
+            title = f"what-if: skipping v {', '.join(map(str, skipped))}; first affected v {first}"
         return patch_text(title + " — final state difference", getattr(result, "diff", []) or [])
 
     def action_bisect(self) -> None:
@@ -565,9 +574,47 @@ class RdtApp(App[None]):
 
     def action_inject(self) -> None:
         if not self.live:
-            self.notify("inject works in live mode (rdt tui --live ws://…)", severity="warning")
+            self._insert_dialog()
             return
         self.push_screen(InjectDialog(self.injections), self._inject)
+
+    # ------------------------------------------------------------------ what-if insert (a log)
+
+    def _insert_dialog(self) -> None:
+        row = self.event_list.row
+        if self.replay is None:
+            self.notify(
+                "insert (what-if) needs a reducer: rdt tui LOG --reducer REF "
+                "(inject works in live mode: rdt tui --live ws://…)",
+                severity="warning",
+            )
+            return
+        if row is None or row.kind != "event":
+            self.notify("select an event to insert after", severity="warning")
+            return
+        title = f"What-if: insert an action after v {row.key} (hypothetical; the log is unchanged)"
+        self.push_screen(
+            InjectDialog(self.injections, title), lambda action: self._insert(row.key, action)
+        )
+
+    def _insert(self, after: int, action: dict | None) -> None:
+        if action is None:
+            return
+        from devtools.jsonutil import dumps
+
+        self.injections.items.append(Injection(dumps(action).decode(), action))
+        self.set_busy("what-if…")
+        self._run_insert(after, action)
+
+    @work(thread=True, exclusive=True, group="what-if")
+    def _run_insert(self, after: int, action: dict) -> None:
+        try:
+            result = self.replay.what_if_insert(after, action)
+        except RdtError as error:
+            self.call_from_thread(self.notify, str(error), severity="error")
+            self.call_from_thread(self.set_busy, None)
+            return
+        self.call_from_thread(self._what_if_done, result)
 
     def _inject(self, action: dict | None) -> None:
         if action is None:

@@ -214,3 +214,41 @@ def test_cli_bad_input_is_one_line_exit_3(log, args, message):
     assert result.exit_code == 3, result.output
     assert result.stderr.startswith("rdt: ") and result.stderr.count("\n") == 1
     assert message in result.stderr
+
+
+# ---------------------------------------------------------------- what-if insert
+
+
+def test_what_if_insert_after_v_json_and_text(log):
+    action = '{"type": "order/cancelled", "order": "o1", "ts": 5}'
+    result = run("what-if", log, "--reducer", GOOD, "--insert-after", 12, action, "--json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["first_divergent_v"] == 12 and doc["skipped"] == []
+    assert doc["inserted"] == [{"after": 12, "action": json.loads(action)}]
+    assert {"op": "replace", "path": "/orders/o1/status", "value": "cancelled"} in doc["diff"]
+    text = run("what-if", log, "--reducer", GOOD, "--insert-after", 12, action)
+    assert "inserting order/cancelled after v=12" in text.stdout
+    assert '"open" → "cancelled"' in text.stdout
+
+
+def test_what_if_insert_that_changes_nothing(log):
+    with Replay.open(log, reducer=GOOD) as replay:
+        result = replay.what_if_insert(5, {"type": "nothing/happened"})
+        assert result.first_divergent_v is None and result.diff == []
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--insert-after", 3, "nope"], "not JSON"),
+        (["--insert-after", 3, "[1]"], 'string "type"'),
+        (["--insert-after", 999, '{"type": "x"}'], "--insert-after=999 is out of range"),
+        ([], "one of --skip"),
+        (["--skip", 3, "--insert-after", 3, '{"type": "x"}'], "one of --skip"),
+    ],
+)
+def test_what_if_insert_bad_input(log, args, message):
+    result = run("what-if", log, "--reducer", GOOD, *args)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.startswith("rdt: ") and message in result.stderr

@@ -172,3 +172,25 @@ async def test_what_if_in_the_diff_tab_shows_old_and_new(app_for, small_log) -> 
         await pilot.press("j", "j", "s")  # skip v 3: the final count 465 → 462
         await settle(pilot)
         assert "replace /count  465 → 462" in app.query_one(DiffView).plain
+
+
+async def test_i_in_a_log_inserts_a_hypothetical_action(app_for, small_log) -> None:
+    from tui.dialogs.inject import InjectDialog
+
+    app = app_for(small_log, reducer=COUNTER)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_replay(pilot)
+        await pilot.press("j", "j", "i")  # after v 3
+        await settle(pilot)
+        assert isinstance(app.screen, InjectDialog)
+        assert "insert an action after v 3" in screen_text(app)
+        await submit(pilot, '{"type": "counter/added", "by": 100}')
+        for _ in range(50):
+            await settle(pilot, rounds=1)
+            if app.what_if is not None:
+                break
+        assert app.what_if.first_divergent_v == 3
+        assert app.query_one(TabbedContent).active == "tab-diff"
+        diff = app.query_one(DiffView).plain
+        assert "inserting counter/added after v 3" in diff
+        assert "replace /count  465 → 565" in diff
