@@ -1,4 +1,5 @@
-"""The `rdt` commands this package provides: ``state``, ``diff``, ``bisect``, ``what-if``.
+"""The `rdt` commands this package provides: ``state``, ``diff``, ``bisect``, ``what-if``,
+``search``.
 
 Thin: each opens a :class:`~replayer.engine.Replay`, calls it and prints (Rich tree, or JSON
 with ``--json``). Bad input is one stderr line and exit 3; a reducer that raises is exit 1 with
@@ -32,7 +33,7 @@ from replayer.diff import without_old
 from replayer.engine import Replay
 from replayer.errors import ReplayError
 from replayer.render import event_text, patch_tree, state_tree, value_text
-from replayer.whatif import parse_skip
+from replayer.whatif import parse_action, parse_skip
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -171,22 +172,36 @@ def bisect(
 def what_if(
     log: str = LOG,
     reducer: str = REDUCER,
-    skip: str = typer.Option(..., "--skip", help="Event numbers to leave out: V[,V…]."),
+    skip: str | None = typer.Option(None, "--skip", help="Event numbers to leave out: V[,V…]."),
+    insert_after: tuple[int, str] | None = typer.Option(
+        None,
+        "--insert-after",
+        metavar="V ACTION_JSON",
+        help="Reduce a hypothetical action (a JSON object with a type) right after event V.",
+    ),
     recording: str | None = RECORDING,
     source: str = SOURCE,
     as_json: bool = JSON,
     every: int = EVERY,
 ) -> None:
-    """Replays without the given events and shows how the final state differs.
+    """Replays without the given events (or with one more) and shows how the final state differs.
 
     Example: rdt what-if orders.rdtlog --reducer samples.sales_order:reducer --skip 12,40
+
+    Example: rdt what-if orders.rdtlog --reducer samples.sales_order:reducer
+    --insert-after 12 '{"type": "order/cancelled", "order": "o1"}'
     """
+    after, action_text = insert_after if insert_after else (None, None)
+    inserting = after is not None
+    if inserting == (skip is not None):
+        raise BadInput("what-if needs one of --skip V[,V…] or --insert-after V ACTION_JSON")
     try:
-        skipped = parse_skip(skip)
+        skipped = parse_skip(skip) if skip is not None else []
+        action = parse_action(action_text) if inserting else None
     except ValueError as error:
         raise BadInput(str(error)) from None
     with _open(log, reducer, recording, source, every) as replay:
-        result = replay.what_if(skipped)
+        result = replay.what_if_insert(after, action) if inserting else replay.what_if(skipped)
         final = replay.state_at()
     if as_json:
         print_json(result.to_json())
@@ -197,15 +212,132 @@ def what_if(
         if result.first_divergent_v is None
         else f"the timelines diverge at v={result.first_divergent_v}"
     )
-    console.print(Text(f"skipping {', '.join(map(str, result.skipped))}: {where}", style="bold"))
+    if inserting:
+        what = f"inserting {visible(str(action.get('type')))} after v={after}"
+    else:
+        what = f"skipping {', '.join(map(str, result.skipped))}"
+    console.print(Text(f"{what}: {where}", style="bold"))
     patch = result.diff
     if patch and result.state is not None:
         patch = diff_states(final, result.state, with_old=True)
     console.print(patch_tree(patch, final, title="final state: recorded → what-if"))
 
 
+def search(
+    log: str = LOG,
+    reducer: str = REDUCER,
+    path: str | None = typer.Option(
+        None, "--path", help="A JSON Pointer (/orders/o1/total): where its value changes."
+    ),
+    grep: str | None = typer.Option(
+        None, "--grep", help="A regex over the state as JSON: where it starts or stops matching."
+    ),
+    where: str | None = typer.Option(
+        None, "--where", help="A Python expression over state and event: where it flips."
+    ),
+    from_v: int | None = typer.Option(None, "--from", help="The first event searched."),
+    to_v: int | None = typer.Option(None, "--to", help="The last event searched."),
+    recording: str | None = RECORDING,
+    source: str = SOURCE,
+    as_json: bool = typer.Option(
+        False, "--json", help='JSON Lines: one {"v", "old", "new"} per change.'
+    ),
+    every: int = EVERY,
+) -> None:
+    """The events at which a value, a match or a predicate changes; exit 1 when none does.
+
+    One pass over the log. With --path, a side where the pointer leads nowhere is left out of
+    the JSON line (the value appears or disappears).
+
+    Example: rdt search orders.rdtlog --reducer samples.sales_order:reducer --path /orders/o1/total
+    """
+    from replayer import search as finder
+
+    watch = finder.probe(path=path, grep=grep, where=where)
+    found = 0
+    console = out_console()
+    with _open(log, reducer, recording, source, every) as replay:
+        where_ = finder.span(replay, from_v, to_v)
+        bar = _SearchBar(where_) if sys.stderr.isatty() and not as_json else None
+        try:
+            start = replay.state_at(where_.start_v)
+            first = watch(start, None, where_.start_v)
+            if not as_json:
+                console.print(
+                    Text(
+                        f"{watch.kind} {watch.text!r}, v {where_.start_v + 1}..{where_.to_v}; "
+                        f"at v {where_.start_v}: {_observed(first)}",
+                        style="bold",
+                    )
+                )
+            for change in finder.search(
+                replay, watch, from_v=from_v, to_v=to_v, progress=bar.advance if bar else None
+            ):
+                found += 1
+                if as_json:
+                    print_json(change.to_json())
+                else:
+                    console.print(_change_text(change))
+        finally:
+            if bar is not None:
+                bar.close()
+    if not as_json:
+        console.print(Text(f"{found} change{'s' if found != 1 else ''}", style="dim"))
+    if not found:
+        raise typer.Exit(1)
+
+
+def _observed(value: Any) -> str:
+    from replayer.search import ABSENT
+
+    return "absent" if value is ABSENT else value_text(value, limit=200)
+
+
+def _change_text(change: Any) -> Text:
+    text = Text(f"v {change.v:<8} ", style="bold")
+    text.append(f"{visible(change.type or '-'):<24} ", style="cyan")
+    text.append(f"{change.what:<11}")
+    from replayer.search import ABSENT
+
+    if change.old is not ABSENT and change.what not in ("starts", "stops"):
+        text.append(value_text(change.old, limit=200), style="red")
+        if change.new is not ABSENT:
+            text.append(" → ")
+    if change.new is not ABSENT and change.what not in ("starts", "stops"):
+        text.append(value_text(change.new, limit=200), style="green")
+    return text
+
+
+class _SearchBar:
+    """A transient Rich progress bar on stderr."""
+
+    def __init__(self, where: Any) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.start_v = where.start_v
+        self.progress = Progress(
+            "searching",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+            redirect_stdout=False,
+        )
+        self.task = self.progress.add_task("search", total=where.to_v - where.start_v)
+        self.progress.start()
+
+    def advance(self, v: int) -> None:
+        self.progress.update(self.task, completed=v - self.start_v)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
 def register(app: typer.Typer) -> None:
     """Add this package's commands to the `rdt` app."""
+    app.command("search")(reports_replay_errors(search))
     app.command("state")(reports_replay_errors(state))
     app.command("diff")(reports_replay_errors(diff))
     app.command("bisect")(reports_replay_errors(bisect))

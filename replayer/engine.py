@@ -22,6 +22,7 @@ from replayer import fold
 from replayer.bisect import BisectResult, checkpoint_window
 from replayer.checkpoints import CheckpointCache, checkpoint_key, encode_state, load_state
 from replayer.diff import diff as diff_states
+from replayer.diff import equal
 from replayer.errors import PredicateError, VersionOutOfRange
 from replayer.fold import ReducerRuntime
 from replayer.predicate import Predicate
@@ -335,9 +336,39 @@ class Replay:
         return WhatIfResult(
             skipped=skipped,
             first_divergent_v=timelines.first_divergent_v,
-            diff=diff_states(final, timelines.alternative),
+            diff=diff_states(final, timelines.alternative, with_old=True),
             state=timelines.alternative,
         )
+
+    def what_if_insert(self, after: int, action: Any) -> WhatIfResult:
+        """Replay with the hypothetical ``action`` reduced right after event ``after``; compare
+        the final state with the recorded one.
+
+        The timelines part at ``after`` when the action changes the state (a deterministic
+        reducer then folds the same events from different states); else they never do.
+
+        Raises:
+            VersionOutOfRange: ``after`` is not ``base_v .. last_v``.
+            ReplayError: the reducer raised (on the action, at ``v = after``, or later).
+        """
+        self.check_v(after, "--insert-after")
+        self.build()
+        before = self.state_at(after)
+        alternative = self.reducer.step(self._copy(before), after, action)
+        diverged = not equal(before, alternative)
+        if diverged and after < self.last_v:
+            _, alternative = fold.fold(self.reducer, alternative, self.events(after + 1))
+        final = self.state_at(self.last_v)
+        return WhatIfResult(
+            skipped=[],
+            first_divergent_v=after if diverged else None,
+            diff=diff_states(final, alternative, with_old=True) if diverged else [],
+            state=alternative if diverged else final,
+            inserted=[{"after": after, "action": action}],
+        )
+
+    def _copy(self, state: Any) -> Any:
+        return load_state(encode_state(state, 0))
 
     @property
     def source_kind(self) -> str:

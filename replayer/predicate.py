@@ -20,23 +20,24 @@ class Predicate:
 
     expr: str
     code: CodeType
+    option: str = "--bad"
 
     @classmethod
-    def compile(cls, expr: str) -> Predicate:
-        """Compile ``expr`` once.
+    def compile(cls, expr: str, *, option: str = "--bad") -> Predicate:
+        """Compile ``expr`` once (``option`` names it in messages: ``--bad``, ``--where``).
 
         Raises:
             BadExpression: it is empty or not a valid Python expression.
         """
         if not expr.strip():
-            raise BadExpression("the --bad expression is empty")
+            raise BadExpression(f"the {option} expression is empty")
         try:
-            code = compile(expr.strip(), "<--bad>", "eval")
+            code = compile(expr.strip(), f"<{option}>", "eval")
         except SyntaxError as error:
             raise BadExpression(
-                f"the --bad expression {expr!r} is not valid Python: {error.msg}"
+                f"the {option} expression {expr!r} is not valid Python: {error.msg}"
             ) from None
-        return cls(expr, code)
+        return cls(expr, code, option)
 
     def __call__(self, state: Any, event: Any, v: int) -> bool:
         """Whether the expression holds for the state after event ``v``.
@@ -49,7 +50,7 @@ class Predicate:
             return bool(eval(self.code, {"__builtins__": builtins}, names))  # noqa: S307
         except Exception as error:
             raise PredicateError(
-                f"the --bad expression {self.expr!r} raised at v={v}: "
+                f"the {self.option} expression {self.expr!r} raised at v={v}: "
                 f"{type(error).__name__}: {error}",
                 v,
             ) from None

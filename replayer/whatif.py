@@ -34,13 +34,36 @@ class WhatIfResult:
     """RFC 6902 patch from the recorded final state to the what-if final state."""
     state: Any = None
     """The what-if final state."""
+    inserted: list[dict[str, Any]] | None = None
+    """Hypothetical events put in: ``{"after": V, "action": {...}}`` each (``None``: none)."""
 
     def to_json(self) -> dict[str, Any]:
-        """``{"skipped", "first_divergent_v", "diff"}``; the diff a plain RFC 6902 patch."""
+        """``{"skipped", "first_divergent_v", "diff"}`` (and ``"inserted"`` when events were
+        put in); the diff a plain RFC 6902 patch."""
         from replayer.diff import without_old
 
-        return {
+        doc: dict[str, Any] = {
             "skipped": self.skipped,
             "first_divergent_v": self.first_divergent_v,
             "diff": without_old(self.diff),
         }
+        if self.inserted is not None:
+            doc["inserted"] = self.inserted
+        return doc
+
+
+def parse_action(text: str) -> dict[str, Any]:
+    """An action to insert: a JSON object with a string ``"type"``.
+
+    Raises:
+        ValueError: not JSON, not an object, or no string ``type``.
+    """
+    from devtools.jsonutil import loads
+
+    try:
+        value = loads(text)
+    except ValueError:
+        raise ValueError(f"the action is not JSON: {text[:80]!r}") from None
+    if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+        raise ValueError('the action must be a JSON object with a string "type"')
+    return value

@@ -29,11 +29,13 @@ from tui.inspect import Details, details
 from tui.progress import bisect_status, counting
 from tui.rows import Row
 from tui.rowsource import FilteredSource
+from tui.text import visible
 from tui.widgets.action_view import ActionView
 from tui.widgets.cause_view import CauseView
 from tui.widgets.diff_view import DiffView, patch_text
 from tui.widgets.event_list import EventList
 from tui.widgets.header import HeaderBar, HeaderInfo
+from tui.widgets.hits_view import HitsView, hits_text
 from tui.widgets.raw_view import RawView
 from tui.widgets.state_view import StateView
 
@@ -46,6 +48,10 @@ LIVE_REFRESH_EVERY = 0.25
 at most this often (seconds), the last time once the stream pauses; each tick redraws only the
 list. (Textual repaints the box around everything that changed: a header line changing with
 the list would repaint the whole screen on every tick.)"""
+
+
+TABS = ("tab-state", "tab-diff", "tab-action", "tab-raw", "tab-cause", "tab-hits")
+"""The detail tabs in order: keys 1–6 switch to them."""
 
 
 class RdtApp(App[None]):
@@ -63,6 +69,13 @@ class RdtApp(App[None]):
         Binding("i", "inject", "Inject"),
         Binding("m", "mark", "Mark"),
         Binding("f", "follow", "Follow"),
+        Binding("F", "search", "Search"),
+        Binding("n", "next_hit", "Next hit", show=False),
+        Binding("N", "previous_hit", "Previous hit", show=False),
+        *(
+            Binding(str(number), f"show_tab('{tab}')", tab.removeprefix("tab-"), show=False)
+            for number, tab in enumerate(TABS, 1)
+        ),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -108,6 +121,9 @@ class RdtApp(App[None]):
         self._refresh_timer: Any = None
         self.what_if: Any = None
         self.bisect_result: Any = None
+        self.hits: list[Any] = []
+        """The last search's changes (``F``), in ``v`` order."""
+        self.search_query: str | None = None
         self.injections = InjectHistory()
         self.marks: dict[str, set[int]] = {"event": set(), "message": set()}
         self.notes: list[str] = []
@@ -136,6 +152,8 @@ class RdtApp(App[None]):
                     yield RawView("select a row", id="raw")
                 with TabPane("Cause", id="tab-cause"):
                     yield CauseView("select a row", id="cause")
+                with TabPane("Hits", id="tab-hits"):
+                    yield HitsView("F: search the history (needs --reducer)", id="hits")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -262,6 +280,12 @@ class RdtApp(App[None]):
 
     def _render_tab(self, tab: str) -> None:
         """Fill ``tab`` from :attr:`details` (only the visible tab is drawn on each step)."""
+        if tab == "tab-hits":
+            if self.search_query is not None:
+                row = self.event_list.row
+                current = row.key if row is not None and row.kind == "event" else None
+                self._one(HitsView).show(hits_text(self.search_query, self.hits, current))
+            return
         found = self.details
         if found is None or tab in self._rendered:
             return
@@ -479,7 +503,15 @@ class RdtApp(App[None]):
         result = self.what_if
         skipped = list(getattr(result, "skipped", []) or [])
         first = getattr(result, "first_divergent_v", None)
-        title = f"what-if: skipping v {', '.join(map(str, skipped))}; first affected v {first}"
+        inserted = getattr(result, "inserted", None)
+        if inserted:
+            kinds = ", ".join(
+                f"{visible(str(item['action'].get('type')))} after v {item['after']}"
+                for item in inserted
+            )
+            title = f"what-if: inserting {kinds}; first affected v {first}"
+        else:
+            title = f"what-if: skipping v {', '.join(map(str, skipped))}; first affected v {first}"
         return patch_text(title + " — final state difference", getattr(result, "diff", []) or [])
 
     def action_bisect(self) -> None:
@@ -542,9 +574,47 @@ class RdtApp(App[None]):
 
     def action_inject(self) -> None:
         if not self.live:
-            self.notify("inject works in live mode (rdt tui --live ws://…)", severity="warning")
+            self._insert_dialog()
             return
         self.push_screen(InjectDialog(self.injections), self._inject)
+
+    # ------------------------------------------------------------------ what-if insert (a log)
+
+    def _insert_dialog(self) -> None:
+        row = self.event_list.row
+        if self.replay is None:
+            self.notify(
+                "insert (what-if) needs a reducer: rdt tui LOG --reducer REF "
+                "(inject works in live mode: rdt tui --live ws://…)",
+                severity="warning",
+            )
+            return
+        if row is None or row.kind != "event":
+            self.notify("select an event to insert after", severity="warning")
+            return
+        title = f"What-if: insert an action after v {row.key} (hypothetical; the log is unchanged)"
+        self.push_screen(
+            InjectDialog(self.injections, title), lambda action: self._insert(row.key, action)
+        )
+
+    def _insert(self, after: int, action: dict | None) -> None:
+        if action is None:
+            return
+        from devtools.jsonutil import dumps
+
+        self.injections.items.append(Injection(dumps(action).decode(), action))
+        self.set_busy("what-if…")
+        self._run_insert(after, action)
+
+    @work(thread=True, exclusive=True, group="what-if")
+    def _run_insert(self, after: int, action: dict) -> None:
+        try:
+            result = self.replay.what_if_insert(after, action)
+        except RdtError as error:
+            self.call_from_thread(self.notify, str(error), severity="error")
+            self.call_from_thread(self.set_busy, None)
+            return
+        self.call_from_thread(self._what_if_done, result)
 
     def _inject(self, action: dict | None) -> None:
         if action is None:
@@ -580,6 +650,110 @@ class RdtApp(App[None]):
         self.following = True
         self.event_list.action_last()
         self.refresh_header()
+
+    def action_show_tab(self, tab: str) -> None:
+        """Keys 1–6: show that detail tab."""
+        self._one(TabbedContent).active = tab
+
+    # ------------------------------------------------------------------ search
+
+    def action_search(self) -> None:
+        if self._needs_replay("search"):
+            return
+
+        def check(text: str) -> str | None:
+            from replayer.search import parse_query
+
+            try:
+                parse_query(text)
+            except RdtError as error:
+                return str(error)
+            return None
+
+        self.push_screen(
+            PromptDialog(
+                "Search the history: the events at which this changes",
+                value=self.search_query or "",
+                placeholder="/orders/o1/total   re:ACME   state['total'] < 0",
+                hint="/pointer (its value) · re:REGEX (state as JSON) · expression (state, event)",
+                validate=check,
+            ),
+            self._start_search,
+        )
+
+    def _start_search(self, text: str | None) -> None:
+        if text is None:
+            return
+        from replayer.search import parse_query
+
+        self.set_busy("searching…")
+        self._run_search(text.strip(), parse_query(text))
+
+    @work(thread=True, exclusive=True, group="search")
+    def _run_search(self, query: str, watch: Any) -> None:
+        from replayer.search import search
+
+        last = self.replay.last_v
+        first = self.replay.first_v
+
+        def progress(v: int) -> None:
+            share = 100 * (v - first + 1) // max(last - first + 1, 1)
+            self.call_from_thread(self.set_busy, f"searching {share}%")
+
+        try:
+            hits = list(search(self.replay, watch, progress=progress))
+        except RdtError as error:
+            self.call_from_thread(self._search_done, query, None, str(error))
+            return
+        self.call_from_thread(self._search_done, query, hits, None)
+
+    def _search_done(self, query: str, hits: list[Any] | None, error: str | None) -> None:
+        self.set_busy(None)
+        if hits is None:
+            self.notify(error or "search failed", title="search", severity="error")
+            return
+        self.search_query, self.hits = query, hits
+        self._rendered.discard("tab-hits")
+        self._one(TabbedContent).active = "tab-hits"
+        self._render_tab("tab-hits")
+        if not hits:
+            self.notify("search: no change", severity="warning")
+            return
+        self.notify(f"search: {len(hits):,} changes, first at v {hits[0].v}")
+        self._go_to_hit(hits[0].v)
+
+    def _go_to_hit(self, v: int) -> None:
+        if self.kind != "event":
+            self.action_toggle_kind()
+        self.jump_to(v)
+        self._rendered.discard("tab-hits")
+        self._render_tab(self._active_tab())
+
+    def action_next_hit(self) -> None:
+        self._step_hit(+1)
+
+    def action_previous_hit(self) -> None:
+        self._step_hit(-1)
+
+    def _step_hit(self, direction: int) -> None:
+        if not self.hits:
+            self.notify("no search hits: F searches", severity="warning")
+            return
+        row = self.event_list.row
+        here = row.key if row is not None and row.kind == "event" else 0
+        vs = [hit.v for hit in self.hits]
+        import bisect
+
+        if direction > 0:
+            i = bisect.bisect_right(vs, here)
+            target = vs[i] if i < len(vs) else None
+        else:
+            i = bisect.bisect_left(vs, here) - 1
+            target = vs[i] if i >= 0 else None
+        if target is None:
+            self.notify("no further hit" if direction > 0 else "no earlier hit")
+            return
+        self._go_to_hit(target)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -31,13 +31,16 @@ def clock(t_ns: int) -> str:
 
 
 def json_text(value: Any, style: str = "") -> Text:
-    """``value`` as indented JSON, sanitised, as ``Text`` (long output is cut with a note)."""
+    """``value`` as indented JSON on real lines, sanitised, as ``Text`` (long output is cut with a
+    note). JSON escapes the control characters inside strings itself (``\\n``, ``\\u001b``);
+    every other unsafe character (bidi, format) is made visible; only the layout's own line
+    breaks stay line breaks."""
     try:
         rendered = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=repr)
     except (TypeError, ValueError):
         rendered = repr(value)
     cut = len(rendered) > MAX_JSON_CHARS
-    text = safe_text(rendered[:MAX_JSON_CHARS])
+    text = safe_text(rendered[:MAX_JSON_CHARS], keep_newlines=True)
     if style:
         text.stylize(style)
     if cut:

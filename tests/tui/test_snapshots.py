@@ -76,3 +76,46 @@ def test_help_screen(snap_compare, log_path) -> None:
         await _wait(pilot)
 
     assert snap_compare(SnapApp(log_path), terminal_size=SIZE, run_before=run_before)
+
+
+COUNTER = str(Path(f.__file__)) + ":counter_reducer"
+
+
+async def _replay_ready(pilot) -> None:
+    for _ in range(100):
+        await _wait(pilot)
+        if pilot.app.replay is not None:
+            return
+
+
+@pytest.mark.parametrize("key", ["2", "3", "4", "5"], ids=["diff", "action", "raw", "cause"])
+def test_replay_screen_tab(snap_compare, log_path, key) -> None:
+    """Each detail tab, switched to with its number key, at v 6 (replayed: no snapshot)."""
+
+    async def run_before(pilot) -> None:
+        await _replay_ready(pilot)
+        await pilot.press("j", "j", "j", "j", "j", key)
+        await _wait(pilot)
+
+    assert snap_compare(
+        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
+    )
+
+
+def test_search_hits_tab(snap_compare, log_path) -> None:
+    async def run_before(pilot) -> None:
+        from tests.tui.helpers import submit
+
+        await _replay_ready(pilot)
+        await pilot.press("F")
+        await submit(pilot, "state['count'] % 2 == 1")
+        for _ in range(50):
+            await _wait(pilot)
+            if pilot.app.search_query is not None and not pilot.app.busy:
+                break
+        await pilot.press("n", "n")
+        await _wait(pilot)
+
+    assert snap_compare(
+        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
+    )

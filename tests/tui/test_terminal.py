@@ -84,3 +84,40 @@ def test_demo_quits_promptly_on_q(tmp_path) -> None:
         assert done.read_text().strip() == "0"
     finally:
         tmux("kill-server", check=False)
+
+
+def test_search_and_tab_keys_in_a_real_terminal(small_log, tmp_path) -> None:
+    from tests import factories
+
+    rdt = Path(sys.executable).parent / "rdt"
+    session = f"rdt-test-{uuid.uuid4().hex[:8]}"
+    done = tmp_path / "exit-code"
+    reducer = str(Path(factories.__file__)) + ":counter_reducer"
+    command = (
+        f"env -u COLUMNS -u LINES {rdt} tui {small_log} --reducer {reducer}; "
+        f"echo $? > {done}; sleep 30"
+    )
+    tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "40", command)
+    try:
+        wait_for_pane(session, "v 1 (1/30)")
+        tmux("send-keys", "-t", session, "3")  # the Action tab: JSON on real lines
+        wait_for_pane(session, '"type": "counter/added",')
+        tmux("send-keys", "-t", session, "F")
+        wait_for_pane(session, "Search the history")
+        tmux("send-keys", "-t", session, "-l", "/count")
+        tmux("send-keys", "-t", session, "Enter")
+        pane = wait_for_pane(session, "search /count: 30 changes")
+        assert "v 1 (1/30)" in pane
+        tmux("send-keys", "-t", session, "n", "n")
+        wait_for_pane(session, "v 3 (3/30)")
+        tmux("send-keys", "-t", session, "N")
+        wait_for_pane(session, "v 2 (2/30)")
+        tmux("send-keys", "-t", session, "1")  # back to the State tab
+        wait_for_pane(session, "state after v 2")
+        tmux("send-keys", "-t", session, "q")
+        deadline = time.monotonic() + 15
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert done.read_text().strip() == "0"
+    finally:
+        tmux("kill-server", check=False)

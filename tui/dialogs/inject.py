@@ -91,14 +91,17 @@ class InjectDialog(ModalScreen[dict[str, Any] | None]):
     }
     """
 
-    def __init__(self, history: InjectHistory) -> None:
+    def __init__(
+        self, history: InjectHistory, title: str = "Inject an action into the live server"
+    ) -> None:
+        self.title_text = title
         super().__init__()
         self.history = history
         self._recall = len(history.items)
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(Text("Inject an action into the live server", style="bold"))
+            yield Label(Text(self.title_text, style="bold"))
             with VerticalScroll(id="history"):
                 yield Static(self._history_text(), id="history-text")
             yield Input(placeholder='{"type": "order/create", "customer": "ACME"}', id="action")

@@ -6,9 +6,10 @@ from typing import Any
 
 from rich.text import Text
 
+from devtools.jsonutil import loads
 from devtools.model import Event, Message
 from tui.rows import Row
-from tui.text import hex_dump, safe_text, visible
+from tui.text import hex_dump, json_text, safe_text, visible
 from tui.widgets.textpane import TextPane
 
 MAX_RAW = 100_000
@@ -35,6 +36,15 @@ class RawView(TextPane):
         self.show(frame_text(record))
 
 
+def _pretty(payload: bytes) -> Text | None:
+    """The frame as indented JSON on real lines when it is JSON, else ``None``."""
+    try:
+        value = loads(payload)
+    except ValueError:
+        return None
+    return json_text(value)
+
+
 def frame_text(message: Message) -> Text:
     """A message's metadata and its frame (text sanitised, binary as a hex dump)."""
     arrow = "client → server" if message.direction == "in" else "server → client"
@@ -47,6 +57,9 @@ def frame_text(message: Message) -> Text:
     text.append(f"flags      {visible(message.flag) if message.flag else '-'}\n\n")
     if message.binary:
         return text + hex_dump(message.payload)
+    pretty = _pretty(message.payload) if len(message.payload) <= MAX_RAW else None
+    if pretty is not None:
+        return text + pretty
     body = message.payload[:MAX_RAW].decode("utf-8", "backslashreplace")
     text.append_text(safe_text(body))
     if len(message.payload) > MAX_RAW:
