@@ -230,8 +230,15 @@ def export(
     recording: str | None = RECORDING,
     fmt: Format = typer.Option(Format.jsonl, "--format", help="jsonl or redux-devtools."),
     output: Path | None = typer.Option(None, "-o", "--output", help="File (default: stdout)."),
+    allow_empty: bool = typer.Option(
+        False,
+        "--allow-empty",
+        help="redux-devtools: export a recording without events (default: exit 3).",
+    ),
 ) -> None:
     """Export a recording as JSON Lines or as a Redux DevTools extension file.
+
+    A Redux DevTools export of a recording without events exits 3 (--allow-empty exports it).
 
     Example: rdt export orders.rdtlog --format redux-devtools -o state.json
     """
@@ -239,12 +246,15 @@ def export(
 
     with Log.open(log) as opened:
         reader = opened.reader(recording)
+        document = None
+        if fmt is not Format.jsonl:
+            document = export_document(reader, allow_empty=allow_empty)
         with _output(output) as out:
-            if fmt is Format.jsonl:
+            if document is None:
                 for line in export_lines(reader):
                     out.write(line)
             else:
-                out.write(dumps_file(export_document(reader)))
+                out.write(dumps_file(document))
 
 
 # --------------------------------------------------------------------------- import
