@@ -230,8 +230,15 @@ def export(
     recording: str | None = RECORDING,
     fmt: Format = typer.Option(Format.jsonl, "--format", help="jsonl or redux-devtools."),
     output: Path | None = typer.Option(None, "-o", "--output", help="File (default: stdout)."),
+    allow_empty: bool = typer.Option(
+        False,
+        "--allow-empty",
+        help="redux-devtools: export a recording without events (default: exit 3).",
+    ),
 ) -> None:
     """Export a recording as JSON Lines or as a Redux DevTools extension file.
+
+    A Redux DevTools export of a recording without events exits 3 (--allow-empty exports it).
 
     Example: rdt export orders.rdtlog --format redux-devtools -o state.json
     """
@@ -239,12 +246,15 @@ def export(
 
     with Log.open(log) as opened:
         reader = opened.reader(recording)
+        document = None
+        if fmt is not Format.jsonl:
+            document = export_document(reader, allow_empty=allow_empty)
         with _output(output) as out:
-            if fmt is Format.jsonl:
+            if document is None:
                 for line in export_lines(reader):
                     out.write(line)
             else:
-                out.write(dumps_file(export_document(reader)))
+                out.write(dumps_file(document))
 
 
 # --------------------------------------------------------------------------- import
@@ -288,9 +298,128 @@ def import_cmd(
     )
 
 
+# --------------------------------------------------------------------------- import-events
+
+
+def import_events_cmd(
+    db_url: str = typer.Argument(
+        ..., metavar="DB_URL", help="The event store: a SQLAlchemy URL or a SQLite file path."
+    ),
+    table: str = typer.Option(None, "--table", help="The event table ([schema.]name)."),
+    log: str = typer.Option(..., "--log", help="The rdt log to import into (path or URL)."),
+    preset: str = typer.Option(
+        None, "--preset", help="A known layout: row-per-event (id, type, payload) or resolve."
+    ),
+    v_column: str = typer.Option(
+        None, "--v-column", help="Numbers the events: integers >= 1, increasing (default v)."
+    ),
+    type_column: str = typer.Option(None, "--type-column", help="The event type (default type)."),
+    payload_column: str = typer.Option(
+        None, "--payload-column", help="A JSON column merged into the event (default payload)."
+    ),
+    ts_column: str = typer.Option(None, "--ts-column", help="The event time (becomes ts, ns)."),
+    ts_unit: str = typer.Option(None, "--ts-unit", help="Unit of an integer ts: s, ms, us, ns."),
+    sender_column: str = typer.Option(None, "--sender-column", help="Becomes the sender."),
+    where: str = typer.Option(None, "--where", help="An SQL condition on the table's rows."),
+    order_by: str = typer.Option(
+        None,
+        "--order-by",
+        help="COL[,COL…]: the read order and resume key, unique (default: the v column).",
+    ),
+    name: str = typer.Option(None, "--name", help="The recording (default: the table's name)."),
+    on_bad: str = typer.Option(
+        "refuse", "--on-bad", help="refuse (exit 3, naming the row) or skip (counted) bad rows."
+    ),
+    follow: bool = typer.Option(False, "--follow", help="Keep tailing the table until Ctrl-C."),
+    interval: int = typer.Option(1000, "--interval", min=10, help="--follow: poll every MS."),
+    page: int = typer.Option(5000, "--page-size", min=1, help="Rows read per page."),
+    json_output: bool = json_option("Print the outcome as one JSON document."),
+) -> None:
+    """Import events from an event store's table into a recording, resumably.
+
+    Reads the table in keyset pages (flat memory on any size); each row becomes the event
+    {"type", ...payload fields, "v", "ts", "sender"}. A second run appends only the rows past
+    the last imported one into the same recording (same --name and table); --follow keeps
+    tailing. Bad rows (payload not JSON, no type, a v that repeats or goes backwards) are
+    named by their key and refused (exit 3; a new recording is then not kept) or, with
+    --on-bad skip, skipped and counted. SQLite, PostgreSQL (postgresql+psycopg://) and MariaDB
+    (mysql+pymysql://, pip install 'reducer-devtools[mysql]').
+
+    Example: rdt import-events postgresql+psycopg://app@db/shop --table salesOrder_events
+    --preset row-per-event --log orders.rdtlog
+    """
+    import signal
+    import threading
+
+    from devtools.event_table import preset_layout
+    from devtools.import_events import import_events, masked, rich_progress
+
+    layout, preset_table = preset_layout(
+        preset,
+        v_column=v_column,
+        type_column=type_column,
+        payload_column=payload_column,
+        ts_column=ts_column,
+        ts_unit=ts_unit,
+        sender_column=sender_column,
+        order_by=tuple(c.strip() for c in order_by.split(",") if c.strip()) if order_by else (),
+    )
+    table = table or preset_table
+    if not table:
+        raise BadInput("--table is required (no preset names a table)")
+    stop = threading.Event()
+    if follow:
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    result = import_events(
+        db_url,
+        table=table,
+        log=log,
+        layout=layout,
+        name=name,
+        where=where,
+        on_bad=on_bad,
+        page=page,
+        follow=follow,
+        interval_ms=interval,
+        stop=stop,
+        progress=rich_progress if sys.stderr.isatty() else None,
+    )
+    tally = result.tally
+    if json_output:
+        print_json(
+            {
+                "recording": result.recording_id,
+                "name": result.name,
+                "appended": result.appended,
+                "imported": tally.imported,
+                "first_v": result.first_v,
+                "last_v": result.last_v,
+                "skipped": tally.skipped,
+                "skipped_rows": tally.first_bad,
+            }
+        )
+        return
+    console = out_console()
+    span = f", v={result.first_v}..{result.last_v}" if result.last_v is not None else ""
+    verb = "appended" if result.appended else "imported"
+    console.print(
+        Text(
+            f"{verb} {tally.imported} events from {visible(masked(db_url))} {visible(table)} "
+            f"into recording {result.recording_id} ({visible(result.name)}){span}"
+        )
+    )
+    if tally.skipped_total:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(tally.skipped.items()))
+        console.print(Text(f"skipped {tally.skipped_total} bad rows ({kinds})"))
+        for line in tally.first_bad:
+            console.print(Text(f"  {visible(line)}"))
+
+
 def register(app: typer.Typer) -> None:
     """Add the core commands to the ``rdt`` app."""
     app.command("ls")(reports_errors(ls))
     app.command("log")(reports_errors(log_cmd))
     app.command("export")(reports_errors(export))
     app.command("import")(reports_errors(import_cmd))
+    app.command("import-events")(reports_errors(import_events_cmd))

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from devtools.errors import BadInput, InvalidJSON
+from devtools.errors import BadInput, InvalidJSON, refuse_empty
 from devtools.jsonutil import dumps, loads
 from devtools.model import Event, Snapshot
 
@@ -153,10 +153,15 @@ def from_redux(doc: Any) -> tuple[list[Event], Any]:
 # --------------------------------------------------------------------------- to and from a log
 
 
-def export_document(reader: Any) -> dict[str, str]:
+def export_document(reader: Any, *, allow_empty: bool = False) -> dict[str, str]:
     """The export document of one recording (a :class:`devtools.store.LogReader`): its events,
-    and the snapshot before the first event (or the first snapshot) as ``preloadedState``."""
+    and the snapshot before the first event (or the first snapshot) as ``preloadedState``.
+
+    Raises:
+        EmptyRecording: the recording has no events and not ``allow_empty``.
+    """
     first_v = reader.first_v()
+    refuse_empty(reader.recording, first_v, allow_empty=allow_empty)
     snap: Snapshot | None
     if first_v is None:
         snap = initial_snapshot(list(reader.snapshots()), None)

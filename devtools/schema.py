@@ -29,6 +29,12 @@ FORMAT_VERSION = 1
 APP_MARKER = "rdt"
 """The value of ``rdt_meta.app``: tells an rdt log from any other database."""
 
+EVENTS_FROM = "events_from"
+"""The key of a recording's ``server`` JSON that says where its events came from when not from
+a devtools channel: ``"inbound"`` (derived from client messages by ``rdt record --events-from
+inbound``) or ``"table"`` (pulled from a database table by ``rdt import-events``). Absent: the
+events are the server's own (devtools channel, or an interchange import)."""
+
 metadata = MetaData()
 
 meta = Table(

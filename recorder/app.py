@@ -10,6 +10,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from devtools.errors import BadInput
+from devtools.schema import EVENTS_FROM
 from devtools.store import Log
 from devtools.tasks import spawn
 from recorder.control import ControlServer, iter_pages
@@ -72,8 +74,21 @@ class RecorderHandle:
         return f"ws://{self.settings.control[0]}:{self.control_port}/"
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.writer.start)
         settings = self.settings
+        if settings.events_from is not None and settings.devtools_path:
+            raise BadInput(
+                "--events-from inbound and --devtools-path exclude each other: events come "
+                "from the server's devtools channel or from the client messages, not both"
+            )
+        await asyncio.to_thread(self.writer.start)
+        if self.session.protocol is not None:
+            self.session.server(
+                {
+                    EVENTS_FROM: settings.events_from,
+                    "protocol": self.session.protocol.name,
+                    "event_types": list(settings.event_types),
+                }
+            )
         try:
             self.port = await self.proxy.listen(*settings.listen)
             if settings.devtools_path:

@@ -15,6 +15,7 @@ from devtools.clikit import json_option, out_console, print_json, reports_errors
 from devtools.control_client import ControlClient, ControlRefused
 from devtools.errors import BadInput, InvalidJSON
 from devtools.tokens import resolve_token
+from recorder.protocols import protocol_for
 from recorder.redact import parse_pointers
 from recorder.settings import (
     DEFAULT_CONTROL,
@@ -29,9 +30,23 @@ RECORD_HELP = """Record: a proxy between clients and an upstream websocket serve
 Forwards every frame unchanged both ways and records each message (and, with
 --devtools-path, the server's events and snapshots) into LOG. Stop with Ctrl-C.
 
+A server without a devtools channel: --events-from inbound makes every inbound JSON
+message with a string "type" (matching an --event-types glob, when given) the next
+event v, with "ts" (integer ns, when the recorder read it) and "sender" (the
+connection id) added, and marks the recording as having events derived from messages.
+This assumes the server dispatches each such message, unchanged, as one action, in
+the order the recorder forwarded them (a plain ws + Redux server does); messages it
+refuses or handles without an action become events too, so narrow with --event-types.
+See docs/PROTOCOL.md in the repository.
+
 Example:
 
     rdt record --upstream ws://127.0.0.1:9000 --log orders.rdtlog --devtools-path /devtools
+
+Example, a server without a devtools channel:
+
+    rdt record --upstream ws://127.0.0.1:9000 --log orders.rdtlog --events-from inbound
+    --event-types 'order/*'
 """
 
 INJECT_HELP = """Inject an action into the live server through a running recorder.
@@ -57,12 +72,20 @@ def build_settings(
     name: str | None,
     devtools_path: str | None,
     control: str | None,
+    events_from: str | None = None,
+    event_types: list[str] | None = None,
     token: str,
     redact: list[str] | None,
     allow_origin: list[str] | None,
 ) -> RecorderSettings:
     """Turn the command's options into settings (raises ``BadInput`` for bad ones)."""
     parse_pointers(redact or [])
+    protocol_for(events_from, tuple(event_types or ()))
+    if events_from is not None and devtools_path:
+        raise BadInput(
+            "--events-from inbound and --devtools-path exclude each other: events come from "
+            "the server's devtools channel or from the client messages, not both"
+        )
     return RecorderSettings(
         upstream=parse_upstream(upstream),
         log=log or _default_log(),
@@ -71,6 +94,8 @@ def build_settings(
         listen=parse_hostport(listen, "--listen") if listen else DEFAULT_LISTEN,
         control=parse_hostport(control, "--control") if control else DEFAULT_CONTROL,
         devtools_path=devtools_path,
+        events_from=events_from,
+        event_types=tuple(event_types or ()),
         redact=tuple(redact or ()),
         allow_origins=tuple(allow_origin or ()),
     )
@@ -136,6 +161,21 @@ def register(app: typer.Typer) -> None:
         devtools_path: str = typer.Option(
             None, help="Record the server's events via its devtools channel at this path."
         ),
+        events_from: str = typer.Option(
+            None,
+            "--events-from",
+            metavar="inbound",
+            help=(
+                "No devtools channel: each typed inbound JSON message becomes the next event "
+                "(assumes the server dispatches each as an action, in forwarding order)."
+            ),
+        ),
+        event_types: list[str] = typer.Option(
+            None,
+            "--event-types",
+            metavar="GLOB",
+            help="With --events-from: only message types matching GLOB are events (repeatable).",
+        ),
         control: str = typer.Option(None, help="Control endpoint (default 127.0.0.1:8766)."),
         token: str = typer.Option(None, help="Devtools token (default: $RDT_TOKEN or generated)."),
         redact: list[str] = typer.Option(None, help="JSON pointer removed before storing."),
@@ -151,6 +191,8 @@ def register(app: typer.Typer) -> None:
             name=name,
             devtools_path=devtools_path,
             control=control,
+            events_from=events_from,
+            event_types=event_types,
             token=resolved.value,
             redact=redact,
             allow_origin=allow_origin,

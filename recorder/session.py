@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from devtools.frames import parse_frame
 from devtools.model import Connection, Direction, Event, Gap, Mark, Message, Origin, Snapshot
+from recorder.protocols import protocol_for
 from recorder.records import RawMessage, build_message
 from recorder.redact import parse_pointers, redact
 from recorder.settings import RecorderSettings
@@ -58,6 +60,10 @@ class Session:
         """While a ``via: devtools`` inject is under way: the ``seq`` its events are caused by."""
         self.listeners: set[Callable[[Any], None]] = set()
         """Called with every record as it is made (the control endpoint's live feed)."""
+        self.protocol = protocol_for(settings.events_from, settings.event_types)
+        """With ``--events-from inbound``: turns client messages into events (else ``None``)."""
+        self.underived = 0
+        """Inbound frames too large to store, so no event was derived from them."""
 
     def _emit(self, record: Any) -> None:
         self._put(record)
@@ -99,11 +105,12 @@ class Session:
         seq = self.seq
         if direction == "in":
             self._in_seqs[conn_id].append(seq)
+        t_ns = self._clock()
         message = build_message(
             seq,
             conn_id,
             direction,
-            self._clock(),
+            t_ns,
             payload,
             binary,
             pointers=self._pointers,
@@ -111,6 +118,8 @@ class Session:
         )
         self.messages += 1
         self._emit(message)
+        if direction == "in" and self.protocol is not None:
+            self._derive(conn_id, seq, t_ns, payload, binary)
         return message
 
     def forwarded(self, conn_id: int, direction: Direction, payload: bytes, binary: bool) -> None:
@@ -128,7 +137,26 @@ class Session:
         if direction == "in":
             self._in_seqs[conn_id].append(seq)
         self.messages += 1
-        put_message((seq, conn_id, direction, self._clock(), payload, binary))
+        t_ns = self._clock()
+        put_message((seq, conn_id, direction, t_ns, payload, binary))
+        if direction == "in" and self.protocol is not None:
+            self._derive(conn_id, seq, t_ns, payload, binary)
+
+    def _derive(self, conn_id: int, seq: int, t_ns: int, payload: bytes, binary: bool) -> None:
+        """Number the events the protocol derives from inbound message ``seq`` (redacted)."""
+        if self._max is not None and len(payload) > self._max:
+            self.underived += 1  # stored as too-large: not parsed on the forwarding loop
+            return
+        assert self.protocol is not None
+        for body in self.protocol.events_from(parse_frame(payload, binary), conn_id, t_ns):
+            v = self.last_v + 1
+            event = {"v": v, **body}
+            event["v"] = v  # the numbering is the recorder's; the message's other fields stay
+            value, _ = redact(event, self._pointers)
+            kind = value.get("type") if isinstance(value.get("type"), str) else ""
+            self.events += 1
+            self.last_v = v
+            self._emit(Event(v, kind, value, seq, None, t_ns))
 
     def in_seqs(self, conn_id: int) -> list[int]:
         """The ``seq`` of each client message on a connection, in order."""

@@ -85,6 +85,10 @@ class RecorderSettings:
     control: tuple[str, int] | None = DEFAULT_CONTROL
     """``None``: no control endpoint."""
     devtools_path: str | None = None
+    events_from: str | None = None
+    """``inbound``: every typed client message becomes the next event (no devtools channel)."""
+    event_types: tuple[str, ...] = ()
+    """With ``events_from``: globs of the message types that are events (empty: all)."""
     redact: tuple[str, ...] = ()
     """JSON pointers removed from messages, events and snapshots before they are stored."""
     allow_origins: tuple[str, ...] = ()

@@ -38,7 +38,17 @@ from replayer.whatif import parse_action, parse_skip
 F = TypeVar("F", bound=Callable[..., Any])
 
 SOURCE = typer.Option(
-    "auto", "--source", help="auto (events if recorded, else messages), events or messages."
+    "auto",
+    "--source",
+    help=(
+        "auto or events (the recorded events; a recording without any exits 3), or messages "
+        "(the client messages, numbered 1, 2, 3 …)."
+    ),
+)
+ALLOW_EMPTY = typer.Option(
+    False,
+    "--allow-empty",
+    help="A recording without events replays as the initial state instead of exiting 3.",
 )
 EVERY = typer.Option(
     1000,
@@ -67,7 +77,14 @@ def reports_replay_errors(func: F) -> F:
     return reports_errors(wrapper)  # type: ignore[return-value]
 
 
-def _open(log: str, reducer: str, recording: str | None, source: str, every: int) -> Replay:
+def _open(
+    log: str,
+    reducer: str,
+    recording: str | None,
+    source: str,
+    every: int,
+    allow_empty: bool = False,
+) -> Replay:
     return Replay.open(
         log,
         reducer=reducer,
@@ -75,6 +92,7 @@ def _open(log: str, reducer: str, recording: str | None, source: str, every: int
         source=source,
         checkpoint_every=every,
         progress=sys.stderr.isatty(),
+        allow_empty=allow_empty,
     )
 
 
@@ -86,12 +104,13 @@ def state(
     source: str = SOURCE,
     as_json: bool = JSON,
     every: int = EVERY,
+    allow_empty: bool = ALLOW_EMPTY,
 ) -> None:
     """The state after event V (default: the last).
 
     Example: rdt state orders.rdtlog --reducer samples.sales_order:reducer --at 120 --json
     """
-    with _open(log, reducer, recording, source, every) as replay:
+    with _open(log, reducer, recording, source, every, allow_empty) as replay:
         v = replay.last_v if at is None else replay.check_v(at, "--at")
         value = replay.state_at(v)
     if as_json:
@@ -109,12 +128,13 @@ def diff(
     source: str = SOURCE,
     as_json: bool = JSON,
     every: int = EVERY,
+    allow_empty: bool = ALLOW_EMPTY,
 ) -> None:
     """The difference between the states after A and after B (RFC 6902 with --json).
 
     Example: rdt diff orders.rdtlog 100 120 --reducer samples.sales_order:reducer
     """
-    with _open(log, reducer, recording, source, every) as replay:
+    with _open(log, reducer, recording, source, every, allow_empty) as replay:
         replay.check_v(a, "A")
         replay.check_v(b, "B")
         patch = diff_states(replay.state_at(a), replay.state_at(b), with_old=True)
@@ -134,13 +154,14 @@ def bisect(
     source: str = SOURCE,
     as_json: bool = JSON,
     every: int = EVERY,
+    allow_empty: bool = ALLOW_EMPTY,
 ) -> None:
     """The first event after which EXPR holds; exit 0 when found, 1 when never.
 
     Example: rdt bisect orders.rdtlog --reducer samples.sales_order_buggy:reducer
     --bad "any(o['total'] < 0 for o in state['orders'].values())"
     """
-    with _open(log, reducer, recording, source, every) as replay:
+    with _open(log, reducer, recording, source, every, allow_empty) as replay:
         result = replay.bisect(bad, good=good, bad_at=bad_at)
         patch = (
             diff_states(replay.state_at(result.v - 1), replay.state_at(result.v), with_old=True)
@@ -183,6 +204,7 @@ def what_if(
     source: str = SOURCE,
     as_json: bool = JSON,
     every: int = EVERY,
+    allow_empty: bool = ALLOW_EMPTY,
 ) -> None:
     """Replays without the given events (or with one more) and shows how the final state differs.
 
@@ -200,7 +222,7 @@ def what_if(
         action = parse_action(action_text) if inserting else None
     except ValueError as error:
         raise BadInput(str(error)) from None
-    with _open(log, reducer, recording, source, every) as replay:
+    with _open(log, reducer, recording, source, every, allow_empty) as replay:
         result = replay.what_if_insert(after, action) if inserting else replay.what_if(skipped)
         final = replay.state_at()
     if as_json:

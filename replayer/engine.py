@@ -47,6 +47,7 @@ class Replay:
         progress: bool = False,
         persist_after: int = PERSIST_AFTER,
         owned_log: Any = None,
+        allow_empty: bool = False,
     ) -> None:
         if checkpoint_every < 1:
             raise ValueError("checkpoint_every must be at least 1")
@@ -58,7 +59,7 @@ class Replay:
         self._owned_log = owned_log
         self._owns_reducer = False
         try:
-            self.source = open_source(reader, source)
+            self.source = open_source(reader, source, allow_empty=allow_empty)
         except ValueError as error:
             raise VersionOutOfRange(str(error)) from None
         self.skipped_messages = self.source.skipped
@@ -88,6 +89,7 @@ class Replay:
         checkpoint_every: int = 1000,
         progress: bool = False,
         persist_after: int = PERSIST_AFTER,
+        allow_empty: bool = False,
     ) -> Replay:
         """Open a replay over ``log``'s recording (the latest by default).
 
@@ -101,6 +103,8 @@ class Replay:
                 are cheap to serialise; paced further apart when they are not).
             progress: show a Rich progress bar on stderr during long replays.
             persist_after: persist checkpoints in the log when it has this many events.
+            allow_empty: replay a recording without events (from the initial state) instead
+                of raising :class:`~devtools.errors.EmptyRecording`.
 
         Raises:
             ReducerLoadError: the reducer cannot be loaded.
@@ -125,6 +129,7 @@ class Replay:
                 progress=progress,
                 persist_after=persist_after,
                 owned_log=owned,
+                allow_empty=allow_empty,
             )
         except BaseException:
             if owned is not None:

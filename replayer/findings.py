@@ -250,6 +250,9 @@ def render_result(result: LogResult) -> Group:
             facts.append(
                 f"{runs} runs" + (f" (PYTHONHASHSEED {', '.join(seeds)})" if seeds else "")
             )
+    note = result.info.get("note")
+    if note:
+        facts.append(str(note))
     tail = f" [{'; '.join(facts)}]" if facts else ""
     if result.ok:
         parts.append(Text.assemble(("ok", "bold green"), f": {visible(result.log)}{tail}"))

@@ -1,10 +1,17 @@
 """Where the replay's events come from: the recorded events, or the parsed client messages.
 
 A source hands the engine ``(v, payload bytes)`` in order, one by one or in pages, and decodes
-them in chunks. :class:`EventSource` reads the log's events (the server's own numbering). When
-a log has no events (recorded without the devtools channel), :class:`MessageSource` numbers the
-inbound client messages that parsed ``v = 1, 2, 3 …`` in ``seq`` order, skipping (and counting)
-the flagged ones. Both only call :class:`devtools.store.LogReader` methods.
+them in chunks. :class:`EventSource` reads the log's events (the server's own numbering, or
+events derived from messages by ``rdt record --events-from inbound`` / pulled from a table by
+``rdt import-events``). Asked for explicitly (``--source messages``), :class:`MessageSource`
+numbers the inbound client messages that parsed ``v = 1, 2, 3 …`` in ``seq`` order, skipping
+(and counting) the flagged ones. Both only call :class:`devtools.store.LogReader` methods.
+
+The rule for a recording without events lives here, in :func:`open_source`, and only here:
+``auto`` never falls back to the client messages (folding commands through an event reducer
+prints a state, or a verdict, that means nothing); it raises
+:class:`~devtools.errors.EmptyRecording` (exit 3, :func:`devtools.errors.refuse_empty`, which the
+Redux export shares) unless the caller allows an empty recording.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from devtools.errors import refuse_empty
 from devtools.jsonutil import DIGIT_RUN
 from devtools.jsonutil import loads as exact_loads
 
@@ -170,19 +178,23 @@ class MessageSource:
         return None if message is None else exact_loads(message.payload)
 
 
-def open_source(reader: Any, kind: str) -> EventSource | MessageSource:
+def open_source(
+    reader: Any, kind: str, *, allow_empty: bool = False
+) -> EventSource | MessageSource:
     """The source ``kind`` (``auto``, ``events`` or ``messages``) over ``reader``.
 
-    ``auto`` takes the events when the log has any, else the messages.
+    ``auto`` and ``events`` take the recorded events; ``messages`` the parsed client messages.
+    A recording without events is refused unless ``kind`` is ``messages`` or ``allow_empty``
+    (then the empty event source: the state is the initial one).
 
     Raises:
         ValueError: an unknown kind.
+        EmptyRecording: ``auto``/``events`` over a recording with no events, not allowed.
     """
     if kind not in ("auto", "events", "messages"):
         raise ValueError(f"--source must be auto, events or messages, not {kind!r}")
-    if kind == "events":
-        return EventSource(reader)
     if kind == "messages":
         return MessageSource(reader)
     events = EventSource(reader)
-    return events if events.last_v is not None else MessageSource(reader)
+    refuse_empty(reader.recording, events.last_v, allow_empty=allow_empty)
+    return events

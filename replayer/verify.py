@@ -52,6 +52,8 @@ class VerifyOptions:
     """The recording (id or name); ``None`` takes the latest."""
     seeds: tuple[int, ...] | None = None
     """``PYTHONHASHSEED`` per run; default ``1, 2, … runs``."""
+    allow_empty: bool = False
+    """A recording with no events is ok (with a note) instead of bad input."""
 
     def seed_list(self) -> list[int]:
         if self.seeds:
@@ -71,6 +73,9 @@ class VerifyOptions:
         ]
 
 
+EMPTY_NOTE = "no events: nothing verified (--allow-empty)"
+
+
 def verify_log(log: str, reducer: str, options: VerifyOptions | None = None) -> LogResult:
     """Verify one log; bad input raises, problems found are findings.
 
@@ -85,7 +90,9 @@ def verify_log(log: str, reducer: str, options: VerifyOptions | None = None) -> 
     options = options or VerifyOptions()
     with Log.open(log) as opened:
         reader = opened.reader(options.recording)
-        source = open_source(reader, "auto")
+        source = open_source(reader, "auto", allow_empty=options.allow_empty)
+        if source.last_v is None:
+            return LogResult(log, info={"events": 0, "note": EMPTY_NOTE})
 
         def event_at(v: int) -> Any:
             return source.event(v)

@@ -46,13 +46,19 @@ def verify(
     every: int = typer.Option(
         1000, "--checkpoint-every", min=1, help="Compare hashes every K events (K)."
     ),
+    allow_empty: bool = typer.Option(
+        False,
+        "--allow-empty",
+        help="A recording without events is ok, with a note (default: exit 3, never ok).",
+    ),
 ) -> None:
     """Check that the reducer replays each log deterministically and as production did.
 
     Replays every log in separate processes with different PYTHONHASHSEEDs, compares the state
     hashes between runs and with the hashes and snapshots recorded in the log, and guards
     against mutation of the input state, clock and random calls, and states JSON cannot carry.
-    Exit 0 clean, 1 a finding, 3 bad input (125 with --git-bisect).
+    Exit 0 clean, 1 a finding, 3 bad input (125 with --git-bisect). A recording with no events
+    is never ok: exit 3, unless --allow-empty.
 
     The headline (first_divergent_v): where the log recorded hashes or snapshots, the first
     event at which a fresh replay disagrees with them; otherwise the earliest finding. A
@@ -66,7 +72,9 @@ def verify(
     from replayer.junit import junit_xml
     from replayer.verify import VerifyOptions, verify_log
 
-    options = VerifyOptions(runs=runs, checkpoint_every=every, recording=recording)
+    options = VerifyOptions(
+        runs=runs, checkpoint_every=every, recording=recording, allow_empty=allow_empty
+    )
     results = []
     durations = []
     try:

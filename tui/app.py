@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
@@ -19,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import Footer, TabbedContent, TabPane
 
-from devtools.errors import RdtError
+from devtools.errors import EmptyRecording, RdtError
 from tui.dialogs.help import HelpScreen
 from tui.dialogs.inject import InjectDialog, InjectHistory, Injection, parse_action
 from tui.dialogs.prompt import PromptDialog
@@ -111,6 +112,11 @@ class RdtApp(App[None]):
         self.opened_log = log
         self.live = feed is not None
         self.kind = "event" if len(timeline.events) or self.live else "message"
+        self.empty_note: str | None = None
+        """A recording without events: what the State and Diff panes say instead of a state
+        (its client messages are not events; the rule of :func:`devtools.errors.refuse_empty`)."""
+        if not self.live and not len(timeline.events):
+            self.empty_note = str(EmptyRecording(timeline.reader.recording))
         self.row_filter: RowFilter | None = None
         self.following = self.live
         self.busy: str | None = None
@@ -164,6 +170,8 @@ class RdtApp(App[None]):
         if self.live:
             self.run_worker(self.feed.read, name="live-feed", group="live", thread=True)
             self.set_interval(LIVE_TICK, self._live_tick, name="live-tick")
+        elif self.empty_note is not None:
+            self.notify(self.empty_note, title="no events", severity="warning")
         elif self.reducer_ref is not None and self.replay is None:
             self._open_replay()
 
@@ -261,6 +269,8 @@ class RdtApp(App[None]):
             found = details(self.timeline, self.replay, row, pinned)
         except RdtError as error:
             found = Details(row, state_note=str(error), diff_note=str(error))
+        if self.empty_note is not None:
+            found = replace(found, state_note=self.empty_note, diff_note=self.empty_note)
         self.call_from_thread(self._show_details, found, asked)
 
     def _show_details(self, found: Details, asked: int) -> None:

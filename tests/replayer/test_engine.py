@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devtools.errors import ReducerLoadError, UnknownRecording
+from devtools.errors import EmptyRecording, ReducerLoadError, UnknownRecording
 from devtools.store import Log
 from replayer.checkpoints import Pacing
 from replayer.engine import Replay
@@ -177,14 +177,19 @@ def test_message_source_numbers_parsed_inbound_messages(sqlite_log):
         message(6, {"type": "counter/added", "by": 2**70}),
     ]
     factories.write_log(sqlite_log, messages=0, events=0, snapshots=(), extra_messages=msgs)
-    with Replay.open(sqlite_log, reducer=counter_reducer) as r:
+    # A recording without events no longer falls back to its messages (issue 11): they are
+    # replayed only when asked for, and auto/events refuse it unless allowed.
+    for kind in ("auto", "events"):
+        with pytest.raises(EmptyRecording, match="has no events"):
+            Replay.open(sqlite_log, reducer=counter_reducer, source=kind)
+    with Replay.open(sqlite_log, reducer=counter_reducer, source="messages") as r:
         assert r.source_kind == "messages"
         assert r.skipped_messages == 2
         assert r.last_v == 3
         assert r.state_at(1) == {"count": 5}
         assert r.state_at(3) == {"count": 12 + 2**70}
         assert r.event(2) == {"type": "counter/added", "by": 7}
-    with Replay.open(sqlite_log, reducer=counter_reducer, source="events") as r:
+    with Replay.open(sqlite_log, reducer=counter_reducer, source="events", allow_empty=True) as r:
         assert r.last_v == 0 and r.state_at() == {"count": 0}
 
 
