@@ -10,7 +10,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from devtools.store import Log
+from devtools.masking import mask
+from devtools.store import Log, discard_if_new
 from devtools.tasks import spawn
 from recorder.control import ControlServer, iter_pages
 from recorder.devtools_link import DevtoolsLink
@@ -27,7 +28,9 @@ class RecorderHandle:
 
     def __init__(self, settings: RecorderSettings) -> None:
         self.settings = settings
-        warn = settings.stderr or (lambda line: print(f"rdt: {line}", file=sys.stderr, flush=True))
+        warn = settings.stderr or (
+            lambda line: print(f"rdt: {mask(line)}", file=sys.stderr, flush=True)
+        )
         self.log: Log | None = None
         self.recording_id: int | None = None
         self.writer = QueueingWriter(
@@ -39,7 +42,7 @@ class RecorderHandle:
             build_row=row_builder(parse_pointers(settings.redact), settings.max_record_size),
         )
         self.session = Session(settings, self.writer.put, self.writer.put_message)
-        self.proxy = Proxy(self.session, settings.upstream)
+        self.proxy = Proxy(self.session, settings.upstream, warn)
         self.link: DevtoolsLink | None = None
         self.control: ControlServer | None = None
         self.port = 0
@@ -47,6 +50,7 @@ class RecorderHandle:
         self.control_port: int | None = None
         """The control endpoint's bound port (``None`` when disabled)."""
         self._link_task: asyncio.Task[Any] | None = None
+        self._probe_task: asyncio.Task[Any] | None = None
         self._closed = False
 
     def _open_sink(self) -> Any:
@@ -72,10 +76,17 @@ class RecorderHandle:
         return f"ws://{self.settings.control[0]}:{self.control_port}/"
 
     async def start(self) -> None:
-        await asyncio.to_thread(self.writer.start)
+        """Listen first, then open the log: a recorder that cannot start adds no recording
+        and creates no file."""
         settings = self.settings
         try:
             self.port = await self.proxy.listen(*settings.listen)
+            if settings.control is not None:
+                self.control = ControlServer(self)
+                self.control_port = await self.control.listen(*settings.control)
+            with discard_if_new(settings.log):
+                await asyncio.to_thread(self.writer.start)
+            self._probe_task = spawn(self.proxy.probe_upstream(), "rdt-upstream-probe")
             if settings.devtools_path:
                 up = settings.upstream
                 path = "/" + settings.devtools_path.lstrip("/")
@@ -83,9 +94,6 @@ class RecorderHandle:
                     self.session, f"ws://{up.host}:{up.port}{path}", settings.token
                 )
                 self._link_task = spawn(self.link.run(), "rdt-devtools-link")
-            if settings.control is not None:
-                self.control = ControlServer(self)
-                self.control_port = await self.control.listen(*settings.control)
         except BaseException:
             await self.close()
             raise
@@ -116,6 +124,10 @@ class RecorderHandle:
             return
         self._closed = True
         await self.proxy.close()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._probe_task
         if self.link is not None:
             await self.link.close()
         if self._link_task is not None:

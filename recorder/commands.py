@@ -108,6 +108,9 @@ async def _run_record(settings: RecorderSettings, token_generated: bool) -> None
             f"{handle.session.events} events"
         )
         console.print(f"stopped; recorded {counts} in {settings.log}")
+        failures = handle.proxy.health.summary()
+        if failures:
+            console.print(failures)
 
 
 async def _run_inject(url: str, token: str, action: dict[str, Any], via: str) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from websockets.frames import Close, Frame, Opcode
@@ -106,6 +107,7 @@ class Relay:
                 await loop.create_connection(lambda: upstream_side, up.host, up.port)
         except (OSError, TimeoutError) as error:
             reason = f"upstream unavailable: {type(error).__name__}: {error}"[:200]
+            self.proxy.health.failed(reason)
             self.client.write(error_response(502, "Bad Gateway", reason + "\n"))
             self.client.close()
             self.finish(None, reason)
@@ -124,8 +126,10 @@ class Relay:
         code = status_code(head)
         if code != 101:
             self.close_reason = f"upstream refused the upgrade: HTTP {code}"
+            self.proxy.health.refused(code)
             self.open = False
         else:
+            self.proxy.health.ok()
             extensions = head.get("Sec-WebSocket-Extensions")
             ext_in, unknown = negotiated_extensions(extensions, from_client=True)
             ext_out, _ = negotiated_extensions(extensions, from_client=False)
@@ -358,17 +362,85 @@ class UpstreamSide(asyncio.Protocol):
         self.relay.client.resume_reading()
 
 
+class UpstreamHealth:
+    """Says once when the upstream fails or refuses, then counts (never a line per client).
+
+    Args:
+        url: the upstream, for the messages.
+        warn: where the one-line notices go.
+    """
+
+    def __init__(self, url: str, warn: Callable[[str], None]) -> None:
+        self.url = url
+        self.warn = warn
+        self.unavailable = 0
+        """Client connections answered 502 because the upstream could not be reached."""
+        self.refusals = 0
+        """Client upgrades the upstream answered with another status than 101."""
+        self._down: str | None = None
+        self._down_count = 0
+        self._refusal_said = False
+
+    def failed(self, reason: str, *, client: bool = True) -> None:
+        """The upstream could not be reached (for a client, or by the start-up probe)."""
+        if client:
+            self.unavailable += 1
+            self._down_count += 1
+        if self._down is None:
+            self._down = reason
+            self.warn(
+                f"{reason} ({self.url}); clients get 502 until it is back "
+                "(counted, not reported per client)"
+            )
+
+    def refused(self, code: int | None) -> None:
+        """The upstream answered a client's upgrade with ``code`` instead of 101."""
+        self.refusals += 1
+        if not self._refusal_said:
+            self._refusal_said = True
+            self.warn(
+                f"upstream {self.url} refused an upgrade: HTTP {code} (relayed to the client; "
+                "further refusals are counted)"
+            )
+
+    def ok(self) -> None:
+        """An upgrade went through: the upstream is back if it was down."""
+        if self._down is not None:
+            self.warn(
+                f"upstream {self.url} is back; {self._down_count} client connection"
+                f"{'s' if self._down_count != 1 else ''} got 502 meanwhile"
+            )
+            self._down = None
+            self._down_count = 0
+
+    def summary(self) -> str | None:
+        """One line for the end of the run, or ``None`` when every upgrade went through."""
+        parts = []
+        if self.unavailable:
+            parts.append(f"{self.unavailable} got 502 (upstream unavailable)")
+        if self.refusals:
+            parts.append(f"{self.refusals} refused by the upstream")
+        return f"client connections: {', '.join(parts)}" if parts else None
+
+
 class Proxy:
     """The listening proxy.
 
     Args:
         session: where records go.
         upstream: the server to forward to.
+        warn: where one-line notices go (the upstream failing or refusing, once each).
     """
 
-    def __init__(self, session: Session, upstream: Upstream) -> None:
+    def __init__(
+        self,
+        session: Session,
+        upstream: Upstream,
+        warn: Callable[[str], None] | None = None,
+    ) -> None:
         self.session = session
         self.upstream = upstream
+        self.health = UpstreamHealth(upstream.url, warn or (lambda line: None))
         self.relays: dict[int, Relay] = {}
         self.sides: set[ClientSide] = set()
         self.injections: dict[str, asyncio.Future[Relay]] = {}
@@ -379,6 +451,21 @@ class Proxy:
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(lambda: ClientSide(self), host, port, backlog=2048)
         return self.server.sockets[0].getsockname()[1]
+
+    async def probe_upstream(self, timeout: float = 3.0) -> bool:
+        """Try one TCP connection to the upstream; say so (once) when it cannot be reached."""
+        up = self.upstream
+        try:
+            async with asyncio.timeout(timeout):
+                _, writer = await asyncio.open_connection(up.host, up.port)
+        except (OSError, TimeoutError) as error:
+            reason = f"upstream unavailable: {type(error).__name__}: {error}"[:200]
+            self.health.failed(reason, client=False)
+            return False
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+        return True
 
     def expect_injection(self) -> tuple[str, asyncio.Future[Relay]]:
         """A nonce for the recorder's own client; the future gets its relay once it connects."""
