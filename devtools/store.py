@@ -231,6 +231,21 @@ class Log:
             schema.checkpoints.create(self.engine, checkfirst=True)
         elif missing:
             raise NotALog(f"{self.target} is not an rdt log (missing {', '.join(sorted(missing))})")
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Logs written before ``connections.handshake`` existed get the (nullable) column."""
+        columns = {c["name"] for c in sa.inspect(self.engine).get_columns("connections")}
+        if "handshake" in columns:
+            return
+        kind = "BLOB" if self.is_sqlite else "BYTEA"
+        try:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE connections ADD COLUMN handshake {kind}")
+        except sa.exc.SQLAlchemyError as error:
+            raise LogError(
+                f"cannot open {self.target}: adding connections.handshake failed: {one_line(error)}"
+            ) from None
 
     def _create(self) -> None:
         with self.engine.begin() as conn:

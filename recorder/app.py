@@ -19,7 +19,7 @@ from recorder.proxy import Proxy
 from recorder.records import row_builder
 from recorder.redact import parse_pointers
 from recorder.session import Session
-from recorder.settings import RecorderSettings
+from recorder.settings import RecorderSettings, client_tls, server_tls
 from recorder.writer import QueueingWriter
 
 
@@ -42,7 +42,20 @@ class RecorderHandle:
             build_row=row_builder(parse_pointers(settings.redact), settings.max_record_size),
         )
         self.session = Session(settings, self.writer.put, self.writer.put_message)
-        self.proxy = Proxy(self.session, settings.upstream, warn)
+        self.upstream_tls = client_tls(
+            settings.upstream, ca=settings.upstream_ca, insecure=settings.insecure
+        )
+        self.listen_tls = server_tls(settings.listen_cert, settings.listen_key)
+        self.warn = warn
+        self.proxy = Proxy(
+            self.session,
+            settings.upstream,
+            warn,
+            upstream_tls=self.upstream_tls,
+            listen_tls=self.listen_tls,
+            redact_headers=settings.redact_headers,
+            redact_query=settings.redact_query,
+        )
         self.link: DevtoolsLink | None = None
         self.control: ControlServer | None = None
         self.port = 0
@@ -65,8 +78,9 @@ class RecorderHandle:
 
     @property
     def url(self) -> str:
-        """Where clients connect: ``ws://HOST:PORT/``."""
-        return f"ws://{self.settings.listen[0]}:{self.port}/"
+        """Where clients connect: ``ws://HOST:PORT/`` (``wss://`` with a TLS listener)."""
+        scheme = "wss" if self.listen_tls is not None else "ws"
+        return f"{scheme}://{self.settings.listen[0]}:{self.port}/"
 
     @property
     def control_url(self) -> str | None:
@@ -86,12 +100,21 @@ class RecorderHandle:
                 self.control_port = await self.control.listen(*settings.control)
             with discard_if_new(settings.log):
                 await asyncio.to_thread(self.writer.start)
+            if settings.insecure:
+                self.warn(
+                    "WARNING: --insecure: the upstream's TLS certificate is NOT checked; "
+                    "anyone on the path can read and change this traffic"
+                )
             self._probe_task = spawn(self.proxy.probe_upstream(), "rdt-upstream-probe")
             if settings.devtools_path:
                 up = settings.upstream
                 path = "/" + settings.devtools_path.lstrip("/")
+                host = f"[{up.host}]" if ":" in up.host else up.host
                 self.link = DevtoolsLink(
-                    self.session, f"ws://{up.host}:{up.port}{path}", settings.token
+                    self.session,
+                    f"{up.scheme}://{host}:{up.port}{path}",
+                    settings.token,
+                    ssl=self.upstream_tls,
                 )
                 self._link_task = spawn(self.link.run(), "rdt-devtools-link")
         except BaseException:

@@ -20,8 +20,10 @@ from recorder.settings import (
     DEFAULT_CONTROL,
     DEFAULT_LISTEN,
     RecorderSettings,
+    client_tls,
     parse_hostport,
     parse_upstream,
+    server_tls,
 )
 
 RECORD_HELP = """Record: a proxy between clients and an upstream websocket server.
@@ -60,9 +62,18 @@ def build_settings(
     token: str,
     redact: list[str] | None,
     allow_origin: list[str] | None,
+    upstream_ca: str | None = None,
+    insecure: bool = False,
+    listen_cert: str | None = None,
+    listen_key: str | None = None,
+    redact_header: list[str] | None = None,
+    redact_query: list[str] | None = None,
 ) -> RecorderSettings:
     """Turn the command's options into settings (raises ``BadInput`` for bad ones)."""
     parse_pointers(redact or [])
+    parsed = parse_upstream(upstream)
+    client_tls(parsed, ca=upstream_ca, insecure=insecure)  # bad TLS options: exit 3 now
+    server_tls(listen_cert, listen_key)
     return RecorderSettings(
         upstream=parse_upstream(upstream),
         log=log or _default_log(),
@@ -73,6 +84,12 @@ def build_settings(
         devtools_path=devtools_path,
         redact=tuple(redact or ()),
         allow_origins=tuple(allow_origin or ()),
+        upstream_ca=upstream_ca,
+        insecure=insecure,
+        listen_cert=listen_cert,
+        listen_key=listen_key,
+        redact_headers=tuple(redact_header or ()),
+        redact_query=tuple(redact_query or ()),
     )
 
 
@@ -130,7 +147,9 @@ def register(app: typer.Typer) -> None:
     @app.command("record", help=RECORD_HELP)
     @reports_errors
     def record(
-        upstream: str = typer.Option(..., help="The server: ws://HOST:PORT[/PATH]."),
+        upstream: str = typer.Option(
+            ..., help="The server: ws://HOST:PORT[/PATH] or wss://… (TLS, system trust store)."
+        ),
         listen: str = typer.Option(None, help="Where clients connect (default 127.0.0.1:8765)."),
         log: str = typer.Option(
             None, help="SQLite path or SQLAlchemy URL (default ./rdt-<timestamp>.rdtlog)."
@@ -145,6 +164,22 @@ def register(app: typer.Typer) -> None:
         allow_origin: list[str] = typer.Option(
             None, help="An Origin the control endpoint accepts."
         ),
+        upstream_ca: str = typer.Option(
+            None, help="PEM file of CA certificates trusted for a wss:// upstream."
+        ),
+        insecure: bool = typer.Option(
+            False, "--insecure", help="Do NOT check the wss:// upstream's certificate."
+        ),
+        listen_cert: str = typer.Option(
+            None, help="PEM certificate: clients connect with wss:// (TLS listener)."
+        ),
+        listen_key: str = typer.Option(None, help="The listener's private key (PEM)."),
+        redact_header: list[str] = typer.Option(
+            None, help="A handshake header whose value is never stored."
+        ),
+        redact_query: list[str] = typer.Option(
+            None, help="A query parameter of the upgrade whose value is never stored."
+        ),
     ) -> None:
         resolved = resolve_token(token)
         settings = build_settings(
@@ -157,6 +192,12 @@ def register(app: typer.Typer) -> None:
             token=resolved.value,
             redact=redact,
             allow_origin=allow_origin,
+            upstream_ca=upstream_ca,
+            insecure=insecure,
+            listen_cert=listen_cert,
+            listen_key=listen_key,
+            redact_header=redact_header,
+            redact_query=redact_query,
         )
         asyncio.run(_run_record(settings, resolved.generated))
 

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import secrets
+import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,7 @@ from recorder.capture import Captured, CapturedClose, StreamCapture, negotiated_
 from recorder.http import (
     build_request,
     error_response,
+    handshake_facts,
     request_target,
     split_head,
     status_code,
@@ -39,6 +41,9 @@ INJECT_HEADER = "X-Rdt-Inject"
 """Sent by the recorder's own synthetic client; marks the connection's origin ``injected``."""
 
 CONNECT_TIMEOUT = 10.0
+
+_NOT_KEPT = frozenset({"sec-websocket-key", INJECT_HEADER.lower(), CONNECTION_HEADER.lower()})
+"""Handshake headers not stored with a connection (one-time values, the recorder's own)."""
 
 
 def close_frame(code: int, reason: str, *, mask: bool) -> bytes:
@@ -87,7 +92,17 @@ class Relay:
         nonce = head.get(INJECT_HEADER)
         if nonce is not None and nonce in self.proxy.injections:
             origin = "injected"
-        conn = self.session.open_connection(self.peer, target.partition("?")[0], origin)
+        proxy = self.proxy
+        facts = handshake_facts(
+            head,
+            target,
+            redact_headers=proxy.redact_headers,
+            redact_query=proxy.redact_query,
+            drop=_NOT_KEPT,
+        )
+        conn = self.session.open_connection(
+            self.peer, target.partition("?")[0], origin, handshake=facts
+        )
         self.conn_id = conn.id
         self.proxy.relays[conn.id] = self
         if origin == "injected":
@@ -96,7 +111,7 @@ class Relay:
         request = build_request(
             upstream_target(up.path, target),
             head.headers,
-            host=f"{up.host}:{up.port}",
+            host=up.host_header,
             drop={CONNECTION_HEADER, INJECT_HEADER},
             extra=((CONNECTION_HEADER, self.session.header_id(conn.id)),),
         )
@@ -104,8 +119,17 @@ class Relay:
         upstream_side = UpstreamSide(self)
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                await loop.create_connection(lambda: upstream_side, up.host, up.port)
-        except (OSError, TimeoutError) as error:
+                if self.proxy.upstream_tls is not None:
+                    await loop.create_connection(
+                        lambda: upstream_side,
+                        up.host,
+                        up.port,
+                        ssl=self.proxy.upstream_tls,
+                        server_hostname=up.host,
+                    )
+                else:
+                    await loop.create_connection(lambda: upstream_side, up.host, up.port)
+        except (OSError, TimeoutError) as error:  # ssl.SSLError is an OSError
             reason = f"upstream unavailable: {type(error).__name__}: {error}"[:200]
             self.proxy.health.failed(reason)
             self.client.write(error_response(502, "Bad Gateway", reason + "\n"))
@@ -430,6 +454,12 @@ class Proxy:
         session: where records go.
         upstream: the server to forward to.
         warn: where one-line notices go (the upstream failing or refusing, once each).
+        upstream_tls: the ``ssl.SSLContext`` for a ``wss://`` upstream
+            (:func:`recorder.settings.client_tls`).
+        listen_tls: the ``ssl.SSLContext`` of a TLS listener
+            (:func:`recorder.settings.server_tls`); ``None``: plain TCP.
+        redact_headers: handshake headers whose values are never stored.
+        redact_query: query parameters whose values are never stored.
     """
 
     def __init__(
@@ -437,9 +467,18 @@ class Proxy:
         session: Session,
         upstream: Upstream,
         warn: Callable[[str], None] | None = None,
+        *,
+        upstream_tls: ssl.SSLContext | None = None,
+        listen_tls: ssl.SSLContext | None = None,
+        redact_headers: tuple[str, ...] = (),
+        redact_query: tuple[str, ...] = (),
     ) -> None:
+        self.redact_headers = frozenset(name.lower() for name in redact_headers)
+        self.redact_query = frozenset(name.lower() for name in redact_query)
         self.session = session
         self.upstream = upstream
+        self.upstream_tls = upstream_tls
+        self.listen_tls = listen_tls
         self.health = UpstreamHealth(upstream.url, warn or (lambda line: None))
         self.relays: dict[int, Relay] = {}
         self.sides: set[ClientSide] = set()
@@ -449,7 +488,9 @@ class Proxy:
     async def listen(self, host: str, port: int) -> int:
         """Start accepting clients; returns the bound port."""
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: ClientSide(self), host, port, backlog=2048)
+        self.server = await loop.create_server(
+            lambda: ClientSide(self), host, port, backlog=2048, ssl=self.listen_tls
+        )
         return self.server.sockets[0].getsockname()[1]
 
     async def probe_upstream(self, timeout: float = 3.0) -> bool:

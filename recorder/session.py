@@ -66,10 +66,12 @@ class Session:
 
     # --------------------------------------------------------------- connections
 
-    def open_connection(self, peer: str, path: str, origin: Origin = "client") -> Connection:
+    def open_connection(
+        self, peer: str, path: str, origin: Origin = "client", *, handshake: dict | None = None
+    ) -> Connection:
         """Record a new connection; its id counts 1, 2, 3 …"""
         self.connections += 1
-        conn = Connection(self.connections, peer, path, origin, self._clock())
+        conn = Connection(self.connections, peer, path, origin, self._clock(), handshake=handshake)
         self.open[conn.id] = conn
         self._in_seqs[conn.id] = []
         self._header_ids[self.header_id(conn.id)] = conn.id
