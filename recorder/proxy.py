@@ -166,15 +166,21 @@ class Relay:
                 )
             # Each whole message goes straight to the session: numbered, stamped, handed over.
             forwarded = self.session.forwarded
+            too_large = self.session.too_large
+            limit = self.session.settings.max_record_size
             self.capture_in = StreamCapture(
                 from_client=True,
                 extensions=ext_in,
                 on_message=functools.partial(forwarded, self.conn_id, "in"),
+                max_size=limit,
+                on_too_large=functools.partial(too_large, self.conn_id, "in"),
             )
             self.capture_out = StreamCapture(
                 from_client=False,
                 extensions=ext_out,
                 on_message=functools.partial(forwarded, self.conn_id, "out"),
+                max_size=limit,
+                on_too_large=functools.partial(too_large, self.conn_id, "out"),
             )
             self.open = True
         if rest:

@@ -132,6 +132,18 @@ class Session:
         self.messages += 1
         put_message((seq, conn_id, direction, self._clock(), payload, binary))
 
+    def too_large(self, conn_id: int, direction: Direction, size: int, binary: bool) -> Message:
+        """Record a forwarded message past the size limit: its wire size and ``too-large``."""
+        self.seq += 1
+        seq = self.seq
+        if direction == "in":
+            self._in_seqs[conn_id].append(seq)
+        now = self._clock()
+        record = Message(seq, conn_id, direction, now, None, b"", binary, "too-large", size)
+        self.messages += 1
+        self._emit(record)
+        return record
+
     def in_seqs(self, conn_id: int) -> list[int]:
         """The ``seq`` of each client message on a connection, in order."""
         return self._in_seqs.get(conn_id, [])
