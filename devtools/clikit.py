@@ -27,6 +27,7 @@ from rich.console import Console
 
 from devtools.errors import RdtError
 from devtools.jsonutil import dumps
+from devtools.masking import MaskedStream, mask
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,18 +69,21 @@ RECORDING = recording_option()
 JSON = json_option()
 REDUCER = reducer_option()
 
-err_console = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
-"""stderr; never renders markup (messages may quote recorded data)."""
+err_console = Console(
+    file=MaskedStream("stderr"), stderr=True, highlight=False, markup=False, soft_wrap=True
+)
+"""stderr; never renders markup (messages may quote recorded data); passwords masked."""
 
 
 def out_console() -> Console:
-    """A stdout console that never renders markup or highlights (recorded data is untrusted)."""
-    return Console(highlight=False, markup=False, emoji=False)
+    """A stdout console that never renders markup or highlights (recorded data is untrusted)
+    and masks every password it prints (:func:`devtools.masking.mask`)."""
+    return Console(file=MaskedStream("stdout"), highlight=False, markup=False, emoji=False)
 
 
 def fail(error: RdtError) -> typer.Exit:
     """Print ``error`` as one line on stderr and return the ``Exit`` to raise."""
-    message = " ".join(str(error).split()) or type(error).__name__
+    message = mask(" ".join(str(error).split())) or type(error).__name__
     err_console.print(f"rdt: {message}")
     return typer.Exit(error.exit_code)
 
@@ -98,6 +102,9 @@ def reports_errors(func: F) -> F:
 
 
 def print_json(value: Any) -> None:
-    """Write ``value`` as one JSON document (a line) on stdout."""
-    sys.stdout.buffer.write(dumps(value) + b"\n")
+    """Write ``value`` as one JSON document (a line) on stdout, passwords masked."""
+    data = dumps(value)
+    if b"@" in data or b"=" in data or b"earer" in data:
+        data = mask(data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+    sys.stdout.buffer.write(data + b"\n")
     sys.stdout.flush()

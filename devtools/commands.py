@@ -28,7 +28,7 @@ from devtools.jsonutil import dumps
 from devtools.model import Event, Message, RecordingSummary
 from devtools.redux import dumps_file, export_document
 from devtools.sanitize import visible
-from devtools.store import Log
+from devtools.store import Log, discard_if_new
 
 
 class Kind(StrEnum):
@@ -286,7 +286,11 @@ def import_cmd(
     Example: rdt import orders.jsonl --log copy.rdtlog --name orders-copy
     """
     handle, source = _read_source(file)
-    with contextlib.closing(handle), Log.open(log, create=True) as opened:
+    with (
+        contextlib.closing(handle),
+        discard_if_new(log),  # a failed import leaves no new log
+        Log.open(log, create=True) as opened,
+    ):
         imported = import_file(handle, opened, name=name, source=source)
         shown = opened.target
     out_console().print(

@@ -128,6 +128,7 @@ def record(obj: Record) -> dict[str, Any]:
             "closed_ns": obj.closed_ns,
             "close_code": obj.close_code,
             "close_reason": obj.close_reason,
+            **({"handshake": obj.handshake} if obj.handshake is not None else {}),
         }
     if isinstance(obj, Snapshot):
         return {
@@ -284,6 +285,7 @@ def parse_record(obj: Any, where: str = "<record>") -> Record:
             closed_ns=f.get("closed_ns", int, optional=True),
             close_code=f.get("close_code", int, optional=True),
             close_reason=f.get("close_reason", str, optional=True),
+            handshake=f.get("handshake", dict, optional=True),
         )
     if kind == "snapshot":
         if "state" not in obj:

@@ -294,6 +294,7 @@ def _connection(row: Any) -> Connection:
         closed_ns=row.closed_ns,
         close_code=row.close_code,
         close_reason=row.close_reason,
+        handshake=None if row.handshake is None else loads(row.handshake),
     )
 
 

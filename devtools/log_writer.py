@@ -60,6 +60,7 @@ class LogWriter:
                 "closed_ns",
                 "close_code",
                 "close_reason",
+                "handshake",
             ),
         )
         m = sql.mark
@@ -112,6 +113,7 @@ class LogWriter:
             conn.closed_ns,
             conn.close_code,
             conn.close_reason,
+            None if conn.handshake is None else dumps(conn.handshake),
         )
         with self._lock:
             self._connections.append(row)

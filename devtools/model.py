@@ -46,6 +46,10 @@ class Connection:
     closed_ns: int | None = None
     close_code: int | None = None
     close_reason: str | None = None
+    handshake: dict | None = None
+    """What the client's upgrade said: ``target`` (path and query), ``subprotocol``,
+    ``extensions``, ``origin``, ``user_agent`` (``None`` for logs written before they were kept,
+    and for connections the recorder made itself)."""
 
 
 @dataclass(frozen=True, slots=True)

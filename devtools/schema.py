@@ -69,6 +69,7 @@ connections = Table(
     Column("closed_ns", BigInteger),
     Column("close_code", Integer),
     Column("close_reason", Text),
+    Column("handshake", LargeBinary),  # JSON bytes of the upgrade's facts, or NULL
     PrimaryKeyConstraint("recording_id", "id"),
 )
 

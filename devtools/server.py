@@ -131,6 +131,8 @@ class ReducerServer:
         snapshot_every: also send a snapshot to subscribers after every K-th event.
         clock: integer nanoseconds; events' ``ts`` come from here.
         queue_size: the most messages waiting for one connection before it is dropped.
+        allow_origins: ``Origin`` values the devtools channel accepts; a handshake carrying
+            any other ``Origin`` header is refused with 403 (a web page cannot join it).
     """
 
     def __init__(
@@ -146,6 +148,7 @@ class ReducerServer:
         snapshot_every: int | None = None,
         clock: Callable[[], int] = time.time_ns,
         queue_size: int = 10_000,
+        allow_origins: Sequence[str] = (),
     ) -> None:
         if not token:
             raise ValueError("the devtools channel needs a non-empty token")
@@ -159,6 +162,7 @@ class ReducerServer:
         self.clock = clock
         self.queue_size = queue_size
         self._token = token
+        self.allow_origins = tuple(allow_origins)
         self.state: Any = reducer(None, {"type": "@@INIT"})
         self.v = 0
         self._hash_cache: tuple[int, str | None] | None = None
@@ -343,11 +347,14 @@ class ReducerServer:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if self._path(request) != self.devtools_path:
             return None
-        if authorized(self._token, request.headers.get("Authorization")):
-            return None
-        response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
-        response.headers["WWW-Authenticate"] = "Bearer"
-        return response
+        if not authorized(self._token, request.headers.get("Authorization")):
+            response = connection.respond(http.HTTPStatus.UNAUTHORIZED, "missing or wrong token\n")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in self.allow_origins:
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        return None
 
     async def _handler(self, ws: ServerConnection) -> None:
         assert ws.request is not None

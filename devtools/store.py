@@ -16,7 +16,9 @@ both are re-exported here, with the reader's page sizes.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -39,12 +41,14 @@ from devtools.jsonutil import dumps, loads
 from devtools.log_db import LogDb
 from devtools.log_reader import PAGE_SIZE, PAYLOAD_PAGE, LogReader
 from devtools.log_writer import LogWriter
+from devtools.masking import mask
 from devtools.model import (
     Recording,
     RecordingSummary,
 )
 
 __all__ = [
+    "discard_if_new",
     "ID_PREFIX",
     "NAME_PREFIX",
     "PAGE_SIZE",
@@ -105,14 +109,28 @@ def _sqlite_engine(path: Path) -> Engine:
     return engine
 
 
-def _display(target: str | Path) -> str:
+@contextlib.contextmanager
+def discard_if_new(target: str | Path) -> Iterator[None]:
+    """Remove the SQLite log file at ``target`` again when the block fails and the file did not
+    exist before it (a failed ``rdt record`` or ``rdt import`` leaves no new log behind).
+
+    A URL target is left alone (its database is not ours to drop).
+    """
     text = str(target)
-    if "://" in text:
-        try:
-            return sa.engine.make_url(text).render_as_string(hide_password=True)
-        except Exception:  # noqa: BLE001 - only for display
-            return text.split("://", 1)[0] + "://…"
-    return text
+    existed = "://" in text or Path(text).exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(OSError):
+                    Path(text + suffix).unlink()
+        raise
+
+
+def _display(target: str | Path) -> str:
+    """The target for messages: every password masked (:func:`devtools.masking.mask`)."""
+    return mask(str(target))
 
 
 # --------------------------------------------------------------------------- Log
@@ -213,6 +231,21 @@ class Log:
             schema.checkpoints.create(self.engine, checkfirst=True)
         elif missing:
             raise NotALog(f"{self.target} is not an rdt log (missing {', '.join(sorted(missing))})")
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Logs written before ``connections.handshake`` existed get the (nullable) column."""
+        columns = {c["name"] for c in sa.inspect(self.engine).get_columns("connections")}
+        if "handshake" in columns:
+            return
+        kind = "BLOB" if self.is_sqlite else "BYTEA"
+        try:
+            with self.engine.begin() as conn:
+                conn.exec_driver_sql(f"ALTER TABLE connections ADD COLUMN handshake {kind}")
+        except sa.exc.SQLAlchemyError as error:
+            raise LogError(
+                f"cannot open {self.target}: adding connections.handshake failed: {one_line(error)}"
+            ) from None
 
     def _create(self) -> None:
         with self.engine.begin() as conn:

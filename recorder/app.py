@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from devtools.errors import BadInput
+from devtools.masking import mask
 from devtools.schema import EVENTS_FROM
-from devtools.store import Log
+from devtools.store import Log, discard_if_new
 from devtools.tasks import spawn
 from recorder.control import ControlServer, iter_pages
 from recorder.devtools_link import DevtoolsLink
@@ -20,7 +21,7 @@ from recorder.proxy import Proxy
 from recorder.records import row_builder
 from recorder.redact import parse_pointers
 from recorder.session import Session
-from recorder.settings import RecorderSettings
+from recorder.settings import RecorderSettings, client_tls, server_tls
 from recorder.writer import QueueingWriter
 
 
@@ -29,7 +30,9 @@ class RecorderHandle:
 
     def __init__(self, settings: RecorderSettings) -> None:
         self.settings = settings
-        warn = settings.stderr or (lambda line: print(f"rdt: {line}", file=sys.stderr, flush=True))
+        warn = settings.stderr or (
+            lambda line: print(f"rdt: {mask(line)}", file=sys.stderr, flush=True)
+        )
         self.log: Log | None = None
         self.recording_id: int | None = None
         self.writer = QueueingWriter(
@@ -41,7 +44,20 @@ class RecorderHandle:
             build_row=row_builder(parse_pointers(settings.redact), settings.max_record_size),
         )
         self.session = Session(settings, self.writer.put, self.writer.put_message)
-        self.proxy = Proxy(self.session, settings.upstream)
+        self.upstream_tls = client_tls(
+            settings.upstream, ca=settings.upstream_ca, insecure=settings.insecure
+        )
+        self.listen_tls = server_tls(settings.listen_cert, settings.listen_key)
+        self.warn = warn
+        self.proxy = Proxy(
+            self.session,
+            settings.upstream,
+            warn,
+            upstream_tls=self.upstream_tls,
+            listen_tls=self.listen_tls,
+            redact_headers=settings.redact_headers,
+            redact_query=settings.redact_query,
+        )
         self.link: DevtoolsLink | None = None
         self.control: ControlServer | None = None
         self.port = 0
@@ -49,6 +65,7 @@ class RecorderHandle:
         self.control_port: int | None = None
         """The control endpoint's bound port (``None`` when disabled)."""
         self._link_task: asyncio.Task[Any] | None = None
+        self._probe_task: asyncio.Task[Any] | None = None
         self._closed = False
 
     def _open_sink(self) -> Any:
@@ -63,8 +80,9 @@ class RecorderHandle:
 
     @property
     def url(self) -> str:
-        """Where clients connect: ``ws://HOST:PORT/``."""
-        return f"ws://{self.settings.listen[0]}:{self.port}/"
+        """Where clients connect: ``ws://HOST:PORT/`` (``wss://`` with a TLS listener)."""
+        scheme = "wss" if self.listen_tls is not None else "ws"
+        return f"{scheme}://{self.settings.listen[0]}:{self.port}/"
 
     @property
     def control_url(self) -> str | None:
@@ -74,33 +92,46 @@ class RecorderHandle:
         return f"ws://{self.settings.control[0]}:{self.control_port}/"
 
     async def start(self) -> None:
+        """Listen first, then open the log: a recorder that cannot start adds no recording
+        and creates no file."""
         settings = self.settings
         if settings.events_from is not None and settings.devtools_path:
             raise BadInput(
                 "--events-from inbound and --devtools-path exclude each other: events come "
                 "from the server's devtools channel or from the client messages, not both"
             )
-        await asyncio.to_thread(self.writer.start)
-        if self.session.protocol is not None:
-            self.session.server(
-                {
-                    EVENTS_FROM: settings.events_from,
-                    "protocol": self.session.protocol.name,
-                    "event_types": list(settings.event_types),
-                }
-            )
         try:
             self.port = await self.proxy.listen(*settings.listen)
-            if settings.devtools_path:
-                up = settings.upstream
-                path = "/" + settings.devtools_path.lstrip("/")
-                self.link = DevtoolsLink(
-                    self.session, f"ws://{up.host}:{up.port}{path}", settings.token
-                )
-                self._link_task = spawn(self.link.run(), "rdt-devtools-link")
             if settings.control is not None:
                 self.control = ControlServer(self)
                 self.control_port = await self.control.listen(*settings.control)
+            with discard_if_new(settings.log):
+                await asyncio.to_thread(self.writer.start)
+            if self.session.protocol is not None:
+                self.session.server(
+                    {
+                        EVENTS_FROM: settings.events_from,
+                        "protocol": self.session.protocol.name,
+                        "event_types": list(settings.event_types),
+                    }
+                )
+            if settings.insecure:
+                self.warn(
+                    "WARNING: --insecure: the upstream's TLS certificate is NOT checked; "
+                    "anyone on the path can read and change this traffic"
+                )
+            self._probe_task = spawn(self.proxy.probe_upstream(), "rdt-upstream-probe")
+            if settings.devtools_path:
+                up = settings.upstream
+                path = "/" + settings.devtools_path.lstrip("/")
+                host = f"[{up.host}]" if ":" in up.host else up.host
+                self.link = DevtoolsLink(
+                    self.session,
+                    f"{up.scheme}://{host}:{up.port}{path}",
+                    settings.token,
+                    ssl=self.upstream_tls,
+                )
+                self._link_task = spawn(self.link.run(), "rdt-devtools-link")
         except BaseException:
             await self.close()
             raise
@@ -131,6 +162,10 @@ class RecorderHandle:
             return
         self._closed = True
         await self.proxy.close()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(BaseException):
+                await self._probe_task
         if self.link is not None:
             await self.link.close()
         if self._link_task is not None:

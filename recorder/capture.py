@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from websockets.exceptions import ProtocolError
+from websockets.exceptions import PayloadTooBig, ProtocolError
 from websockets.extensions.base import Extension
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Close, Frame, Opcode
@@ -104,6 +104,12 @@ class StreamCapture:
             ``(payload, binary)`` the moment it completes instead of being returned by
             :meth:`feed` (the proxy's hot path: no object per message); :meth:`feed` then
             returns only the close.
+        max_size: the most bytes a message may have once decompressed and joined; ``None``:
+            no limit. Past it the message is not kept: its frames are skipped as they go by
+            (never buffered, never inflated past the limit) and ``on_too_large(wire_size,
+            binary)`` is called once it ends. With context takeover the decoder cannot skip
+            a compressed message, so the capture of that direction stops (:attr:`error`).
+        on_too_large: see ``max_size`` (default: nothing is reported).
     """
 
     __slots__ = (
@@ -111,8 +117,16 @@ class StreamCapture:
         "_buf",
         "_extensions",
         "_mask",
+        "_max",
         "_on_message",
+        "_on_too_large",
         "_parts",
+        "_skip_binary",
+        "_skip_fin",
+        "_skip_frame",
+        "_skip_msg",
+        "_skip_wire",
+        "_stop_after_skip",
         "closed",
         "error",
     )
@@ -123,8 +137,20 @@ class StreamCapture:
         from_client: bool,
         extensions: Sequence[Extension] = (),
         on_message: Callable[[bytes, bool], object] | None = None,
+        max_size: int | None = None,
+        on_too_large: Callable[[int, bool], object] | None = None,
     ) -> None:
         self._on_message = on_message
+        self._max = max_size
+        self._on_too_large = on_too_large
+        self._skip_frame = 0
+        """Bytes of the frame being skipped still to come."""
+        self._skip_fin = False
+        self._skip_msg = False
+        """Whether the rest of the current message is being skipped (it is past the limit)."""
+        self._skip_wire = 0
+        self._skip_binary = False
+        self._stop_after_skip: str | None = None
         self._buf = bytearray()
         self._mask = from_client
         self._extensions = list(reversed(extensions))
@@ -185,7 +211,20 @@ class StreamCapture:
         masked = self._mask
         extensions = self._extensions
         emit = self._on_message
-        while size - pos >= 2:
+        limit = self._max
+        while True:
+            if self._skip_frame:
+                n = min(self._skip_frame, size - pos)
+                pos += n
+                self._skip_frame -= n
+                if self._skip_frame:
+                    break
+                if self._skip_fin:
+                    self._too_large_done()
+                    if self.error is not None:
+                        return size
+            if size - pos < 2:
+                break
             head1 = data[pos]
             head2 = data[pos + 1]
             length = head2 & 0x7F
@@ -202,6 +241,20 @@ class StreamCapture:
                 at += 8
             if bool(head2 & 0x80) != masked:
                 raise ProtocolError("incorrect masking")
+            op_bits = head1 & 0x0F
+            if op_bits < 8 and (
+                self._skip_msg or (limit is not None and length + self.pending_bytes > limit)
+            ):
+                # A data frame of a message past the limit: skip it as it goes by.
+                if op_bits == 0 and not self._skip_msg and not self._parts:
+                    raise ProtocolError("unexpected continuation frame")
+                if not self._skip_msg:
+                    self._start_skip(op_bits, bool(head1 & 0x40))
+                self._skip_wire += length
+                self._skip_fin = bool(head1 & 0x80)
+                self._skip_frame = (4 if masked else 0) + length
+                pos = at
+                continue
             if masked:
                 if size - at < 4 + length:
                     break
@@ -217,19 +270,50 @@ class StreamCapture:
             if opcode is None:
                 raise ProtocolError("invalid opcode")
             fin = bool(head1 & 0x80)
-            if head1 & 0x70:
-                frame = Frame(
-                    opcode, payload, fin, bool(head1 & 0x40), bool(head1 & 0x20), bool(head1 & 0x10)
-                )
-                for extension in extensions:
-                    frame = extension.decode(frame, max_size=None)
-                frame.check()
-                payload = bytes(frame.data)
-            elif extensions and opcode is OP_CONT and self._parts:
-                frame = Frame(opcode, payload, fin)
-                for extension in extensions:
-                    frame = extension.decode(frame, max_size=None)
-                payload = bytes(frame.data)
+            room = None if limit is None else max(limit - self.pending_bytes, 0) or 1
+            try:
+                if head1 & 0x70:
+                    frame = Frame(
+                        opcode,
+                        payload,
+                        fin,
+                        bool(head1 & 0x40),
+                        bool(head1 & 0x20),
+                        bool(head1 & 0x10),
+                    )
+                    for extension in extensions:
+                        frame = extension.decode(frame, max_size=room)
+                    frame.check()
+                    payload = bytes(frame.data)
+                elif extensions and opcode is OP_CONT and self._parts:
+                    frame = Frame(opcode, payload, fin)
+                    for extension in extensions:
+                        frame = extension.decode(frame, max_size=room)
+                    payload = bytes(frame.data)
+            except PayloadTooBig:
+                # Inflating went past the limit: stop there (the bytes are forwarded anyway).
+                wire = length
+                binary = self._binary if opcode is OP_CONT else opcode is OP_BINARY
+                self._start_skip(0 if opcode is OP_CONT else opcode.value, True)
+                self._skip_binary = binary
+                self._skip_wire += wire
+                self._skip_fin = fin
+                if fin:
+                    self._too_large_done()
+                    if self.error is not None:
+                        return size
+                continue
+            if limit is not None and len(payload) + self.pending_bytes > limit:
+                self._start_skip(0 if opcode is OP_CONT else opcode.value, False)
+                if opcode is not OP_CONT:
+                    self._skip_binary = opcode is OP_BINARY
+                self._skip_wire += length
+                self._skip_fin = fin
+                if fin:
+                    self._too_large_done()
+                    if self.error is not None:
+                        return size
+                continue
             item: Captured | CapturedClose | None = None
             if opcode is OP_TEXT or opcode is OP_BINARY:
                 if self._parts:
@@ -269,3 +353,38 @@ class StreamCapture:
                 if self.closed:
                     return size
         return pos
+
+    def _start_skip(self, op_bits: int, compressed: bool) -> None:
+        """The current message goes past the limit: drop what was kept, skip the rest."""
+        if op_bits == 0:  # a continuation: the message began earlier
+            binary = self._binary
+            wire = sum(len(part) for part in self._parts)
+            compressed = compressed or bool(self._extensions and self._decoding_cont())
+        else:
+            binary = op_bits == OP_BINARY.value
+            wire = 0
+        self._parts = []
+        self._skip_msg = True
+        self._skip_binary = binary
+        self._skip_wire = wire
+        if compressed and self._extensions:
+            deflate = self._extensions[-1]
+            if isinstance(deflate, PerMessageDeflate):
+                deflate.decode_cont_data = False
+                if not deflate.remote_no_context_takeover:
+                    self._stop_after_skip = (
+                        "a compressed message went past the size limit and the peers keep the "
+                        "compression context: later messages cannot be decoded"
+                    )
+
+    def _decoding_cont(self) -> bool:
+        return any(getattr(e, "decode_cont_data", False) for e in self._extensions)
+
+    def _too_large_done(self) -> None:
+        """The skipped message ended: report it (its wire size) and go on, or stop."""
+        self._skip_msg = False
+        if self._on_too_large is not None:
+            self._on_too_large(self._skip_wire, self._skip_binary)
+        self._skip_wire = 0
+        if self._stop_after_skip is not None:
+            self.error = self._stop_after_skip

@@ -21,8 +21,10 @@ from recorder.settings import (
     DEFAULT_CONTROL,
     DEFAULT_LISTEN,
     RecorderSettings,
+    client_tls,
     parse_hostport,
     parse_upstream,
+    server_tls,
 )
 
 RECORD_HELP = """Record: a proxy between clients and an upstream websocket server.
@@ -77,6 +79,12 @@ def build_settings(
     token: str,
     redact: list[str] | None,
     allow_origin: list[str] | None,
+    upstream_ca: str | None = None,
+    insecure: bool = False,
+    listen_cert: str | None = None,
+    listen_key: str | None = None,
+    redact_header: list[str] | None = None,
+    redact_query: list[str] | None = None,
 ) -> RecorderSettings:
     """Turn the command's options into settings (raises ``BadInput`` for bad ones)."""
     parse_pointers(redact or [])
@@ -86,6 +94,9 @@ def build_settings(
             "--events-from inbound and --devtools-path exclude each other: events come from "
             "the server's devtools channel or from the client messages, not both"
         )
+    parsed = parse_upstream(upstream)
+    client_tls(parsed, ca=upstream_ca, insecure=insecure)  # bad TLS options: exit 3 now
+    server_tls(listen_cert, listen_key)
     return RecorderSettings(
         upstream=parse_upstream(upstream),
         log=log or _default_log(),
@@ -98,6 +109,12 @@ def build_settings(
         event_types=tuple(event_types or ()),
         redact=tuple(redact or ()),
         allow_origins=tuple(allow_origin or ()),
+        upstream_ca=upstream_ca,
+        insecure=insecure,
+        listen_cert=listen_cert,
+        listen_key=listen_key,
+        redact_headers=tuple(redact_header or ()),
+        redact_query=tuple(redact_query or ()),
     )
 
 
@@ -133,6 +150,9 @@ async def _run_record(settings: RecorderSettings, token_generated: bool) -> None
             f"{handle.session.events} events"
         )
         console.print(f"stopped; recorded {counts} in {settings.log}")
+        failures = handle.proxy.health.summary()
+        if failures:
+            console.print(failures)
 
 
 async def _run_inject(url: str, token: str, action: dict[str, Any], via: str) -> dict[str, Any]:
@@ -152,7 +172,9 @@ def register(app: typer.Typer) -> None:
     @app.command("record", help=RECORD_HELP)
     @reports_errors
     def record(
-        upstream: str = typer.Option(..., help="The server: ws://HOST:PORT[/PATH]."),
+        upstream: str = typer.Option(
+            ..., help="The server: ws://HOST:PORT[/PATH] or wss://… (TLS, system trust store)."
+        ),
         listen: str = typer.Option(None, help="Where clients connect (default 127.0.0.1:8765)."),
         log: str = typer.Option(
             None, help="SQLite path or SQLAlchemy URL (default ./rdt-<timestamp>.rdtlog)."
@@ -182,6 +204,22 @@ def register(app: typer.Typer) -> None:
         allow_origin: list[str] = typer.Option(
             None, help="An Origin the control endpoint accepts."
         ),
+        upstream_ca: str = typer.Option(
+            None, help="PEM file of CA certificates trusted for a wss:// upstream."
+        ),
+        insecure: bool = typer.Option(
+            False, "--insecure", help="Do NOT check the wss:// upstream's certificate."
+        ),
+        listen_cert: str = typer.Option(
+            None, help="PEM certificate: clients connect with wss:// (TLS listener)."
+        ),
+        listen_key: str = typer.Option(None, help="The listener's private key (PEM)."),
+        redact_header: list[str] = typer.Option(
+            None, help="A handshake header whose value is never stored."
+        ),
+        redact_query: list[str] = typer.Option(
+            None, help="A query parameter of the upgrade whose value is never stored."
+        ),
     ) -> None:
         resolved = resolve_token(token)
         settings = build_settings(
@@ -196,6 +234,12 @@ def register(app: typer.Typer) -> None:
             token=resolved.value,
             redact=redact,
             allow_origin=allow_origin,
+            upstream_ca=upstream_ca,
+            insecure=insecure,
+            listen_cert=listen_cert,
+            listen_key=listen_key,
+            redact_header=redact_header,
+            redact_query=redact_query,
         )
         asyncio.run(_run_record(settings, resolved.generated))
 

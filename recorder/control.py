@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -185,7 +187,13 @@ class ControlServer:
             await self._send(ws, answer)
 
     async def inject(self, request: protocol.Inject) -> dict[str, Any]:
-        """Apply an inject once per ``id`` and return its ``@@devtools/injected`` answer."""
+        """Apply an inject once per ``id`` and return its ``@@devtools/injected`` answer.
+
+        An inject without an ``id`` gets one (``rdt-inject-<hex>``), returned in the answer, so
+        the caller can retry it idempotently with that id.
+        """
+        if request.id is None:
+            request = dataclasses.replace(request, id=f"rdt-inject-{secrets.token_hex(8)}")
         if request.id is not None:
             existing = self._injections.get(request.id)
             if existing is not None:

@@ -31,8 +31,12 @@ class DevtoolsLink:
         retry: seconds between reconnection attempts.
     """
 
-    def __init__(self, session: Session, url: str, token: str, *, retry: float = 0.5) -> None:
+    def __init__(
+        self, session: Session, url: str, token: str, *, retry: float = 0.5, ssl: Any = None
+    ) -> None:
         self.session = session
+        self.ssl = ssl
+        """The ``ssl.SSLContext`` for a ``wss://`` channel (``None``: websockets' default)."""
         self.url = url
         self.token = token
         self.retry = retry
@@ -57,6 +61,7 @@ class DevtoolsLink:
                     proxy=None,
                     max_size=None,
                     open_timeout=5,
+                    **({"ssl": self.ssl} if self.ssl is not None else {}),
                 ) as ws:
                     self._ws = ws
                     self.error = None

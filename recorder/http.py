@@ -96,3 +96,56 @@ def error_response(status: int, reason: str, body: str) -> bytes:
         f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
     ).encode("latin-1") + data
+
+
+ALWAYS_REDACTED = ("authorization", "proxy-authorization", "cookie")
+"""Headers whose values are never stored, whatever ``--redact-header`` says."""
+REDACTED = "<redacted>"
+
+
+def redact_target(target: str, names: frozenset[str]) -> str:
+    """``target`` with the values of the query parameters named in ``names`` replaced."""
+    path, sep, query = target.partition("?")
+    if not sep or not names:
+        return target
+    parts = []
+    for item in query.split("&"):
+        key, eq, _ = item.partition("=")
+        parts.append(f"{key}={REDACTED}" if eq and key.lower() in names else item)
+    return path + "?" + "&".join(parts)
+
+
+def handshake_facts(
+    head: Head,
+    target: str,
+    *,
+    redact_headers: frozenset[str] = frozenset(),
+    redact_query: frozenset[str] = frozenset(),
+    drop: frozenset[str] = frozenset(),
+) -> dict:
+    """What a client's upgrade request said, as stored with its connection.
+
+    ``target`` (path and query, the named query parameters' values redacted), ``origin``,
+    ``user_agent``, the offered ``subprotocols`` and ``extensions``, and every header as
+    ``[name, value]`` — the values of :data:`ALWAYS_REDACTED` and ``redact_headers`` (lower
+    case names) replaced, so they never reach the log. ``drop`` names headers left out.
+    """
+    hidden = redact_headers | frozenset(ALWAYS_REDACTED)
+
+    def value(name: str) -> str | None:
+        found = head.get(name)
+        return REDACTED if found is not None and name.lower() in hidden else found
+
+    protocols = value("Sec-WebSocket-Protocol")
+    return {
+        "target": redact_target(target, redact_query),
+        "origin": value("Origin"),
+        "user_agent": value("User-Agent"),
+        "subprotocols": [p.strip() for p in protocols.split(",")] if protocols else [],
+        "extensions": value("Sec-WebSocket-Extensions"),
+        "headers": [
+            [name, REDACTED if name.lower() in hidden else text]
+            for name, text in head.headers
+            if name.lower() not in drop
+        ],
+    }

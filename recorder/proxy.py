@@ -15,6 +15,8 @@ import asyncio
 import contextlib
 import functools
 import secrets
+import ssl
+from collections.abc import Callable
 from typing import Any
 
 from websockets.frames import Close, Frame, Opcode
@@ -26,6 +28,7 @@ from recorder.capture import Captured, CapturedClose, StreamCapture, negotiated_
 from recorder.http import (
     build_request,
     error_response,
+    handshake_facts,
     request_target,
     split_head,
     status_code,
@@ -38,6 +41,9 @@ INJECT_HEADER = "X-Rdt-Inject"
 """Sent by the recorder's own synthetic client; marks the connection's origin ``injected``."""
 
 CONNECT_TIMEOUT = 10.0
+
+_NOT_KEPT = frozenset({"sec-websocket-key", INJECT_HEADER.lower(), CONNECTION_HEADER.lower()})
+"""Handshake headers not stored with a connection (one-time values, the recorder's own)."""
 
 
 def close_frame(code: int, reason: str, *, mask: bool) -> bytes:
@@ -86,7 +92,17 @@ class Relay:
         nonce = head.get(INJECT_HEADER)
         if nonce is not None and nonce in self.proxy.injections:
             origin = "injected"
-        conn = self.session.open_connection(self.peer, target.partition("?")[0], origin)
+        proxy = self.proxy
+        facts = handshake_facts(
+            head,
+            target,
+            redact_headers=proxy.redact_headers,
+            redact_query=proxy.redact_query,
+            drop=_NOT_KEPT,
+        )
+        conn = self.session.open_connection(
+            self.peer, target.partition("?")[0], origin, handshake=facts
+        )
         self.conn_id = conn.id
         self.proxy.relays[conn.id] = self
         if origin == "injected":
@@ -95,7 +111,7 @@ class Relay:
         request = build_request(
             upstream_target(up.path, target),
             head.headers,
-            host=f"{up.host}:{up.port}",
+            host=up.host_header,
             drop={CONNECTION_HEADER, INJECT_HEADER},
             extra=((CONNECTION_HEADER, self.session.header_id(conn.id)),),
         )
@@ -103,9 +119,19 @@ class Relay:
         upstream_side = UpstreamSide(self)
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                await loop.create_connection(lambda: upstream_side, up.host, up.port)
-        except (OSError, TimeoutError) as error:
+                if self.proxy.upstream_tls is not None:
+                    await loop.create_connection(
+                        lambda: upstream_side,
+                        up.host,
+                        up.port,
+                        ssl=self.proxy.upstream_tls,
+                        server_hostname=up.host,
+                    )
+                else:
+                    await loop.create_connection(lambda: upstream_side, up.host, up.port)
+        except (OSError, TimeoutError) as error:  # ssl.SSLError is an OSError
             reason = f"upstream unavailable: {type(error).__name__}: {error}"[:200]
+            self.proxy.health.failed(reason)
             self.client.write(error_response(502, "Bad Gateway", reason + "\n"))
             self.client.close()
             self.finish(None, reason)
@@ -124,8 +150,10 @@ class Relay:
         code = status_code(head)
         if code != 101:
             self.close_reason = f"upstream refused the upgrade: HTTP {code}"
+            self.proxy.health.refused(code)
             self.open = False
         else:
+            self.proxy.health.ok()
             extensions = head.get("Sec-WebSocket-Extensions")
             ext_in, unknown = negotiated_extensions(extensions, from_client=True)
             ext_out, _ = negotiated_extensions(extensions, from_client=False)
@@ -138,15 +166,21 @@ class Relay:
                 )
             # Each whole message goes straight to the session: numbered, stamped, handed over.
             forwarded = self.session.forwarded
+            too_large = self.session.too_large
+            limit = self.session.settings.max_record_size
             self.capture_in = StreamCapture(
                 from_client=True,
                 extensions=ext_in,
                 on_message=functools.partial(forwarded, self.conn_id, "in"),
+                max_size=limit,
+                on_too_large=functools.partial(too_large, self.conn_id, "in"),
             )
             self.capture_out = StreamCapture(
                 from_client=False,
                 extensions=ext_out,
                 on_message=functools.partial(forwarded, self.conn_id, "out"),
+                max_size=limit,
+                on_too_large=functools.partial(too_large, self.conn_id, "out"),
             )
             self.open = True
         if rest:
@@ -358,17 +392,100 @@ class UpstreamSide(asyncio.Protocol):
         self.relay.client.resume_reading()
 
 
+class UpstreamHealth:
+    """Says once when the upstream fails or refuses, then counts (never a line per client).
+
+    Args:
+        url: the upstream, for the messages.
+        warn: where the one-line notices go.
+    """
+
+    def __init__(self, url: str, warn: Callable[[str], None]) -> None:
+        self.url = url
+        self.warn = warn
+        self.unavailable = 0
+        """Client connections answered 502 because the upstream could not be reached."""
+        self.refusals = 0
+        """Client upgrades the upstream answered with another status than 101."""
+        self._down: str | None = None
+        self._down_count = 0
+        self._refusal_said = False
+
+    def failed(self, reason: str, *, client: bool = True) -> None:
+        """The upstream could not be reached (for a client, or by the start-up probe)."""
+        if client:
+            self.unavailable += 1
+            self._down_count += 1
+        if self._down is None:
+            self._down = reason
+            self.warn(
+                f"{reason} ({self.url}); clients get 502 until it is back "
+                "(counted, not reported per client)"
+            )
+
+    def refused(self, code: int | None) -> None:
+        """The upstream answered a client's upgrade with ``code`` instead of 101."""
+        self.refusals += 1
+        if not self._refusal_said:
+            self._refusal_said = True
+            self.warn(
+                f"upstream {self.url} refused an upgrade: HTTP {code} (relayed to the client; "
+                "further refusals are counted)"
+            )
+
+    def ok(self) -> None:
+        """An upgrade went through: the upstream is back if it was down."""
+        if self._down is not None:
+            self.warn(
+                f"upstream {self.url} is back; {self._down_count} client connection"
+                f"{'s' if self._down_count != 1 else ''} got 502 meanwhile"
+            )
+            self._down = None
+            self._down_count = 0
+
+    def summary(self) -> str | None:
+        """One line for the end of the run, or ``None`` when every upgrade went through."""
+        parts = []
+        if self.unavailable:
+            parts.append(f"{self.unavailable} got 502 (upstream unavailable)")
+        if self.refusals:
+            parts.append(f"{self.refusals} refused by the upstream")
+        return f"client connections: {', '.join(parts)}" if parts else None
+
+
 class Proxy:
     """The listening proxy.
 
     Args:
         session: where records go.
         upstream: the server to forward to.
+        warn: where one-line notices go (the upstream failing or refusing, once each).
+        upstream_tls: the ``ssl.SSLContext`` for a ``wss://`` upstream
+            (:func:`recorder.settings.client_tls`).
+        listen_tls: the ``ssl.SSLContext`` of a TLS listener
+            (:func:`recorder.settings.server_tls`); ``None``: plain TCP.
+        redact_headers: handshake headers whose values are never stored.
+        redact_query: query parameters whose values are never stored.
     """
 
-    def __init__(self, session: Session, upstream: Upstream) -> None:
+    def __init__(
+        self,
+        session: Session,
+        upstream: Upstream,
+        warn: Callable[[str], None] | None = None,
+        *,
+        upstream_tls: ssl.SSLContext | None = None,
+        listen_tls: ssl.SSLContext | None = None,
+        redact_headers: tuple[str, ...] = (),
+        redact_query: tuple[str, ...] = (),
+    ) -> None:
+        self.redact_headers = frozenset(name.lower() for name in redact_headers)
+        self.redact_query = frozenset(name.lower() for name in redact_query)
         self.session = session
         self.upstream = upstream
+        self.upstream_tls = upstream_tls
+        self.listen_tls = listen_tls
+        self.health = UpstreamHealth(upstream.url, warn or (lambda line: None))
         self.relays: dict[int, Relay] = {}
         self.sides: set[ClientSide] = set()
         self.injections: dict[str, asyncio.Future[Relay]] = {}
@@ -377,8 +494,25 @@ class Proxy:
     async def listen(self, host: str, port: int) -> int:
         """Start accepting clients; returns the bound port."""
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: ClientSide(self), host, port, backlog=2048)
+        self.server = await loop.create_server(
+            lambda: ClientSide(self), host, port, backlog=2048, ssl=self.listen_tls
+        )
         return self.server.sockets[0].getsockname()[1]
+
+    async def probe_upstream(self, timeout: float = 3.0) -> bool:
+        """Try one TCP connection to the upstream; say so (once) when it cannot be reached."""
+        up = self.upstream
+        try:
+            async with asyncio.timeout(timeout):
+                _, writer = await asyncio.open_connection(up.host, up.port)
+        except (OSError, TimeoutError) as error:
+            reason = f"upstream unavailable: {type(error).__name__}: {error}"[:200]
+            self.health.failed(reason, client=False)
+            return False
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+        return True
 
     def expect_injection(self) -> tuple[str, asyncio.Future[Relay]]:
         """A nonce for the recorder's own client; the future gets its relay once it connects."""

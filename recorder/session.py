@@ -72,10 +72,12 @@ class Session:
 
     # --------------------------------------------------------------- connections
 
-    def open_connection(self, peer: str, path: str, origin: Origin = "client") -> Connection:
+    def open_connection(
+        self, peer: str, path: str, origin: Origin = "client", *, handshake: dict | None = None
+    ) -> Connection:
         """Record a new connection; its id counts 1, 2, 3 …"""
         self.connections += 1
-        conn = Connection(self.connections, peer, path, origin, self._clock())
+        conn = Connection(self.connections, peer, path, origin, self._clock(), handshake=handshake)
         self.open[conn.id] = conn
         self._in_seqs[conn.id] = []
         self._header_ids[self.header_id(conn.id)] = conn.id
@@ -157,6 +159,18 @@ class Session:
             self.events += 1
             self.last_v = v
             self._emit(Event(v, kind, value, seq, None, t_ns))
+
+    def too_large(self, conn_id: int, direction: Direction, size: int, binary: bool) -> Message:
+        """Record a forwarded message past the size limit: its wire size and ``too-large``."""
+        self.seq += 1
+        seq = self.seq
+        if direction == "in":
+            self._in_seqs[conn_id].append(seq)
+        now = self._clock()
+        record = Message(seq, conn_id, direction, now, None, b"", binary, "too-large", size)
+        self.messages += 1
+        self._emit(record)
+        return record
 
     def in_seqs(self, conn_id: int) -> list[int]:
         """The ``seq`` of each client message on a connection, in order."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from devtools.errors import BadInput
@@ -19,34 +21,91 @@ DEFAULT_MAX_RECORD = 2**20
 
 @dataclass(frozen=True, slots=True)
 class Upstream:
-    """Where the proxy connects: ``ws://host:port/path``."""
+    """Where the proxy connects: ``ws://host:port/path`` or ``wss://…`` (TLS)."""
 
     host: str
     port: int
     path: str = ""
     """The base path (no trailing slash); a client's path is appended to it."""
+    tls: bool = False
+    """``wss://``: connect with TLS (SNI ``host``, the certificate checked for ``host``)."""
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.tls else "ws"
+
+    @property
+    def host_header(self) -> str:
+        """The ``Host`` sent upstream: ``host`` alone on the scheme's default port."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == (443 if self.tls else 80) else f"{host}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"ws://{self.host}:{self.port}{self.path or '/'}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}{self.path or '/'}"
 
 
 def parse_upstream(url: str) -> Upstream:
-    """Parse ``ws://HOST:PORT[/PATH]``.
+    """Parse ``ws://HOST[:PORT][/PATH]`` or ``wss://HOST[:PORT][/PATH]``.
 
     Raises:
         BadInput: for another scheme, or a URL without a host.
     """
     parts = urlsplit(url)
-    if parts.scheme != "ws":
-        raise BadInput(f"--upstream must be a ws:// URL, got {url!r}")
+    if parts.scheme not in ("ws", "wss"):
+        raise BadInput(f"--upstream must be a ws:// URL or a wss:// URL, got {url!r}")
     if not parts.hostname:
         raise BadInput(f"--upstream has no host: {url!r}")
+    tls = parts.scheme == "wss"
     try:
-        port = parts.port or 80
+        port = parts.port or (443 if tls else 80)
     except ValueError as error:
         raise BadInput(f"--upstream has a bad port: {url!r}") from error
-    return Upstream(parts.hostname, port, parts.path.rstrip("/"))
+    return Upstream(parts.hostname, port, parts.path.rstrip("/"), tls)
+
+
+def client_tls(upstream: Upstream, *, ca: str | None = None, insecure: bool = False) -> Any:
+    """The ``ssl.SSLContext`` for a ``wss://`` upstream (``None`` for ``ws://``).
+
+    The system trust store, plus ``ca`` (a PEM file) when given; ``insecure`` turns
+    certificate and host name checks off.
+
+    Raises:
+        BadInput: ``ca`` cannot be read, or TLS options on a ``ws://`` upstream.
+    """
+    if not upstream.tls:
+        if ca or insecure:
+            raise BadInput("--upstream-ca and --insecure need a wss:// --upstream")
+        return None
+    context = ssl.create_default_context()
+    if ca:
+        try:
+            context.load_verify_locations(cafile=ca)
+        except (OSError, ssl.SSLError) as error:
+            raise BadInput(f"--upstream-ca {ca}: cannot load it ({error})") from None
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def server_tls(cert: str | None, key: str | None) -> Any:
+    """The ``ssl.SSLContext`` of the TLS listener (``None`` without ``--listen-cert``).
+
+    Raises:
+        BadInput: only one of the two given, or they cannot be loaded.
+    """
+    if not cert and not key:
+        return None
+    if not cert:
+        raise BadInput("--listen-key needs --listen-cert")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key or None)
+    except (OSError, ssl.SSLError) as error:
+        raise BadInput(f"--listen-cert {cert}: cannot load it ({error})") from None
+    return context
 
 
 def parse_hostport(value: str, option: str) -> tuple[str, int]:
@@ -103,3 +162,15 @@ class RecorderSettings:
     """Prefix of the ``X-Rdt-Connection`` ids this recorder sends upstream."""
     stderr: Callable[[str], None] | None = None
     """Where warnings go (``None``: ``sys.stderr``)."""
+    upstream_ca: str | None = None
+    """A PEM file of CA certificates trusted for a ``wss://`` upstream, besides the system's."""
+    insecure: bool = False
+    """Do not check the ``wss://`` upstream's certificate (said loudly at start)."""
+    listen_cert: str | None = None
+    """PEM certificate (chain) of the TLS listener: clients connect with ``wss://``."""
+    listen_key: str | None = None
+    """Its private key (``None``: in the certificate file)."""
+    redact_headers: tuple[str, ...] = ()
+    """Handshake headers never stored (their names are kept, their values are not)."""
+    redact_query: tuple[str, ...] = ()
+    """Query parameters of the upgrade's target whose values are never stored."""

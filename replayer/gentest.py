@@ -19,6 +19,7 @@ from typing import Any
 from devtools.canonical import CanonicalError, state_hash
 from devtools.errors import BadInput
 from devtools.jsonutil import dumps, loads
+from devtools.masking import mask
 from replayer.errors import StateNotJSON
 from replayer.gentest_js import js_import_path, render_js_test
 
@@ -169,7 +170,7 @@ def generate_test(
             to_v=to_v,
             start=start,
             steps=steps,
-            log=str(log),
+            log=mask(str(log)),
         )
     rel = None
     if _is_path_ref(module):
@@ -183,5 +184,5 @@ def generate_test(
         to_v=to_v,
         start=start,
         steps=steps,
-        log=str(log),
+        log=mask(str(log)),
     )

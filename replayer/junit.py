@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 
+from devtools.masking import mask
 from replayer.findings import KINDS, LogResult
 
 __all__ = ["junit_xml"]
@@ -23,7 +24,7 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 
 
 def _clean(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+    return _NOT_XML.sub("\ufffd", mask(text))
 
 
 def _plain(result: LogResult) -> str:

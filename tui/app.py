@@ -21,6 +21,7 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, TabbedContent, TabPane
 
 from devtools.errors import EmptyRecording, RdtError
+from devtools.masking import mask
 from tui.dialogs.help import HelpScreen
 from tui.dialogs.inject import InjectDialog, InjectHistory, Injection, parse_action
 from tui.dialogs.prompt import PromptDialog
@@ -105,7 +106,7 @@ class RdtApp(App[None]):
     ) -> None:
         super().__init__()
         self.timeline = timeline
-        self.log_name = name
+        self.log_name = mask(name)
         self.replay = replay
         self.reducer_ref = reducer
         self.feed = feed
@@ -212,6 +213,7 @@ class RdtApp(App[None]):
 
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
         """Show a toast (our own text, never markup) and keep it in :attr:`notes`."""
+        message = mask(message)
         self.notes.append(message)
         kw.setdefault("markup", False)
         super().notify(message, **kw)

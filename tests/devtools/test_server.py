@@ -206,6 +206,29 @@ async def test_devtools_refused_with_401_before_upgrade(handle, headers):
     assert refused.value.response.status_code == 401
 
 
+async def test_devtools_refuses_a_foreign_origin_with_403_as_the_control_endpoint_does():
+    h = await counter_server(allow_origins=("http://localhost:3000",)).serve("127.0.0.1", 0)
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(
+                h.devtools_url, additional_headers={**AUTH, "Origin": "https://evil.example"}
+            ):
+                pass
+        assert refused.value.response.status_code == 403
+        with pytest.raises(InvalidStatus) as no_token:  # the token is still checked first
+            async with connect(h.devtools_url, additional_headers={"Origin": "https://x.example"}):
+                pass
+        assert no_token.value.response.status_code == 401
+        ws = await devtools(h, Origin="http://localhost:3000")  # allowed
+        await ws.close()
+        ws = await devtools(h)  # no Origin header: not a browser
+        await ws.close()
+        async with connect(h.url, additional_headers={"Origin": "https://app.example"}):
+            pass  # the application endpoint itself is not the devtools channel's business
+    finally:
+        await h.close()
+
+
 async def test_client_endpoint_needs_no_token_but_devtools_path_query_does(handle):
     async with connect(handle.url):
         pass

@@ -122,6 +122,21 @@ async def test_inject_via_devtools_is_applied_once_per_id_and_recorded(live, sql
     assert conn.origin == "injected" and injected.type == "order/create"
 
 
+async def test_an_inject_without_an_id_gets_one_and_a_retry_with_it_is_idempotent(live, sqlite_log):
+    action = {"type": "order/create", "customer": "no-id"}
+    async with await control(live) as ws:
+        first = await ask(ws, {"type": protocol.INJECT, "action": action, "via": "devtools"})
+        assigned = first["id"]
+        retry = await ask(ws, protocol.inject_request(assigned, action))
+        other = await ask(ws, {"type": protocol.INJECT, "action": action, "via": "devtools"})
+    assert first["ok"] is True and isinstance(assigned, str) and assigned.startswith("rdt-")
+    assert retry == first  # applied once
+    assert other["id"] != assigned and other["events"] == [2]
+    await live.close()
+    with Log.open(sqlite_log) as log:
+        assert [e.v for e in log.reader().events()] == [1, 2]
+
+
 async def test_inject_via_client_goes_through_the_proxy_as_an_injected_connection(live, sqlite_log):
     action = {"type": "order/create", "customer": "synthetic"}
     async with await control(live) as ws:
