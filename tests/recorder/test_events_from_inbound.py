@@ -1,16 +1,17 @@
 """`rdt record --events-from inbound`: a server without a devtools channel, recorded through the
 proxy, its client messages numbered as events.
 
-The plain server here is Python (`websockets` + the sample sales-order reducer), not Node:
-`ws` is not among samples/js's locked packages. It does what a plain ws + Redux server does:
-every `order/*` message is dispatched to the reducer unchanged and broadcast; anything else is
-answered without an action.
+Two plain servers: one in Python (`websockets` + the sample sales-order reducer) and a real
+Node one (`samples/js/plain_server.mjs`: `ws` + a Redux store with the Redux Toolkit twin). Both
+do what a plain ws + Redux server does: every `order/*` message is dispatched to the reducer
+unchanged and broadcast; anything else is answered without an action.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from typing import Any
 
@@ -27,6 +28,7 @@ from recorder.protocols.plain import PlainProtocol
 from replayer.engine import Replay
 from samples.sales_order import reducer as sales_order
 from tests.recorder.conftest import settings_for
+from tests.samples.js_support import JS_DIR, requires_node
 
 runner = CliRunner()
 T = 1_795_420_800_000_000_000
@@ -209,3 +211,37 @@ def test_record_help_says_what_events_from_inbound_assumes():
     assert "--events-from" in text and "--event-types" in text
     assert "dispatches each such message" in text
     assert "in the order the recorder forwarded them" in text
+
+
+@requires_node
+async def test_a_plain_node_ws_redux_server_replays_to_its_own_final_state(sqlite_log):
+    """The same case with a real Node server: `ws` + a Redux store with the Redux Toolkit twin,
+    no devtools channel; the JS replay of what the recorder derived equals the server's state."""
+    node = subprocess.Popen(
+        ["node", str(JS_DIR / "plain_server.mjs"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert node.stdout is not None
+        port = json.loads(node.stdout.readline())["port"]
+        settings = settings_for(port, sqlite_log, events_from="inbound", event_types=("order/*",))
+        handle = await start_recorder(settings)
+        try:
+            sent = await asyncio.gather(*(drive(handle.url, n, 20) for n in range(4)))
+            async with connect(handle.url) as ws:
+                await ws.send(json.dumps({"type": "query/state"}))
+                server_state = json.loads(await ws.recv())["state"]
+        finally:
+            await handle.close()
+    finally:
+        node.terminate()
+        node.wait(timeout=10)
+    assert handle.session.events == sum(sent)
+    assert server_state["count"] == 80
+    with Replay.open(sqlite_log, reducer="samples/js/sales_order.mjs:reducer") as replay:
+        assert replay.state_at() == server_state
+    verified = runner.invoke(
+        app, ["verify", sqlite_log, "--reducer", "samples/js/sales_order.mjs:reducer"]
+    )
+    assert verified.exit_code == 0, verified.output
