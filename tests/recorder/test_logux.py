@@ -8,7 +8,6 @@ so a 12,000-action offline backlog goes through the real proxy in a few seconds.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
