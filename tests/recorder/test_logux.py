@@ -223,6 +223,11 @@ async def test_an_offline_backlog_is_stored_whole_and_replays_to_the_servers_cou
     )
     assert state.exit_code == 0, state.output
     assert json.loads(state.output) == {"v": 2 * n, "state": {"value": server.value, "count": n}}
+    js = runner.invoke(
+        app, ["state", sqlite_log, "--reducer", "samples/js/logux_counter.mjs:reducer", "--json"]
+    )
+    assert js.exit_code == 0, js.output
+    assert json.loads(js.output) == {"v": 2 * n, "state": {"value": server.value, "count": n}}
 
 
 async def test_auto_leaves_plain_json_servers_as_they_were(sqlite_log):
