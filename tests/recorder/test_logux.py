@@ -8,6 +8,7 @@ so a 12,000-action offline backlog goes through the real proxy in a few seconds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -258,3 +259,57 @@ def test_protocol_logux_with_devtools_path_and_a_bad_size_are_usage_errors():
         assert result.exit_code == 3, result.output
     bad = runner.invoke(app, ["record", "--upstream", "ws://127.0.0.1:1", "--protocol", "x"])
     assert bad.exit_code == 3 and "--protocol" in bad.stderr
+
+
+async def test_a_real_logux_server_through_the_recorder(sqlite_log, tmp_path):
+    """@logux/server 0.14 (samples/js/logux_server.mjs): ids made absolute by the recorder are
+    the ids the server itself answers with in logux/processed; a refused action gets logux/undo."""
+    import shutil
+    import socket
+    import subprocess
+    from pathlib import Path
+
+    js = Path(__file__).resolve().parents[2] / "samples" / "js"
+    if shutil.which("node") is None or not (js / "node_modules" / "@logux" / "server").is_dir():
+        import pytest
+
+        pytest.skip("node or samples/js/node_modules (npm ci --prefix samples/js) is missing")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    node = subprocess.Popen(
+        ["node", "logux_server.mjs", str(port)], cwd=js, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert node.stdout is not None
+        for line in node.stdout:
+            if line.startswith("listening"):
+                break
+        handle = await start_recorder(settings_for(port, sqlite_log, protocol="auto"))
+        try:
+            async with connect(handle.url) as ws:
+                await ws.send(json.dumps(["connect", 5, "10:client:a", 0, {"subprotocol": 1}]))
+                while not (await ws.recv()).startswith('["connected"'):
+                    pass
+                good = [{"type": "counter/add", "by": 2}, {"id": [1, 0], "time": 1}]
+                bad = [{"type": "counter/add", "by": -1}, {"id": [2, 1], "time": 2}]
+                await ws.send(json.dumps(["sync", 2, *good, *bad]))
+                answers: list[str] = []
+                while not any("logux/undo" in a for a in answers):
+                    answers.append(await asyncio.wait_for(ws.recv(), 5))
+        finally:
+            await handle.close()
+    finally:
+        node.terminate()
+        node.wait(10)
+    with Log.open(sqlite_log) as opened:
+        reader = opened.reader()
+        types = {m.type for m in reader.messages()}
+        events = list(reader.events())
+    assert {"connect", "headers", "connected", "sync", "synced"} <= types
+    adds = [e for e in events if e.type == "counter/add"]
+    processed = [e for e in events if e.type == "logux/processed"]
+    undo = [e for e in events if e.type == "logux/undo"]
+    assert len(adds) == 2 and len(processed) == 1 and len(undo) == 1
+    assert processed[0].event["id"] == adds[0].event["meta"]["id"]
+    assert undo[0].event["id"] == adds[1].event["meta"]["id"]
