@@ -41,7 +41,11 @@ class RecorderHandle:
             limit=settings.queue_limit,
             clock=settings.clock,
             warn=warn,
-            build_row=row_builder(parse_pointers(settings.redact), settings.max_record_size),
+            build_row=row_builder(
+                parse_pointers(settings.redact),
+                settings.max_record_size,
+                lambda: self.session.framing,
+            ),
         )
         self.session = Session(settings, self.writer.put, self.writer.put_message)
         self.upstream_tls = client_tls(
@@ -95,10 +99,13 @@ class RecorderHandle:
         """Listen first, then open the log: a recorder that cannot start adds no recording
         and creates no file."""
         settings = self.settings
-        if settings.events_from is not None and settings.devtools_path:
+        if (settings.events_from is not None or settings.protocol == "logux") and (
+            settings.devtools_path
+        ):
             raise BadInput(
-                "--events-from inbound and --devtools-path exclude each other: events come "
-                "from the server's devtools channel or from the client messages, not both"
+                "--events-from inbound (or --protocol logux) and --devtools-path exclude each "
+                "other: events come from the server's devtools channel or from the messages, "
+                "not both"
             )
         try:
             self.port = await self.proxy.listen(*settings.listen)
@@ -110,7 +117,7 @@ class RecorderHandle:
             if self.session.protocol is not None:
                 self.session.server(
                     {
-                        EVENTS_FROM: settings.events_from,
+                        EVENTS_FROM: settings.events_from or "messages",
                         "protocol": self.session.protocol.name,
                         "event_types": list(settings.event_types),
                     }

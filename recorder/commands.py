@@ -15,14 +15,16 @@ from devtools.clikit import json_option, out_console, print_json, reports_errors
 from devtools.control_client import ControlClient, ControlRefused
 from devtools.errors import BadInput, InvalidJSON
 from devtools.tokens import resolve_token
-from recorder.protocols import protocol_for
+from recorder.protocols import check_protocol, protocol_for
 from recorder.redact import parse_pointers
 from recorder.settings import (
     DEFAULT_CONTROL,
     DEFAULT_LISTEN,
+    DEFAULT_MAX_RECORD,
     RecorderSettings,
     client_tls,
     parse_hostport,
+    parse_size,
     parse_upstream,
     server_tls,
 )
@@ -76,6 +78,8 @@ def build_settings(
     control: str | None,
     events_from: str | None = None,
     event_types: list[str] | None = None,
+    protocol: str = "auto",
+    max_frame_size: str | None = None,
     token: str,
     redact: list[str] | None,
     allow_origin: list[str] | None,
@@ -88,12 +92,19 @@ def build_settings(
 ) -> RecorderSettings:
     """Turn the command's options into settings (raises ``BadInput`` for bad ones)."""
     parse_pointers(redact or [])
-    protocol_for(events_from, tuple(event_types or ()))
+    check_protocol(protocol)
+    protocol_for(events_from, tuple(event_types or ()), "plain" if protocol == "auto" else protocol)
     if events_from is not None and devtools_path:
         raise BadInput(
             "--events-from inbound and --devtools-path exclude each other: events come from "
             "the server's devtools channel or from the client messages, not both"
         )
+    if protocol == "logux" and devtools_path:
+        raise BadInput(
+            "--protocol logux and --devtools-path exclude each other: Logux events come from "
+            "its sync messages"
+        )
+    limit = parse_size(max_frame_size) if max_frame_size is not None else DEFAULT_MAX_RECORD
     parsed = parse_upstream(upstream)
     client_tls(parsed, ca=upstream_ca, insecure=insecure)  # bad TLS options: exit 3 now
     server_tls(listen_cert, listen_key)
@@ -106,6 +117,8 @@ def build_settings(
         control=parse_hostport(control, "--control") if control else DEFAULT_CONTROL,
         devtools_path=devtools_path,
         events_from=events_from,
+        protocol=protocol,
+        max_record_size=limit,
         event_types=tuple(event_types or ()),
         redact=tuple(redact or ()),
         allow_origins=tuple(allow_origin or ()),
@@ -198,6 +211,23 @@ def register(app: typer.Typer) -> None:
             metavar="GLOB",
             help="With --events-from: only message types matching GLOB are events (repeatable).",
         ),
+        protocol: str = typer.Option(
+            "auto",
+            "--protocol",
+            metavar="auto|plain|logux",
+            help=(
+                "How messages are typed. logux: JSON arrays typed by their first element, every "
+                "sync action an event; auto: logux when the first client frame is "
+                '["connect", …], else plain.'
+            ),
+        ),
+        max_frame_size: str = typer.Option(
+            None,
+            "--max-frame-size",
+            metavar="SIZE",
+            help="Store frames up to SIZE (bytes, or 512KiB, 2MiB; default 4MiB); larger "
+            "ones are forwarded, stored as too-large.",
+        ),
         control: str = typer.Option(None, help="Control endpoint (default 127.0.0.1:8766)."),
         token: str = typer.Option(None, help="Devtools token (default: $RDT_TOKEN or generated)."),
         redact: list[str] = typer.Option(None, help="JSON pointer removed before storing."),
@@ -231,6 +261,8 @@ def register(app: typer.Typer) -> None:
             control=control,
             events_from=events_from,
             event_types=event_types,
+            protocol=protocol,
+            max_frame_size=max_frame_size,
             token=resolved.value,
             redact=redact,
             allow_origin=allow_origin,

@@ -4,6 +4,7 @@ every record into its PROTOCOL.md §4 JSON Lines shape for the control endpoint'
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from devtools import jsonutil
 from devtools.frames import parse_frame
@@ -28,31 +29,52 @@ def message_row(
     binary: bool,
     pointers: Sequence[Pointer] = (),
     max_size: int | None = None,
+    framing: str | None = None,
 ) -> MessageRow:
-    """The log row of one forwarded message (see :func:`build_message` for the rules)."""
+    """The log row of one forwarded message (see :func:`build_message` for the rules).
+
+    ``framing`` ``"logux"`` types the frame with
+    :func:`recorder.protocols.logux.parse_logux` (a Logux array's type is its first element);
+    anything else with :func:`devtools.frames.parse_frame`.
+    """
     size = len(payload)
     if max_size is not None and size > max_size:
         return (seq, connection, direction, t_ns, None, b"", binary, "too-large", size)
-    parsed = parse_frame(payload, binary)
+    parsed: Any
+    if framing == "logux":
+        from recorder.protocols.logux import parse_logux
+
+        parsed = parse_logux(payload, binary)
+    else:
+        parsed = parse_frame(payload, binary)
     if not pointers:
         return (seq, connection, direction, t_ns, parsed.type, payload, binary, parsed.flag, -1)
     if parsed.flag is not None:
         return (seq, connection, direction, t_ns, None, b"", binary, parsed.flag, size)
     value, _ = redact(parsed.value, pointers)
-    kept = value.get("type") if isinstance(value.get("type"), str) else None
+    if isinstance(value, list):
+        kept = value[0] if value and isinstance(value[0], str) else None
+    else:
+        kept = value.get("type") if isinstance(value.get("type"), str) else None
     stored = jsonutil.dumps(value)
     flag = None if kept is not None else "no-type"
     return (seq, connection, direction, t_ns, kept, stored, False, flag, size)
 
 
 def row_builder(
-    pointers: Sequence[Pointer] = (), max_size: int | None = None
+    pointers: Sequence[Pointer] = (),
+    max_size: int | None = None,
+    framing: Callable[[], str | None] | None = None,
 ) -> Callable[[RawMessage], MessageRow]:
     """A function turning a :data:`RawMessage` into its :data:`MessageRow` (the writer thread
-    runs it, so parsing and redaction stay off the forwarding loop)."""
+    runs it, so parsing and redaction stay off the forwarding loop).
+
+    ``framing``: asked for each row, the recording's protocol (``"logux"``, ``"plain"`` or
+    ``None`` while ``--protocol auto`` has not decided; see :func:`message_row`).
+    """
 
     def build(raw: RawMessage) -> MessageRow:
-        return message_row(*raw, pointers, max_size)
+        return message_row(*raw, pointers, max_size, framing() if framing else None)
 
     return build
 
@@ -67,6 +89,7 @@ def build_message(
     *,
     pointers: Sequence[Pointer] = (),
     max_size: int | None = None,
+    framing: str | None = None,
 ) -> Message:
     """The log record of one forwarded message.
 
@@ -76,5 +99,5 @@ def build_message(
     A frame longer than ``max_size`` is stored as its length and the flag ``too-large``.
     """
     return Message(
-        *message_row(seq, connection, direction, t_ns, payload, binary, pointers, max_size)
+        *message_row(seq, connection, direction, t_ns, payload, binary, pointers, max_size, framing)
     )

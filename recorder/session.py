@@ -14,7 +14,9 @@ from typing import Any
 
 from devtools.frames import parse_frame
 from devtools.model import Connection, Direction, Event, Gap, Mark, Message, Origin, Snapshot
-from recorder.protocols import protocol_for
+from devtools.schema import EVENTS_FROM
+from recorder.protocols import logux_protocol, protocol_for
+from recorder.protocols.logux import looks_like_connect
 from recorder.records import RawMessage, build_message
 from recorder.redact import parse_pointers, redact
 from recorder.settings import RecorderSettings
@@ -60,8 +62,14 @@ class Session:
         """While a ``via: devtools`` inject is under way: the ``seq`` its events are caused by."""
         self.listeners: set[Callable[[Any], None]] = set()
         """Called with every record as it is made (the control endpoint's live feed)."""
-        self.protocol = protocol_for(settings.events_from, settings.event_types)
-        """With ``--events-from inbound``: turns client messages into events (else ``None``)."""
+        auto = settings.protocol == "auto"
+        self.framing: str | None = None if auto else settings.protocol
+        """How messages are typed: ``plain``, ``logux``, or ``None`` until ``--protocol auto``
+        has seen the first client frame."""
+        self.protocol = protocol_for(
+            settings.events_from, settings.event_types, "plain" if auto else settings.protocol
+        )
+        """With ``--events-from inbound`` or Logux: turns messages into events (else ``None``)."""
         self.underived = 0
         """Inbound frames too large to store, so no event was derived from them."""
 
@@ -93,6 +101,9 @@ class Session:
         conn = self.open.pop(conn_id, None)
         if conn is None:
             return
+        forget = getattr(self.protocol, "forget", None)
+        if forget is not None:
+            forget(conn_id)
         now = self._clock()
         self._put(ClosedConnection(conn_id, now, code, reason))
         closed = replace(conn, closed_ns=now, close_code=code, close_reason=reason)
@@ -107,6 +118,8 @@ class Session:
         seq = self.seq
         if direction == "in":
             self._in_seqs[conn_id].append(seq)
+            if self.framing is None:
+                self._detect(payload)
         t_ns = self._clock()
         message = build_message(
             seq,
@@ -117,11 +130,12 @@ class Session:
             binary,
             pointers=self._pointers,
             max_size=self._max,
+            framing=self.framing,
         )
         self.messages += 1
         self._emit(message)
-        if direction == "in" and self.protocol is not None:
-            self._derive(conn_id, seq, t_ns, payload, binary)
+        if self.protocol is not None and direction in self._directions:
+            self._derive(conn_id, seq, t_ns, payload, binary, direction)
         return message
 
     def forwarded(self, conn_id: int, direction: Direction, payload: bytes, binary: bool) -> None:
@@ -138,19 +152,42 @@ class Session:
         self.seq = seq = self.seq + 1
         if direction == "in":
             self._in_seqs[conn_id].append(seq)
+            if self.framing is None:
+                self._detect(payload)
         self.messages += 1
         t_ns = self._clock()
         put_message((seq, conn_id, direction, t_ns, payload, binary))
-        if direction == "in" and self.protocol is not None:
-            self._derive(conn_id, seq, t_ns, payload, binary)
+        if self.protocol is not None and direction in self._directions:
+            self._derive(conn_id, seq, t_ns, payload, binary, direction)
 
-    def _derive(self, conn_id: int, seq: int, t_ns: int, payload: bytes, binary: bool) -> None:
-        """Number the events the protocol derives from inbound message ``seq`` (redacted)."""
+    @property
+    def _directions(self) -> tuple[str, ...]:
+        return getattr(self.protocol, "directions", ("in",))
+
+    def _detect(self, payload: bytes) -> None:
+        """``--protocol auto``: the first client frame decides (Logux on ``["connect", …]``)."""
+        self.framing = "logux" if looks_like_connect(payload) else "plain"
+        if self.framing == "logux" and not self.settings.devtools_path:
+            self.protocol = logux_protocol()
+            self.server({EVENTS_FROM: "messages", "protocol": "logux", "event_types": []})
+
+    def _derive(
+        self, conn_id: int, seq: int, t_ns: int, payload: bytes, binary: bool, direction: str
+    ) -> None:
+        """Number the events the protocol derives from message ``seq`` (redacted)."""
         if self._max is not None and len(payload) > self._max:
             self.underived += 1  # stored as too-large: not parsed on the forwarding loop
             return
-        assert self.protocol is not None
-        for body in self.protocol.events_from(parse_frame(payload, binary), conn_id, t_ns):
+        protocol = self.protocol
+        assert protocol is not None
+        parse = getattr(protocol, "parse", parse_frame)
+        if "out" in self._directions:  # a protocol reading both directions is told which
+            bodies = protocol.events_from(  # type: ignore[call-arg]
+                parse(payload, binary), conn_id, t_ns, direction
+            )
+        else:
+            bodies = protocol.events_from(parse(payload, binary), conn_id, t_ns)
+        for body in bodies:
             v = self.last_v + 1
             event = {"v": v, **body}
             event["v"] = v  # the numbering is the recorder's; the message's other fields stay

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
 import ssl
 import time
@@ -15,8 +16,26 @@ from devtools.errors import BadInput
 
 DEFAULT_LISTEN = ("127.0.0.1", 8765)
 DEFAULT_CONTROL = ("127.0.0.1", 8766)
-DEFAULT_MAX_RECORD = 2**20
-"""Frames larger than this are forwarded but stored as their size and the flag ``too-large``."""
+DEFAULT_MAX_RECORD = 4 * 2**20
+"""Frames larger than this are forwarded but stored as their size and the flag ``too-large``
+(4 MiB: a Logux offline backlog of 12,000 small actions is one 1.07 MB ``sync`` frame; this
+holds about 45,000 such actions; the capture holds at most this much per connection and
+direction while a message is incomplete)."""
+
+_SIZE = re.compile(r"\s*(\d+)\s*(|b|kib|kb|k|mib|mb|m|gib|gb|g)\s*", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
+
+
+def parse_size(text: str, option: str = "--max-frame-size") -> int:
+    """Parse a size: bytes, or with a ``KiB``/``MiB``/``GiB`` suffix (``K``/``KB`` alike).
+
+    Raises:
+        BadInput: anything else, or a size below 1 byte.
+    """
+    match = _SIZE.fullmatch(text)
+    if match is None or int(match.group(1)) < 1:
+        raise BadInput(f"{option} must be a size such as 1048576, 512KiB or 2MiB, got {text!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)[:1].lower()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +165,9 @@ class RecorderSettings:
     devtools_path: str | None = None
     events_from: str | None = None
     """``inbound``: every typed client message becomes the next event (no devtools channel)."""
+    protocol: str = "auto"
+    """``plain``, ``logux`` or ``auto`` (Logux when a client's first frame is ``["connect", …]``):
+    how messages are typed and, for Logux, events derived from ``sync`` actions."""
     event_types: tuple[str, ...] = ()
     """With ``events_from``: globs of the message types that are events (empty: all)."""
     redact: tuple[str, ...] = ()

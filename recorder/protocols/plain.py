@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, ClassVar
 
-from devtools.frames import ParsedFrame
+from devtools.frames import ParsedFrame, parse_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,12 @@ class PlainProtocol:
     types: tuple[str, ...] = ()
     """``fnmatch`` globs over ``type`` (case-sensitive); empty: every type."""
     name: ClassVar[str] = "plain"
+    directions: ClassVar[tuple[str, ...]] = ("in",)
+
+    @staticmethod
+    def parse(payload: bytes, binary: bool) -> ParsedFrame:
+        """The frame as this protocol reads it (:func:`devtools.frames.parse_frame`)."""
+        return parse_frame(payload, binary)
 
     def matches(self, kind: str) -> bool:
         """Whether a message of type ``kind`` stands for an event."""

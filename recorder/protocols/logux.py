@@ -1,0 +1,238 @@
+"""The Logux protocol: JSON-array messages typed by their first element, sync actions as events.
+
+Logux (``@logux/core``) speaks in arrays: ``["connect", protocol, nodeId, synced, options?]``,
+``["connected", protocol, nodeId, [start, end], options?]``, ``["sync", added, action, meta,
+…]``, ``["synced", added]``, ``["ping", n]``, ``["pong", n]``, ``["headers", {…}]``,
+``["error", kind, options?]``, ``["debug", "error", text]``. :func:`parse_logux` types a frame by
+that first element (checked with the shapes ``@logux/core``'s own validator accepts);
+a JSON object is typed as in the plain protocol (:func:`devtools.frames.parse_frame`).
+
+Ids and times on the wire are relative to the connection's ``baseTime`` (the server's clock
+in ``connected``'s ``[start, end]``: ``end``) and an id may omit the sender's node id. Each
+action of a ``sync`` becomes one event with its meta made absolute, as the receiving node
+would store it: ``meta.id`` is ``"<time> <nodeId> <seq>"`` and ``meta.time`` is absolute (ms).
+An action is an event the first time its id is seen (a server's resend of it to other clients
+is the same event). The per-connection bookkeeping (node ids, base time) is in
+:class:`LoguxProtocol`; :func:`absolute_meta` and :func:`parse_logux` are pure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from devtools import jsonutil
+from devtools.frames import parse_frame
+
+MESSAGE_TYPES = (
+    "connect",
+    "connected",
+    "headers",
+    "sync",
+    "synced",
+    "ping",
+    "pong",
+    "error",
+    "debug",
+)
+"""The Logux message types (a message's first element)."""
+
+FLAGS = ("not-logux", "bad-logux")
+"""Flags besides :data:`devtools.frames.FLAGS`: a JSON array that is not a Logux message (its
+first element is not one of :data:`MESSAGE_TYPES`); a Logux message of the wrong shape."""
+
+_CONNECT = re.compile(rb'\A\s*\[\s*"connect"\s*,')
+
+
+def looks_like_connect(payload: bytes | bytearray | memoryview) -> bool:
+    """Whether a client's first frame is a Logux ``["connect", …]`` (``--protocol auto``)."""
+    return _CONNECT.match(bytes(payload[:64])) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LoguxFrame:
+    """One frame as the Logux protocol reads it."""
+
+    value: Any
+    """The message (a list, or a typed object), ``None`` when flagged."""
+    type: str | None
+    """The message type, ``None`` when flagged."""
+    flag: str | None
+    """``None`` for a valid message, else a :data:`devtools.frames.FLAGS` or :data:`FLAGS`."""
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _two_numbers(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(map(_number, value))
+
+
+def _id(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(value) == 3
+        and _number(value[0])
+        and isinstance(value[1], str)
+        and _number(value[2])
+    )
+
+
+def _meta(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and _number(value.get("time"))
+        and (_number(value.get("id")) or _two_numbers(value.get("id")) or _id(value.get("id")))
+    )
+
+
+def _sync(msg: list) -> bool:
+    if len(msg) < 2 or not _number(msg[1]) or len(msg) % 2:
+        return False
+    for i in range(2, len(msg), 2):
+        action, meta = msg[i], msg[i + 1]
+        if not isinstance(action, dict) or not isinstance(action.get("type"), str):
+            return False
+        if not _meta(meta):
+            return False
+    return True
+
+
+def _connect(msg: list, third: Any) -> bool:
+    return (
+        len(msg) in (4, 5)
+        and _number(msg[1])
+        and isinstance(msg[2], str)
+        and third(msg[3])
+        and (len(msg) == 4 or isinstance(msg[4], dict))
+    )
+
+
+_VALID = {
+    "connect": lambda m: _connect(m, _number),
+    "connected": lambda m: _connect(m, _two_numbers),
+    "headers": lambda m: len(m) == 2 and isinstance(m[1], dict),
+    "sync": _sync,
+    "synced": lambda m: len(m) == 2 and _number(m[1]),
+    "ping": lambda m: len(m) == 2 and _number(m[1]),
+    "pong": lambda m: len(m) == 2 and _number(m[1]),
+    "error": lambda m: len(m) in (2, 3) and isinstance(m[1], str),
+    "debug": lambda m: len(m) == 3 and m[1] == "error" and isinstance(m[2], str),
+}
+
+
+def parse_logux(
+    payload: bytes | bytearray | memoryview | str, binary: bool = False, *, max_depth: int = 512
+) -> LoguxFrame:
+    """Type one frame as Logux; never raises on bad input.
+
+    A JSON array is typed by its first element (flag ``not-logux`` when that is not a Logux
+    message type, ``bad-logux`` when the message has the wrong shape); a JSON object as in
+    :func:`~devtools.frames.parse_frame`; every other flag (``binary``, ``not-json``, …) is
+    :func:`~devtools.frames.parse_frame`'s.
+    """
+    parsed = parse_frame(payload, binary, max_depth=max_depth)
+    if parsed.flag != "not-object":
+        return LoguxFrame(parsed.value, parsed.type, parsed.flag)
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogatepass")
+    try:
+        value = jsonutil.loads(bytes(payload))
+    except (ValueError, RecursionError):  # pragma: no cover - parse_frame accepted it
+        return LoguxFrame(None, None, "not-json")
+    if not isinstance(value, list) or not value or value[0] not in _VALID:
+        return LoguxFrame(None, None, "not-logux")
+    name = value[0]
+    if not _VALID[name](value):
+        return LoguxFrame(None, None, "bad-logux")
+    return LoguxFrame(value, name, None)
+
+
+def absolute_meta(meta: dict[str, Any], base_time: int | float, sender_node: str) -> dict[str, Any]:
+    """A sync action's meta as the receiving node stores it (``@logux/core``'s
+    ``syncMessage``): the id ``"<time> <node> <seq>"`` and the time absolute.
+
+    Args:
+        meta: the meta as it was on the wire (valid: see ``parse_logux``).
+        base_time: the connection's ``baseTime`` (ms).
+        sender_node: the node id of the side that sent the ``sync``.
+    """
+    wire = meta["id"]
+    if _number(wire):
+        ident = f"{_ms(wire + base_time)} {sender_node} 0"
+    elif len(wire) == 2:
+        ident = f"{_ms(wire[0] + base_time)} {sender_node} {_ms(wire[1])}"
+    else:
+        ident = f"{_ms(wire[0] + base_time)} {wire[1]} {_ms(wire[2])}"
+    return {**meta, "id": ident, "time": meta["time"] + base_time}
+
+
+def _ms(value: int | float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+@dataclass(slots=True)
+class _Peer:
+    client_node: str = "?"
+    server_node: str = "?"
+    base_time: int | float = 0
+
+
+@dataclass(slots=True)
+class LoguxProtocol:
+    """Events from Logux ``sync`` messages, both directions, each action once by its id.
+
+    Each event is the action object with its absolute meta under ``meta`` (see
+    :func:`absolute_meta`), ``ts`` (when the recorder read the frame, integer ns) and
+    ``sender`` (the recorder's connection id) added; the session adds ``v`` in the order the
+    recorder first saw the actions. Not thread-safe: the session calls it on its loop.
+    """
+
+    name: ClassVar[str] = "logux"
+    directions: ClassVar[tuple[str, ...]] = ("in", "out")
+    _peers: dict[int, _Peer] = field(default_factory=dict)
+    _seen: set[str] = field(default_factory=set)
+
+    @staticmethod
+    def parse(payload: bytes, binary: bool) -> LoguxFrame:
+        """The frame as this protocol reads it (:func:`parse_logux`)."""
+        return parse_logux(payload, binary)
+
+    def events_from(
+        self, frame: LoguxFrame, connection: int, t_ns: int, direction: str = "in"
+    ) -> list[dict[str, Any]]:
+        """The events (without ``v``) of one frame: one per action first seen in a ``sync``.
+
+        ``connect`` and ``connected`` set the connection's node ids and base time.
+        """
+        if frame.flag is not None or not isinstance(frame.value, list):
+            return []
+        msg = frame.value
+        peer = self._peers.setdefault(connection, _Peer())
+        kind = frame.type
+        if kind == "connect" and direction == "in":
+            peer.client_node = msg[2]
+        elif kind == "connected" and direction == "out":
+            peer.server_node = msg[2]
+            peer.base_time = msg[3][1]
+        if kind != "sync":
+            return []
+        sender = peer.client_node if direction == "in" else peer.server_node
+        events: list[dict[str, Any]] = []
+        for i in range(2, len(msg), 2):
+            meta = absolute_meta(msg[i + 1], peer.base_time, sender)
+            if meta["id"] in self._seen:
+                continue
+            self._seen.add(meta["id"])
+            event = dict(msg[i])
+            event["meta"] = meta
+            event.setdefault("ts", t_ns)
+            event.setdefault("sender", connection)
+            events.append(event)
+        return events
+
+    def forget(self, connection: int) -> None:
+        """A connection closed: drop its bookkeeping (the ids seen stay)."""
+        self._peers.pop(connection, None)
