@@ -112,6 +112,11 @@ def main() -> int:
             else:
                 hand_runs.append(hand_loop(events))
                 ours_runs.append(replay_pass(path, args.every))
+            print(
+                f"  round {i + 1}: hand {hand_runs[-1][0]:.1f} s, JS replay "
+                f"{ours_runs[-1][0]:.1f} s: {hand_runs[-1][0] / ours_runs[-1][0]:.2f}x",
+                flush=True,
+            )
         if orjson.dumps(hand_runs[0][1], option=orjson.OPT_SORT_KEYS) != orjson.dumps(
             ours_runs[0][1], option=orjson.OPT_SORT_KEYS
         ):
