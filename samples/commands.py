@@ -170,7 +170,9 @@ def _node_sample(
                 while "devtools" not in urls:
                     line = (await child.stdout.readline()).decode()
                     if not line:
+                        # it exited: reap it here, before the message (no terminate race)
                         err = (await child.stderr.read()).decode().strip().splitlines()
+                        await child.wait()
                         raise BadInput(err[-1] if err else f"{name} exited before listening")
                     key, _, value = line.partition(":")
                     urls[key.strip()] = value.strip()
