@@ -17,8 +17,9 @@ SQLAlchemy's statement compilation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection as SAConnection
@@ -27,7 +28,34 @@ from sqlalchemy.engine import Engine
 from devtools import schema
 from devtools.model import Recording, RecordingSummary
 
-__all__ = ["HasDb", "LogDb"]
+__all__ = ["ANALYZE_FIRST", "ANALYZE_STEP", "DROP_BATCH", "HasDb", "LogDb"]
+
+INDEX_PLANS = (
+    "SELECT set_config('enable_seqscan', 'off', true), "
+    "set_config('enable_bitmapscan', 'off', true), set_config('enable_sort', 'off', true)"
+)
+"""PostgreSQL: run in a read's transaction (``SET LOCAL``), so its queries take the index.
+
+Every query rdt reads with is a key range of a primary key (``recording_id`` first) with the
+order of that key and often a ``LIMIT``: the index scan is right whatever the statistics say.
+Without statistics (a freshly imported table) or with stale ones (a recording added since the
+last ``ANALYZE``) the planner expects a handful of rows and picks a bitmap heap scan of every
+remaining row of the recording and a top-N sort: 44 ms a page with 100,000 rows left, a replay
+that grows with the square of the log. Turning the alternatives off for the transaction leaves
+the planner one plan; the settings end with the transaction (each page is one).
+"""
+
+ANALYZE_FIRST = 10_000
+"""Rows a writer writes before its first ``ANALYZE`` (PostgreSQL)."""
+ANALYZE_STEP = 1_000_000
+"""After that, a writer analyzes each time its rows double, and at least every this many."""
+
+DROP_BATCH = 5_000
+"""Rows per transaction when a recording is dropped: each batch holds the write lock (SQLite)
+or its row locks (PostgreSQL) only for milliseconds, so writers and readers of the other
+recordings go on between batches."""
+
+_WRITTEN_TABLES = ("messages", "events", "snapshots", "connections", "checkpoints")
 
 
 class LogDb:
@@ -52,14 +80,16 @@ class LogDb:
         self.insert_events = self.insert(schema.events, schema.EVENT_COLUMNS, ignore=True)
         self.event_payloads = (
             f"SELECT v, event FROM events WHERE recording_id = {mark} AND v >= {mark} "
-            f"AND v <= {mark} ORDER BY v LIMIT {mark}"
+            f"AND v <= {mark} ORDER BY recording_id, v LIMIT {mark}"
         )
         """``(recording_id, lo, hi, limit)`` → ``(v, event JSON)`` rows."""
         self.event_hashes = (
             f"SELECT v, hash FROM events WHERE recording_id = {mark} AND v >= {mark} "
-            f"AND v <= {mark} AND hash IS NOT NULL ORDER BY v LIMIT {mark}"
+            f"AND v <= {mark} AND hash IS NOT NULL ORDER BY recording_id, v LIMIT {mark}"
         )
         """``(recording_id, lo, hi, limit)`` → ``(v, recorded hash)`` rows."""
+        self.index_plans: str | None = None if is_sqlite else INDEX_PLANS
+        """Run first in each read transaction (PostgreSQL; ``None`` on SQLite)."""
 
     def insert(self, table: sa.Table, columns: Sequence[str], *, ignore: bool = False) -> str:
         """A driver-level ``INSERT`` of ``columns`` (``ignore``: keep rows already there)."""
@@ -74,12 +104,47 @@ class LogDb:
         conn = self.engine.connect()
         return conn.execution_options(sqlite_immediate=True) if write else conn
 
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[SAConnection]:
+        """A connection for reads whose queries take the primary key (see :data:`INDEX_PLANS`).
+
+        The transaction it opens ends when the block does (rolled back: reads only).
+        """
+        with self.engine.connect() as conn:
+            if self.index_plans is not None:
+                conn.exec_driver_sql(self.index_plans)
+            yield conn
+
+    def index_plans_on(self, cursor: Any) -> None:
+        """The driver-level twin of :meth:`reading`: call first in each page's transaction."""
+        if self.index_plans is not None:
+            cursor.execute(self.index_plans)
+            cursor.fetchall()
+
+    def analyze(self, tables: Sequence[str] = _WRITTEN_TABLES) -> None:
+        """Bring the planner's statistics of ``tables`` up to date (PostgreSQL; SQLite: no-op).
+
+        ``ANALYZE (SKIP_LOCKED)``: a table another writer is analyzing right now is skipped, never
+        waited for (two recorders into one log do not queue behind each other's ``ANALYZE``).
+        It samples a bounded number of rows (300 × the statistics target), so its cost does not
+        grow with the table. Failures are ignored: statistics are an optimisation here, the
+        reads take the index anyway (:data:`INDEX_PLANS`).
+        """
+        if self.is_sqlite or not tables:
+            return
+        names = ", ".join(self._quote(t) for t in tables)
+        with (
+            contextlib.suppress(sa.exc.SQLAlchemyError),
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        ):
+            conn.exec_driver_sql(f"ANALYZE (SKIP_LOCKED) {names}")
+
     def summary(self, rec: Recording) -> RecordingSummary:
         """``rec`` with its counts and time span, each from an index (count) or an index edge."""
         rid = rec.id
         counts: dict[str, int] = {}
         spans: list[int] = []
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             for table in (
                 schema.connections,
                 schema.messages,
@@ -95,12 +160,11 @@ class LogDb:
                 (schema.messages, schema.messages.c.seq),
                 (schema.events, schema.events.c.v),
             ):
-                for order in (key, key.desc()):
+                rid_col = table.c.recording_id
+                # ORDER BY the whole primary key, both ways: the index's own order (and edge)
+                for order in ((rid_col, key), (rid_col.desc(), key.desc())):
                     value = conn.execute(
-                        sa.select(table.c.t_ns)
-                        .where(table.c.recording_id == rid)
-                        .order_by(order)
-                        .limit(1)
+                        sa.select(table.c.t_ns).where(rid_col == rid).order_by(*order).limit(1)
                     ).scalar()
                     if value:
                         spans.append(value)
@@ -115,14 +179,66 @@ class LogDb:
             last_ns=max(spans) if spans else None,
         )
 
-    def delete_recording(self, recording_id: int) -> None:
-        """Delete a recording and everything in it (checkpoints included)."""
+    def delete_recording(self, recording_id: int, *, batch: int = DROP_BATCH) -> int:
+        """Delete a recording and everything in it (checkpoints included), in short batches.
+
+        Each batch is its own transaction deleting at most ``batch`` rows of one table, found by
+        a key range of its primary key (``recording_id`` first), so no batch holds a lock long
+        and no table is rewritten (the space is reused by later rows; SQLite's file does not
+        shrink until a ``VACUUM``). The ``recordings`` row goes last: a drop cut short leaves
+        the recording listed, and running the drop again finishes it.
+
+        Returns:
+            How many rows were deleted (all tables).
+        """
+        deleted = 0
+        for table in reversed(schema.metadata.sorted_tables):
+            if "recording_id" not in table.c:
+                continue
+            deleted += self._delete_batched(table, recording_id, batch)
         with self.connect(write=True) as conn:
-            for table in reversed(schema.metadata.sorted_tables):
-                if "recording_id" in table.c:
-                    conn.execute(table.delete().where(table.c.recording_id == recording_id))
-            conn.execute(schema.recordings.delete().where(schema.recordings.c.id == recording_id))
+            r = schema.recordings
+            deleted += conn.execute(r.delete().where(r.c.id == recording_id)).rowcount or 0
             conn.commit()
+        self.analyze()
+        return deleted
+
+    def _delete_batched(self, table: sa.Table, recording_id: int, batch: int) -> int:
+        # the primary key after recording_id; marks and gaps: their own id (few rows each)
+        keys = [c for c in table.primary_key.columns if c.name != "recording_id"]
+        if len(keys) > 1:  # checkpoints: (recording_id, key, v): one reducer key at a time
+            head, last = keys[0], keys[-1]
+            with self.reading() as conn:
+                groups = [
+                    row[0]
+                    for row in conn.execute(
+                        sa.select(head).where(table.c.recording_id == recording_id).distinct()
+                    )
+                ]
+            return sum(
+                self._delete_range(table, recording_id, last, batch, head == value)
+                for value in groups
+            )
+        return self._delete_range(table, recording_id, keys[0], batch)
+
+    def _delete_range(
+        self, table: sa.Table, rid: int, key: sa.Column, batch: int, *extra: Any
+    ) -> int:
+        where = (table.c.recording_id == rid, *extra)
+        bound_query = sa.select(key).where(*where).order_by(key).offset(batch - 1).limit(1)
+        deleted = 0
+        while True:
+            with self.connect(write=True) as conn:
+                if self.index_plans is not None:
+                    conn.exec_driver_sql(self.index_plans)
+                bound = conn.execute(bound_query).scalar()
+                query = table.delete().where(*where)
+                if bound is not None:
+                    query = query.where(key <= bound)
+                deleted += conn.execute(query).rowcount or 0
+                conn.commit()
+            if bound is None:
+                return deleted
 
 
 class HasDb(Protocol):

@@ -58,7 +58,7 @@ class LogReader:
     # ---- helpers
 
     def _all(self, query: Any) -> list[Any]:
-        with self.db.engine.connect() as conn:
+        with self.db.reading() as conn:
             return list(conn.execute(query))
 
     def _pages(self, table: sa.Table, key: str, lo: int | None, hi: int | None, extra=()):
@@ -72,7 +72,7 @@ class LogReader:
                 query = query.where(col >= lo)
             if hi is not None:
                 query = query.where(col <= hi)
-            rows = self._all(query.order_by(col).limit(self.page_size))
+            rows = self._all(query.order_by(table.c.recording_id, col).limit(self.page_size))
             yield from rows
             if len(rows) < self.page_size:
                 return
@@ -162,6 +162,7 @@ class LogReader:
             while True:
                 cursor = dbapi.cursor()
                 try:
+                    self.db.index_plans_on(cursor)
                     cursor.execute(sql, (self._rid, lo, hi, page))
                     rows = cursor.fetchall()
                 finally:
@@ -194,6 +195,7 @@ class LogReader:
             with self.db.engine.connect() as conn:
                 cursor = conn.connection.dbapi_connection.cursor()
                 try:
+                    self.db.index_plans_on(cursor)
                     cursor.execute(sql, (self._rid, lo, hi, page))
                     rows = cursor.fetchall()
                 finally:
@@ -216,7 +218,7 @@ class LogReader:
         query = (
             sa.select(t)
             .where(t.c.recording_id == self._rid, t.c.v <= v)
-            .order_by(t.c.v.desc())
+            .order_by(t.c.recording_id.desc(), t.c.v.desc())
             .limit(1)
         )
         rows = self._all(query)
@@ -254,7 +256,8 @@ class LogReader:
     def _edge(self, table: sa.Table, key: str, last: bool) -> int | None:
         col = table.c[key]
         query = sa.select(col).where(table.c.recording_id == self._rid)
-        query = query.order_by(col.desc() if last else col).limit(1)
+        rid = table.c.recording_id
+        query = query.order_by(*((rid.desc(), col.desc()) if last else (rid, col))).limit(1)
         rows = self._all(query)
         return rows[0][0] if rows else None
 

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection as SAConnection
 from devtools import schema
 from devtools.errors import LogError, one_line
 from devtools.jsonutil import dumps
-from devtools.log_db import HasDb
+from devtools.log_db import ANALYZE_FIRST, ANALYZE_STEP, HasDb
 from devtools.model import Connection, Event, Gap, Mark, Message, Recording, Snapshot
 
 
@@ -48,6 +48,11 @@ class LogWriter:
         self._conn: SAConnection | None = None
         self._conn_thread: int | None = None
         self._closed = False
+        self.rows_written = 0
+        """Messages, events and snapshots this writer has committed."""
+        self._analyzed = 0
+        self._next_analyze = ANALYZE_FIRST
+        self._touched: set[str] = set()
         self._sql_connection = sql.insert(
             schema.connections,
             (
@@ -284,6 +289,27 @@ class LogWriter:
         except Exception as error:
             self._drop_connection()
             raise LogError(f"cannot write to {self.db.target}: {one_line(error)}") from error
+        self.rows_written += len(batch[1]) + len(batch[2]) + len(batch[3])
+        names = ("connections", "messages", "events", "snapshots")
+        self._touched.update(name for name, rows in zip(names, batch, strict=False) if rows)
+        if self.rows_written >= self._next_analyze:
+            self._analyze()
+
+    def _analyze(self) -> None:
+        """Statistics up to date for this recording's rows (PostgreSQL; see ``LogDb.analyze``).
+
+        At :data:`~devtools.log_db.ANALYZE_FIRST` rows, then each time the rows double (at
+        least every :data:`~devtools.log_db.ANALYZE_STEP`), and when the writer closes: a
+        handful of ``ANALYZE`` runs per recording, each sampling a bounded number of rows.
+        """
+        if self.rows_written == self._analyzed:
+            return
+        touched, self._touched = sorted(self._touched), set()
+        self.db.analyze(touched)
+        self._analyzed = self.rows_written
+        self._next_analyze = self.rows_written + min(
+            max(self.rows_written, ANALYZE_FIRST), ANALYZE_STEP
+        )
 
     def close(self, *, ended_ns: int | None = None, mark_end: bool = True) -> None:
         """Flush, set the recording's end time (default: now) and release the connection.
@@ -313,6 +339,7 @@ class LogWriter:
         finally:
             self._closed = True
             self._drop_connection()
+        self._analyze()
 
     def discard(self) -> None:
         """Drop what is buffered and delete the whole recording (a failed import)."""
