@@ -45,6 +45,9 @@ that grows with the square of the log. Turning the alternatives off for the tran
 the planner one plan; the settings end with the transaction (each page is one).
 """
 
+_SESSION_PLANS = INDEX_PLANS.replace("true)", "false)")
+_RESET_PLANS = "RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort"
+
 ANALYZE_FIRST = 10_000
 """Rows a writer writes before its first ``ANALYZE`` (PostgreSQL)."""
 ANALYZE_STEP = 1_000_000
@@ -121,6 +124,37 @@ class LogDb:
             cursor.execute(self.index_plans)
             cursor.fetchall()
 
+    @contextlib.contextmanager
+    def page_session(self, dbapi: Any) -> Iterator[Any]:
+        """A driver cursor for a walk of many pages on one driver connection ``dbapi``.
+
+        SQLite: a plain cursor (pysqlite is in autocommit here: each ``SELECT`` is finished
+        before its page is handed out). PostgreSQL: the connection in autocommit, so each page
+        is its own transaction without a ``ROLLBACK`` round trip, with the planner settings of
+        :data:`INDEX_PLANS` for the session, reset (and autocommit off) before the connection
+        goes back to the pool. One round trip a page.
+        """
+        if self.is_sqlite:
+            cursor = dbapi.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+            return
+        dbapi.autocommit = True
+        cursor = dbapi.cursor()
+        try:
+            cursor.execute(_SESSION_PLANS)
+            yield cursor
+        finally:
+            try:
+                cursor.execute(_RESET_PLANS)
+                cursor.close()
+                dbapi.autocommit = False
+            except Exception:  # noqa: BLE001 - a broken connection: the pool drops it
+                with contextlib.suppress(Exception):
+                    dbapi.close()
+
     def analyze(self, tables: Sequence[str] = _WRITTEN_TABLES) -> None:
         """Bring the planner's statistics of ``tables`` up to date (PostgreSQL; SQLite: no-op).
 
@@ -178,6 +212,30 @@ class LogDb:
             first_ns=min(spans) if spans else None,
             last_ns=max(spans) if spans else None,
         )
+
+    def last_activity_ns(self, rec: Recording) -> int:
+        """When ``rec`` last changed: its end, else its last message or event, else its start.
+
+        From index edges only (no counts): cheap on a recording of any size.
+        """
+        if rec.ended_ns is not None:
+            return rec.ended_ns
+        last = rec.started_ns
+        with self.reading() as conn:
+            for table, key in (
+                (schema.messages, schema.messages.c.seq),
+                (schema.events, schema.events.c.v),
+            ):
+                rid_col = table.c.recording_id
+                value = conn.execute(
+                    sa.select(table.c.t_ns)
+                    .where(rid_col == rec.id)
+                    .order_by(rid_col.desc(), key.desc())
+                    .limit(1)
+                ).scalar()
+                if value is not None:
+                    last = max(last, value)
+        return last
 
     def delete_recording(self, recording_id: int, *, batch: int = DROP_BATCH) -> int:
         """Delete a recording and everything in it (checkpoints included), in short batches.

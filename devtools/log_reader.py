@@ -146,7 +146,8 @@ class LogReader:
         one connection kept for the whole iteration (opening and closing one per page cost more
         than the query, and closing the last connection checkpoints the WAL). Each page is still
         its own short transaction: SQLite runs the bare ``SELECT`` in autocommit (the statement
-        is finished before the page is handed out), other databases roll back after each page.
+        is finished before the page is handed out), and so does PostgreSQL, with the planner
+        held to the primary key (:meth:`~devtools.log_db.LogDb.page_session`).
         Pages are handed out whole so the replayer can walk them without a per-row generator;
         they are small (``PAYLOAD_PAGE``) so that a page's bytes are still in the CPU's cache
         when the replayer decodes them.
@@ -157,18 +158,13 @@ class LogReader:
         page = PAYLOAD_PAGE
         if lo > hi:
             return
-        with self.db.engine.connect() as conn:
-            dbapi = conn.connection.dbapi_connection
+        with (
+            self.db.engine.connect() as conn,
+            self.db.page_session(conn.connection.dbapi_connection) as cursor,
+        ):
             while True:
-                cursor = dbapi.cursor()
-                try:
-                    self.db.index_plans_on(cursor)
-                    cursor.execute(sql, (self._rid, lo, hi, page))
-                    rows = cursor.fetchall()
-                finally:
-                    cursor.close()
-                if not self.db.is_sqlite:
-                    dbapi.rollback()
+                cursor.execute(sql, (self._rid, lo, hi, page))
+                rows = cursor.fetchall()
                 if rows and not isinstance(rows[0][1], bytes):
                     rows = [(v, bytes(payload)) for v, payload in rows]
                 if rows:

@@ -211,9 +211,16 @@ def test_writers_bring_statistics_up_to_date(postgres_log):
 
 def test_the_forced_plans_end_with_the_read(loaded):
     """The planner settings are the read's own (``SET LOCAL``): other sessions keep theirs."""
-    log, _rid = loaded
+    log, rid = loaded
     with log.db.reading() as conn:
         assert conn.exec_driver_sql("SHOW enable_sort").scalar_one() == "off"
     with log.engine.connect() as conn:
         assert conn.exec_driver_sql("SHOW enable_sort").scalar_one() == "on"
+    pages = log.reader(rid).event_payload_pages()
+    next(pages)
+    pages.close()  # a walk left part way: its connection goes back as it came
+    assert sum(len(p) for p in log.reader(rid).event_payload_pages()) == N
+    with log.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW enable_sort").scalar_one() == "on"
+        assert conn.connection.dbapi_connection.autocommit is False
     assert schema.FORMAT_VERSION == 1  # no schema change was needed
