@@ -91,6 +91,10 @@ class LogDb:
             f"AND v <= {mark} AND hash IS NOT NULL ORDER BY recording_id, v LIMIT {mark}"
         )
         """``(recording_id, lo, hi, limit)`` → ``(v, recorded hash)`` rows."""
+        self.copy_messages = self.copy(schema.messages, schema.MESSAGE_COLUMNS)
+        """PostgreSQL: ``COPY messages (…) FROM STDIN`` (``None`` on SQLite)."""
+        self.copy_events = self.copy(schema.events, schema.EVENT_COLUMNS)
+        """PostgreSQL: ``COPY events (…) FROM STDIN`` (``None`` on SQLite)."""
         self.index_plans: str | None = None if is_sqlite else INDEX_PLANS
         """Run first in each read transaction (PostgreSQL; ``None`` on SQLite)."""
 
@@ -101,6 +105,13 @@ class LogDb:
         marks = ", ".join(mark for _ in columns)
         tail = " ON CONFLICT DO NOTHING" if ignore else ""
         return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}){tail}"
+
+    def copy(self, table: sa.Table, columns: Sequence[str]) -> str | None:
+        """PostgreSQL's ``COPY table (columns) FROM STDIN`` (``None`` where there is no COPY)."""
+        if self.dialect != "postgresql":
+            return None
+        names = ", ".join(self._quote(c) for c in columns)
+        return f"COPY {self._quote(table.name)} ({names}) FROM STDIN"
 
     def connect(self, *, write: bool = False) -> SAConnection:
         """A connection; ``write`` takes SQLite's write lock at ``BEGIN`` (``BEGIN IMMEDIATE``)."""
