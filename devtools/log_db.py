@@ -18,6 +18,7 @@ SQLAlchemy's statement compilation.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
@@ -54,9 +55,15 @@ ANALYZE_STEP = 1_000_000
 """After that, a writer analyzes each time its rows double, and at least every this many."""
 
 DROP_BATCH = 5_000
-"""Rows per transaction when a recording is dropped: each batch holds the write lock (SQLite)
-or its row locks (PostgreSQL) only for milliseconds, so writers and readers of the other
-recordings go on between batches."""
+"""Rows per transaction when a recording is dropped (PostgreSQL): each batch holds its row
+locks (no one else's rows) for milliseconds, and no transaction grows with the recording."""
+DROP_BATCH_SQLITE = 2_000
+"""SQLite: rows per batch. A batch holds the one write lock of the file (~20 ms for 2,000
+rows); after it the drop pauses at least as long (:data:`DROP_PAUSE`), so a recorder
+waiting in SQLite's busy handler (which retries after 1, 2, 5 … 100 ms) gets the lock."""
+DROP_PAUSE = 0.02
+"""Seconds of the least pause between two SQLite batches (the pause is at least the batch's
+own time: the drop holds the write lock at most half the time)."""
 
 _WRITTEN_TABLES = ("messages", "events", "snapshots", "connections", "checkpoints")
 
@@ -248,7 +255,7 @@ class LogDb:
                     last = max(last, value)
         return last
 
-    def delete_recording(self, recording_id: int, *, batch: int = DROP_BATCH) -> int:
+    def delete_recording(self, recording_id: int, *, batch: int | None = None) -> int:
         """Delete a recording and everything in it (checkpoints included), in short batches.
 
         Each batch is its own transaction deleting at most ``batch`` rows of one table, found by
@@ -260,6 +267,8 @@ class LogDb:
         Returns:
             How many rows were deleted (all tables).
         """
+        if batch is None:
+            batch = DROP_BATCH_SQLITE if self.is_sqlite else DROP_BATCH
         deleted = 0
         for table in reversed(schema.metadata.sorted_tables):
             if "recording_id" not in table.c:
@@ -297,6 +306,7 @@ class LogDb:
         bound_query = sa.select(key).where(*where).order_by(key).offset(batch - 1).limit(1)
         deleted = 0
         while True:
+            started = time.perf_counter()
             with self.connect(write=True) as conn:
                 if self.index_plans is not None:
                     conn.exec_driver_sql(self.index_plans)
@@ -308,6 +318,8 @@ class LogDb:
                 conn.commit()
             if bound is None:
                 return deleted
+            if self.is_sqlite:
+                time.sleep(max(DROP_PAUSE, time.perf_counter() - started))
 
 
 class HasDb(Protocol):
