@@ -53,6 +53,7 @@ class LogWriter:
         self._analyzed = 0
         self._next_analyze = ANALYZE_FIRST
         self._touched: set[str] = set()
+        self._analyzer: threading.Thread | None = None
         self._sql_connection = sql.insert(
             schema.connections,
             (
@@ -312,19 +313,34 @@ class LogWriter:
         names = ("connections", "messages", "events", "snapshots")
         self._touched.update(name for name, rows in zip(names, batch, strict=False) if rows)
         if self.rows_written >= self._next_analyze:
-            self._analyze()
+            self._analyze(background=True)
 
-    def _analyze(self) -> None:
+    def _analyze(self, *, background: bool = False) -> None:
         """Statistics up to date for this recording's rows (PostgreSQL; see ``LogDb.analyze``).
 
         At :data:`~devtools.log_db.ANALYZE_FIRST` rows, then each time the rows double (at
         least every :data:`~devtools.log_db.ANALYZE_STEP`), and when the writer closes: a
         handful of ``ANALYZE`` runs per recording, each sampling a bounded number of rows.
+        While recording (``background``) it runs on a thread and connection of its own, so
+        the writer's flushes never wait for it (a few hundred ms on a table of millions);
+        at close it runs before :meth:`close` returns (an import's tables are analyzed when
+        the import is done).
         """
-        if self.rows_written == self._analyzed:
+        if self.rows_written == self._analyzed or self.db.is_sqlite:
             return
+        running = self._analyzer
+        if running is not None:
+            if background and running.is_alive():
+                return  # the one still running will do; try again at the next step
+            running.join()
         touched, self._touched = sorted(self._touched), set()
-        self.db.analyze(touched)
+        if background:
+            self._analyzer = threading.Thread(
+                target=self.db.analyze, args=(touched,), name="rdt-analyze", daemon=True
+            )
+            self._analyzer.start()
+        else:
+            self.db.analyze(touched)
         self._analyzed = self.rows_written
         self._next_analyze = self.rows_written + min(
             max(self.rows_written, ANALYZE_FIRST), ANALYZE_STEP

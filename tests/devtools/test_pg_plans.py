@@ -202,7 +202,10 @@ def test_writers_bring_statistics_up_to_date(postgres_log):
         for i in range(0, len(events), 1000):
             writer.add_events(events[i : i + 1000])
             writer.flush()
-        assert reltuples(log, "events") >= ANALYZE_FIRST  # while still recording
+        deadline = time.monotonic() + 30  # while still recording, on the writer's side thread
+        while reltuples(log, "events") < ANALYZE_FIRST and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reltuples(log, "events") >= ANALYZE_FIRST
         assert reltuples(log, "messages") < 0  # not written, not analyzed
         writer.add_messages([f.message(s) for s in range(1, 200)])
         writer.close()
