@@ -18,7 +18,14 @@ with the store's writer, then measures:
 
 Exits 1 when the replay ratio or the seek bar is missed.
 
+With ``--store postgresql`` the log is a fresh PostgreSQL database (``rdt_bench_<pid>`` on the
+server of ``--pg-url``, default ``$RDT_TEST_POSTGRES``, dropped afterwards) and the hand loop is a
+psycopg server-side cursor over the same rows (1,000 a page) + ``orjson.loads`` + the reducer.
+The log is read right after it is written (the writer's own ``ANALYZE`` only): the replay
+must not depend on the statistics being fresh. ``--quarter 0`` skips the memory pass.
+
 Usage: python bench/replay.py [--events N] [--every K] [--seeks 50] [--rounds 5] [--shared 4]
+       [--store sqlite|postgresql] [--pg-url URL] [--quarter 1]
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ import tracemalloc
 from pathlib import Path
 
 import orjson
+import sqlalchemy as sa
 from orders import T0, reducer  # bench/orders.py (this folder is on sys.path)
 
 from devtools.model import Event
@@ -47,7 +55,34 @@ OPEN_ORDERS = 500
 BUG_EXPR = "state['refunds_negative'] > 0"
 
 
-def generate(path: Path, count: int, bug_at: int) -> None:
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def is_url(target: str | Path) -> bool:
+    return "://" in str(target)
+
+
+def pg_database(url: str, name: str, *, drop: bool = False) -> str:
+    """Create (or with ``drop``, drop) database ``name`` on ``url``'s server; its URL."""
+    base = sa.engine.make_url(url)
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        if not drop:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def _psycopg_dsn(url: str) -> str:
+    u = sa.engine.make_url(url)
+    parts = [f"dbname={u.database}", f"host={u.host or '127.0.0.1'}", f"port={u.port or 5432}"]
+    parts += [f"user={u.username}"] if u.username else []
+    parts += [f"password={u.password}"] if u.password else []
+    return " ".join(parts)
+
+
+def generate(path: Path | str, count: int, bug_at: int) -> None:
     """Write ``count`` events; one order submitted at ``bug_at`` has a negative total."""
     rng = random.Random(1)
     open_orders: list[str] = []
@@ -96,12 +131,15 @@ def generate(path: Path, count: int, bug_at: int) -> None:
         writer.close(ended_ns=T0 + count * 1000)
 
 
-def hand_loop(path: Path) -> tuple[float, float, dict]:
-    """The baseline: raw ``sqlite3`` cursor + ``orjson.loads`` + the reducer.
+def hand_loop(path: Path | str) -> tuple[float, float, dict]:
+    """The baseline: raw ``sqlite3`` cursor + ``orjson.loads`` + the reducer (on PostgreSQL:
+    a psycopg server-side cursor fetching 1,000 rows a round trip).
 
     Returns:
         (wall seconds, CPU seconds, final state).
     """
+    if is_url(path):
+        return hand_loop_pg(str(path))
     conn = sqlite3.connect(path)
     started, cpu = time.perf_counter(), time.process_time()
     state = reducer(None, {"type": "@@INIT"})
@@ -115,8 +153,38 @@ def hand_loop(path: Path) -> tuple[float, float, dict]:
     return elapsed, cpu, state
 
 
+def hand_loop_pg(url: str) -> tuple[float, float, dict]:
+    import psycopg
+
+    conn = psycopg.connect(_psycopg_dsn(url))
+    started, cpu = time.perf_counter(), time.process_time()
+    state = reducer(None, {"type": "@@INIT"})
+    loads = orjson.loads
+    with conn.transaction(), conn.cursor(name="hand") as cur:
+        cur.itersize = 1000
+        cur.execute("SELECT v, event FROM events WHERE recording_id = 1 ORDER BY v")
+        while rows := cur.fetchmany(1000):
+            for _v, payload in rows:
+                state = reducer(state, loads(payload))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    conn.close()
+    return elapsed, cpu, state
+
+
+def clear_checkpoints(path: Path | str) -> None:
+    if is_url(path):
+        engine = sa.create_engine(str(path))
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM checkpoints")
+        engine.dispose()
+        return
+    with sqlite3.connect(path) as conn:
+        conn.execute("DELETE FROM checkpoints")
+    conn.close()
+
+
 def replay_pass(
-    path: Path, every: int, *, fresh: bool, traced: bool = False
+    path: Path | str, every: int, *, fresh: bool, traced: bool = False
 ) -> tuple[float, float, dict, int, int]:
     """Time ``Replay.build()`` (or, with ``traced``, measure its peak traced memory).
 
@@ -127,9 +195,7 @@ def replay_pass(
         (wall seconds, CPU seconds, final state, peak traced bytes or 0, checkpoints taken).
     """
     if fresh:
-        with sqlite3.connect(path) as conn:
-            conn.execute("DELETE FROM checkpoints")
-        conn.close()
+        clear_checkpoints(path)
     if traced:
         tracemalloc.start()
     started, cpu = time.perf_counter(), time.process_time()
@@ -145,7 +211,7 @@ def replay_pass(
     return elapsed, cpu, final, peak, taken
 
 
-def shared_core(path: Path, folder: Path, every: int, count: int) -> float:
+def shared_core(path: Path | str, folder: Path, every: int, count: int) -> float:
     """Run both loops at once, in two processes pinned to the same core; compare CPU time.
 
     Sequential rounds on a shared machine drift by tens of percent from one run to the next;
@@ -157,9 +223,12 @@ def shared_core(path: Path, folder: Path, every: int, count: int) -> float:
     Returns:
         The median of the rounds' ratios (hand CPU seconds / replay CPU seconds).
     """
-    copies = [folder / "hand.rdtlog", folder / "ours.rdtlog"]
-    for copy in copies:
-        shutil.copy(path, copy)
+    if is_url(path):
+        copies = [path, path]  # one database: the hand loop only reads the events
+    else:
+        copies = [folder / "hand.rdtlog", folder / "ours.rdtlog"]
+        for copy in copies:
+            shutil.copy(path, copy)
     ratios = []
     for i in range(count):
         core = i % 2
@@ -181,7 +250,7 @@ def shared_core(path: Path, folder: Path, every: int, count: int) -> float:
     return statistics.median(ratios)
 
 
-def worker(kind: str, path: Path, core: int, every: int) -> int:
+def worker(kind: str, path: Path | str, core: int, every: int) -> int:
     """One pass for :func:`shared_core`: prints its CPU seconds."""
     os.sched_setaffinity(0, {core})
     if kind == "hand":
@@ -201,20 +270,35 @@ def main() -> int:
         "--shared", type=int, default=4, help="shared-core rounds (0: judge the sequential ones)"
     )
     parser.add_argument("--worker", choices=("hand", "ours"), help=argparse.SUPPRESS)
-    parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--pg-url", default=os.environ.get("RDT_TEST_POSTGRES", PG_DEFAULT))
+    parser.add_argument("--quarter", type=int, default=1, help="0: skip the memory pass")
+    parser.add_argument("--log", help=argparse.SUPPRESS)
     parser.add_argument("--core", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, args.log, args.core, args.every)
+        log = args.log if is_url(args.log) else Path(args.log)
+        return worker(args.worker, log, args.core, args.every)
     n = args.events
     bug_at = int(n * 0.737)
     folder = Path(tempfile.mkdtemp(prefix="rdt-bench-"))
     ok = True
+    databases: list[str] = []
+
+    def new_log(stem: str) -> Path | str:
+        if args.store == "sqlite":
+            return folder / f"{stem}.rdtlog"
+        databases.append(f"rdt_bench_{os.getpid()}_{stem}")
+        return pg_database(args.pg_url, databases[-1])
+
     try:
-        path = folder / "bench.rdtlog"
+        path = new_log("bench")
         started = time.perf_counter()
         generate(path, n, bug_at)
-        print(f"generated {n:,} events in {time.perf_counter() - started:.1f} s")
+        print(
+            f"generated {n:,} events in {time.perf_counter() - started:.1f} s "
+            f"({args.store}{'' if args.store == 'sqlite' else ': ' + databases[-1]})"
+        )
 
         # Interleaved rounds, alternating which loop goes first, so the page cache and the
         # machine's drifting speed treat both alike; wall and CPU time (the machine is shared).
@@ -285,17 +369,20 @@ def main() -> int:
             )
             ok &= result.v == bug_at
 
-        quarter = folder / "quarter.rdtlog"
-        generate(quarter, n // 4, bug_at // 4)
-        peak = replay_pass(path, args.every, fresh=True, traced=True)[3]
-        peak_quarter = replay_pass(quarter, args.every, fresh=True, traced=True)[3]
-        print(
-            f"peak traced memory of the replay pass: {peak_quarter / 2**20:.1f} MiB at "
-            f"{n // 4:,} events, {peak / 2**20:.1f} MiB at {n:,} events "
-            f"(ratio {peak / peak_quarter:.2f})"
-        )
+        if args.quarter:
+            quarter = new_log("quarter")
+            generate(quarter, n // 4, bug_at // 4)
+            peak = replay_pass(path, args.every, fresh=True, traced=True)[3]
+            peak_quarter = replay_pass(quarter, args.every, fresh=True, traced=True)[3]
+            print(
+                f"peak traced memory of the replay pass: {peak_quarter / 2**20:.1f} MiB at "
+                f"{n // 4:,} events, {peak / 2**20:.1f} MiB at {n:,} events "
+                f"(ratio {peak / peak_quarter:.2f})"
+            )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+        for name in databases:
+            pg_database(args.pg_url, name, drop=True)
     return 0 if ok else 1
 
 

@@ -2,6 +2,12 @@
 longest UI stall.
 
     .venv/bin/python bench/tui.py [--events 1000000] [--rate 10000] [--seconds 5]
+        [--store sqlite|postgresql] [--seeks 30]
+
+``--store postgresql``: the three logs are fresh PostgreSQL databases (``rdt_bench_<pid>_…`` on
+the server of ``--pg-url``, default ``$RDT_TEST_POSTGRES``, dropped afterwards), read right
+after they are written. A seek (``jump_to`` a random ``v``, until the row and its details are
+shown) is timed on the big log too (bar: median < 100 ms).
 
 Bars (DESIGN.md §5): open < 1 s, step < 50 ms, live tail >= 5,000 events/s without freezing
 (the longest event-loop stall stays under 250 ms; an idle loop's own stall is printed beside
@@ -42,6 +48,20 @@ T0 = 1_795_420_800_000_000_000
 SIZE = (120, 40)
 
 
+def pg_database(url: str, name: str, *, drop: bool = False) -> str:
+    """Create (or with ``drop``, drop) database ``name`` on ``url``'s server; its URL."""
+    import sqlalchemy as sa
+
+    base = sa.engine.make_url(url)
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}"')
+        if not drop:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 def write_log(path: str, events: int) -> float:
     """Write ``events`` small events through the store's writer; returns seconds taken."""
     started = time.perf_counter()
@@ -61,7 +81,11 @@ def write_log(path: str, events: int) -> float:
     return time.perf_counter() - started
 
 
-async def open_and_step(path: str, steps: int) -> tuple[float, list[float]]:
+SEEKS: list[float] = []
+"""Seek latencies (s) of the last :func:`open_and_step` run with ``seeks``."""
+
+
+async def open_and_step(path: str, steps: int, seeks: int = 0) -> tuple[float, list[float]]:
     """Seconds from launch to the first row selected, and per-step latencies (s)."""
     from tui.launch import replay_app
     from tui.widgets.event_list import EventList
@@ -96,6 +120,18 @@ async def open_and_step(path: str, steps: int) -> tuple[float, list[float]]:
                     t = time.perf_counter()
                     await pilot.press("j")
                     presses.append(time.perf_counter() - t)
+            rng = __import__("random").Random(7)
+            SEEKS.clear()
+            for _ in range(seeks if len(lst.source) else 0):
+                v = rng.randrange(1, len(lst.source) + 1)
+                t = time.perf_counter()
+                app.jump_to(v)
+                while lst.row is None or lst.row.key != v or app.details is None \
+                        or app.details.row is not lst.row \
+                        or app._active_tab() not in app._rendered:  # fmt: skip
+                    await asyncio.sleep(0.0005)
+                app.screen._on_timer_update()
+                SEEKS.append(time.perf_counter() - t)
             if len(lst.source):
                 await pilot.press("G")
                 while lst.row is None:
@@ -215,21 +251,43 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rate", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seeks", type=int, default=30)
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get(
+            "RDT_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+    )
+    parser.add_argument("--no-live", action="store_true", help="skip the live-tail part")
     args = parser.parse_args()
     failed = []
     load = f"{os.getloadavg()[0]:.2f}"
-    with tempfile.TemporaryDirectory(prefix="rdt-bench-tui-") as folder:
-        big = str(Path(folder) / "big.rdtlog")
-        small = str(Path(folder) / "small.rdtlog")
-        empty = str(Path(folder) / "empty.rdtlog")
-        took = write_log(big, args.events)
-        write_log(small, 100)
-        write_log(empty, 0)
-        print(f"wrote {args.events:,} events in {took:.1f} s ({args.events / took:,.0f}/s)")
+    databases: list[str] = []
 
-        floor, _ = asyncio.run(open_and_step(empty, 0))
-        opened, steps = asyncio.run(open_and_step(big, args.steps))
-        _, small_steps = asyncio.run(open_and_step(small, min(args.steps, 90)))
+    def target(folder: str, stem: str) -> str:
+        if args.store == "sqlite":
+            return str(Path(folder) / f"{stem}.rdtlog")
+        databases.append(f"rdt_bench_{os.getpid()}_{stem}")
+        return pg_database(args.pg_url, databases[-1])
+
+    with tempfile.TemporaryDirectory(prefix="rdt-bench-tui-") as folder:
+        try:
+            big, small, empty = (target(folder, s) for s in ("big", "small", "empty"))
+            took = write_log(big, args.events)
+            write_log(small, 100)
+            write_log(empty, 0)
+            print(
+                f"wrote {args.events:,} events in {took:.1f} s ({args.events / took:,.0f}/s) "
+                f"into {args.store}"
+            )
+            floor, _ = asyncio.run(open_and_step(empty, 0))
+            opened, steps = asyncio.run(open_and_step(big, args.steps, args.seeks))
+            seeks = list(SEEKS)
+            _, small_steps = asyncio.run(open_and_step(small, min(args.steps, 90)))
+        finally:
+            for name in databases:
+                pg_database(args.pg_url, name, drop=True)
     med, p95, worst = (
         statistics.median(steps),
         sorted(steps)[int(0.95 * len(steps))],
@@ -245,11 +303,23 @@ def main() -> int:
         f"(100-event-log median {small_med * 1000:.1f} ms, ratio {med / small_med:.2f}x; "
         "bar 50 ms median)"
     )
+    if seeks:
+        seek_med = statistics.median(seeks)
+        print(
+            f"seek (jump to a random v, row and details shown): median {seek_med * 1000:.1f} ms, "
+            f"max {max(seeks) * 1000:.1f} ms over {len(seeks)} (bar 100 ms median)"
+        )
+        if seek_med >= 0.1:
+            failed.append("seek")
     if opened >= 1.0:
         failed.append("open")
     if med >= 0.05:
         failed.append("step")
 
+    if args.no_live:
+        print(f"load average before/after: {load} / {os.getloadavg()[0]:.2f}")
+        print("FAILED: " + ", ".join(failed) if failed else "open/step/seek bars met")
+        return 1 if failed else 0
     idle_ms = asyncio.run(idle_stall(args.seconds))
     rate, stall_ms, shown = asyncio.run(live_tail(args.rate, args.seconds))
     print(

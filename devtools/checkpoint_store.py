@@ -34,9 +34,9 @@ class CheckpointStore:
         query = (
             sa.select(t.c.v, t.c.hash)
             .where(t.c.recording_id == self.recording_id, t.c.key == key)
-            .order_by(t.c.v)
+            .order_by(t.c.recording_id, t.c.key, t.c.v)
         )
-        with self.db.connect() as conn:
+        with self.db.reading() as conn:
             return [(row.v, row.hash) for row in conn.execute(query)]
 
     def state(self, key: str, v: int) -> bytes | None:
@@ -45,7 +45,7 @@ class CheckpointStore:
         query = sa.select(t.c.state).where(
             t.c.recording_id == self.recording_id, t.c.key == key, t.c.v == v
         )
-        with self.db.connect() as conn:
+        with self.db.reading() as conn:
             row = conn.execute(query).first()
         return None if row is None else bytes(row[0])
 

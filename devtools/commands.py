@@ -1,4 +1,4 @@
-"""The core ``rdt`` commands over a log: ``ls``, ``log``, ``export``, ``import``.
+"""The core ``rdt`` commands over a log: ``ls``, ``log``, ``export``, ``import``, ``drop``.
 
 Thin: each opens the log, calls :mod:`devtools.store`, :mod:`devtools.jsonl` or
 :mod:`devtools.redux`, and prints. Recorded data is untrusted: it is printed as ``Text`` with
@@ -11,6 +11,7 @@ import contextlib
 import fnmatch
 import re
 import sys
+import time
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -25,7 +26,7 @@ from devtools.clikit import LOG, RECORDING, json_option, out_console, print_json
 from devtools.errors import BadInput
 from devtools.jsonl import import_file, iso_utc, record
 from devtools.jsonutil import dumps
-from devtools.model import Event, Message, RecordingSummary
+from devtools.model import Event, Message, Recording, RecordingSummary
 from devtools.redux import dumps_file, export_document
 from devtools.sanitize import visible
 from devtools.store import Log, discard_if_new
@@ -420,6 +421,66 @@ def import_events_cmd(
             console.print(Text(f"  {visible(line)}"))
 
 
+# --------------------------------------------------------------------------- drop
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+)([smhdw])")
+
+
+def parse_duration(text: str) -> int:
+    """``30d``, ``12h``, ``1w2d``, ``90m``, ``45s`` → nanoseconds.
+
+    Raises:
+        BadInput: anything else (named in the message).
+    """
+    spec = text.strip().lower()
+    parts = _DURATION.findall(spec)
+    if not spec or "".join(n + u for n, u in parts) != spec:
+        raise BadInput(f"--older-than {text!r}: give a duration such as 30d, 12h, 1w2d, 90m or 45s")
+    return sum(int(n) * _UNITS[u] for n, u in parts) * 10**9
+
+
+def drop(
+    log: str = LOG,
+    recording: str | None = typer.Option(
+        None, "--recording", "-r", metavar="REF", help="The recording to drop (an id or a name)."
+    ),
+    older_than: str | None = typer.Option(
+        None,
+        "--older-than",
+        metavar="DURATION",
+        help="Drop every recording whose last activity (its end, else its last record) is "
+        "older than this, e.g. 30d, 12h, 1w2d. A recording being written is never older.",
+    ),
+    json_out: bool = json_option("Print the dropped recordings as a JSON list."),
+) -> None:
+    """Drop recordings from a log, in short batches: other recordings stay readable and
+    writable meanwhile (docs/SCHEMA.md, Retention). The space is reused by later rows.
+
+    Example: rdt drop orders.rdtlog --older-than 30d
+    """
+    if (recording is None) == (older_than is None):
+        raise BadInput("give --recording REF or --older-than DURATION (one of them)")
+    cutoff = None if older_than is None else time.time_ns() - parse_duration(older_than)
+    with Log.open(log) as opened:
+        shown = opened.target
+        doomed: list[Recording] = (
+            [opened.recording(recording)] if cutoff is None else opened.older_than(cutoff)
+        )
+        dropped = [(rec, opened.delete_recording(rec.id)) for rec in doomed]
+    if json_out:
+        print_json([{"id": rec.id, "name": rec.name, "rows": rows} for rec, rows in dropped])
+        return
+    console = out_console()
+    if not dropped:
+        console.print(Text(f"no recordings older than {older_than} in {visible(shown)}"))
+    for rec, rows in dropped:
+        console.print(
+            Text(f"dropped recording {rec.id} {visible(rec.name)!r} ({rows:,} rows) from ")
+            + Text(visible(shown))
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Add the core commands to the ``rdt`` app."""
     app.command("ls")(reports_errors(ls))
@@ -427,3 +488,4 @@ def register(app: typer.Typer) -> None:
     app.command("export")(reports_errors(export))
     app.command("import")(reports_errors(import_cmd))
     app.command("import-events")(reports_errors(import_events_cmd))
+    app.command("drop")(reports_errors(drop))

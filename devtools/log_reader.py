@@ -58,7 +58,7 @@ class LogReader:
     # ---- helpers
 
     def _all(self, query: Any) -> list[Any]:
-        with self.db.engine.connect() as conn:
+        with self.db.reading() as conn:
             return list(conn.execute(query))
 
     def _pages(self, table: sa.Table, key: str, lo: int | None, hi: int | None, extra=()):
@@ -72,7 +72,7 @@ class LogReader:
                 query = query.where(col >= lo)
             if hi is not None:
                 query = query.where(col <= hi)
-            rows = self._all(query.order_by(col).limit(self.page_size))
+            rows = self._all(query.order_by(table.c.recording_id, col).limit(self.page_size))
             yield from rows
             if len(rows) < self.page_size:
                 return
@@ -146,7 +146,8 @@ class LogReader:
         one connection kept for the whole iteration (opening and closing one per page cost more
         than the query, and closing the last connection checkpoints the WAL). Each page is still
         its own short transaction: SQLite runs the bare ``SELECT`` in autocommit (the statement
-        is finished before the page is handed out), other databases roll back after each page.
+        is finished before the page is handed out), and so does PostgreSQL, with the planner
+        held to the primary key (:meth:`~devtools.log_db.LogDb.page_session`).
         Pages are handed out whole so the replayer can walk them without a per-row generator;
         they are small (``PAYLOAD_PAGE``) so that a page's bytes are still in the CPU's cache
         when the replayer decodes them.
@@ -157,17 +158,13 @@ class LogReader:
         page = PAYLOAD_PAGE
         if lo > hi:
             return
-        with self.db.engine.connect() as conn:
-            dbapi = conn.connection.dbapi_connection
+        with (
+            self.db.engine.connect() as conn,
+            self.db.page_session(conn.connection.dbapi_connection) as cursor,
+        ):
             while True:
-                cursor = dbapi.cursor()
-                try:
-                    cursor.execute(sql, (self._rid, lo, hi, page))
-                    rows = cursor.fetchall()
-                finally:
-                    cursor.close()
-                if not self.db.is_sqlite:
-                    dbapi.rollback()
+                cursor.execute(sql, (self._rid, lo, hi, page))
+                rows = cursor.fetchall()
                 if rows and not isinstance(rows[0][1], bytes):
                     rows = [(v, bytes(payload)) for v, payload in rows]
                 if rows:
@@ -194,6 +191,7 @@ class LogReader:
             with self.db.engine.connect() as conn:
                 cursor = conn.connection.dbapi_connection.cursor()
                 try:
+                    self.db.index_plans_on(cursor)
                     cursor.execute(sql, (self._rid, lo, hi, page))
                     rows = cursor.fetchall()
                 finally:
@@ -216,7 +214,7 @@ class LogReader:
         query = (
             sa.select(t)
             .where(t.c.recording_id == self._rid, t.c.v <= v)
-            .order_by(t.c.v.desc())
+            .order_by(t.c.recording_id.desc(), t.c.v.desc())
             .limit(1)
         )
         rows = self._all(query)
@@ -254,7 +252,8 @@ class LogReader:
     def _edge(self, table: sa.Table, key: str, last: bool) -> int | None:
         col = table.c[key]
         query = sa.select(col).where(table.c.recording_id == self._rid)
-        query = query.order_by(col.desc() if last else col).limit(1)
+        rid = table.c.recording_id
+        query = query.order_by(*((rid.desc(), col.desc()) if last else (rid, col))).limit(1)
         rows = self._all(query)
         return rows[0][0] if rows else None
 

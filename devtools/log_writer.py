@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection as SAConnection
 from devtools import schema
 from devtools.errors import LogError, one_line
 from devtools.jsonutil import dumps
-from devtools.log_db import HasDb
+from devtools.log_db import ANALYZE_FIRST, ANALYZE_STEP, HasDb
 from devtools.model import Connection, Event, Gap, Mark, Message, Recording, Snapshot
 
 
@@ -48,6 +48,12 @@ class LogWriter:
         self._conn: SAConnection | None = None
         self._conn_thread: int | None = None
         self._closed = False
+        self.rows_written = 0
+        """Messages, events and snapshots this writer has committed."""
+        self._analyzed = 0
+        self._next_analyze = ANALYZE_FIRST
+        self._touched: set[str] = set()
+        self._analyzer: threading.Thread | None = None
         self._sql_connection = sql.insert(
             schema.connections,
             (
@@ -231,9 +237,15 @@ class LogWriter:
             if connections:
                 cursor.executemany(self._sql_connection, connections)
             if messages:
-                cursor.executemany(sql.insert_messages, messages)
+                if sql.copy_messages is not None:
+                    _copy(cursor, sql.copy_messages, messages)  # a repeated seq fails: loud
+                else:
+                    cursor.executemany(sql.insert_messages, messages)
             if events:
-                cursor.executemany(sql.insert_events, events)
+                if sql.copy_events is not None:
+                    self._copy_events(cursor, events)
+                else:
+                    cursor.executemany(sql.insert_events, events)
             if snapshots:
                 cursor.executemany(self._sql_snapshot, snapshots)
             if marks:
@@ -246,6 +258,19 @@ class LogWriter:
                 cursor.execute(self._sql_server, (server, self.recording_id))
         finally:
             cursor.close()
+
+    def _copy_events(self, cursor: Any, events: list[tuple]) -> None:
+        """PostgreSQL: ``COPY`` the events; if one is already stored (same ``v``: a resent
+        event), undo the copy and insert them row by row, keeping the stored ones."""
+        cursor.execute("SAVEPOINT rdt_events")
+        try:
+            _copy(cursor, self.db.copy_events, events)
+        except Exception as error:
+            if getattr(error, "sqlstate", None) != "23505":  # unique_violation
+                raise
+            cursor.execute("ROLLBACK TO SAVEPOINT rdt_events")
+            cursor.executemany(self.db.insert_events, events)
+        cursor.execute("RELEASE SAVEPOINT rdt_events")
 
     def flush(self) -> None:
         """Write everything buffered in one transaction.
@@ -286,6 +311,42 @@ class LogWriter:
         except Exception as error:
             self._drop_connection()
             raise LogError(f"cannot write to {self.db.target}: {one_line(error)}") from error
+        self.rows_written += len(batch[1]) + len(batch[2]) + len(batch[3])
+        names = ("connections", "messages", "events", "snapshots")
+        self._touched.update(name for name, rows in zip(names, batch, strict=False) if rows)
+        if self.rows_written >= self._next_analyze:
+            self._analyze(background=True)
+
+    def _analyze(self, *, background: bool = False) -> None:
+        """Statistics up to date for this recording's rows (PostgreSQL; see ``LogDb.analyze``).
+
+        At :data:`~devtools.log_db.ANALYZE_FIRST` rows, then each time the rows double (at
+        least every :data:`~devtools.log_db.ANALYZE_STEP`), and when the writer closes: a
+        handful of ``ANALYZE`` runs per recording, each sampling a bounded number of rows.
+        While recording (``background``) it runs on a thread and connection of its own, so
+        the writer's flushes never wait for it (a few hundred ms on a table of millions);
+        at close it runs before :meth:`close` returns (an import's tables are analyzed when
+        the import is done).
+        """
+        if self.rows_written == self._analyzed or self.db.is_sqlite:
+            return
+        running = self._analyzer
+        if running is not None:
+            if background and running.is_alive():
+                return  # the one still running will do; try again at the next step
+            running.join()
+        touched, self._touched = sorted(self._touched), set()
+        if background:
+            self._analyzer = threading.Thread(
+                target=self.db.analyze, args=(touched,), name="rdt-analyze", daemon=True
+            )
+            self._analyzer.start()
+        else:
+            self.db.analyze(touched)
+        self._analyzed = self.rows_written
+        self._next_analyze = self.rows_written + min(
+            max(self.rows_written, ANALYZE_FIRST), ANALYZE_STEP
+        )
 
     def close(self, *, ended_ns: int | None = None, mark_end: bool = True) -> None:
         """Flush, set the recording's end time (default: now) and release the connection.
@@ -315,6 +376,7 @@ class LogWriter:
         finally:
             self._closed = True
             self._drop_connection()
+        self._analyze()
 
     def discard(self) -> None:
         """Drop what is buffered and delete the whole recording (a failed import)."""
@@ -329,3 +391,11 @@ class LogWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _copy(cursor: Any, sql: str, rows: list[tuple]) -> None:
+    """Rows through psycopg's ``COPY … FROM STDIN`` (PostgreSQL's bulk path: ~4× executemany)."""
+    with cursor.copy(sql) as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)

@@ -341,9 +341,15 @@ class Log:
     def _unknown(self, ref: str) -> NoReturn:
         raise UnknownRecording(f"no recording {ref!r} in {self.target}; see rdt ls {self.target}")
 
-    def delete_recording(self, recording_id: int) -> None:
-        """Delete a recording and everything in it (checkpoints included)."""
-        self.db.delete_recording(recording_id)
+    def delete_recording(self, recording_id: int) -> int:
+        """Delete a recording and everything in it (checkpoints included), in short batches
+        (:meth:`devtools.log_db.LogDb.delete_recording`); returns the rows deleted."""
+        return self.db.delete_recording(recording_id)
+
+    def older_than(self, cutoff_ns: int) -> list[Recording]:
+        """The recordings whose last activity (end, else last record, else start) is before
+        ``cutoff_ns``: a recording still being written is never among them."""
+        return [rec for rec in self._recording_rows() if self.db.last_activity_ns(rec) < cutoff_ns]
 
     def reader(self, recording: int | str | Recording | None = None) -> LogReader:
         """A reader over one recording (``None``: the latest)."""
