@@ -378,6 +378,12 @@ class LogWriter:
             self._drop_connection()
         self._analyze()
 
+    def drop_buffered(self) -> None:
+        """Forget the rows buffered since the last flush (a flush that failed: the recorder
+        has covered them with a gap); what was written stays."""
+        with self._lock:
+            self._reset()
+
     def discard(self) -> None:
         """Drop what is buffered and delete the whole recording (a failed import)."""
         with self._lock:

@@ -358,10 +358,11 @@ class QueueingWriter:
         self._discard_sink_buffer()
 
     def _discard_sink_buffer(self) -> None:
-        discard = getattr(self._sink, "discard", None)
-        if callable(discard):
+        # only the failed batch: the recording and everything written before it stay
+        drop = getattr(self._sink, "drop_buffered", None)
+        if callable(drop):
             with contextlib.suppress(Exception):
-                discard()
+                drop()
 
 
 _MESSAGE_KINDS = (tuple, Message)

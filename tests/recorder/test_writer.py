@@ -172,3 +172,41 @@ def test_raw_message_overflow_is_a_gap_too():
     assert seqs == [1, 2, 3]
     assert gaps == [(4, 10, "recorder queue full")]
     assert writer.lost == 7
+
+
+def test_a_failed_flush_into_the_real_store_keeps_the_recording_and_what_was_written(sqlite_log):
+    """Regression: after a failed flush the writer called the sink's ``discard()``, which for a
+    real LogWriter deletes the whole recording — a brief store outage lost everything recorded
+    before it, and later rows belonged to a deleted recording."""
+    log = Log.open(sqlite_log, create=True)
+    broken = threading.Event()
+
+    def make():
+        sink = log.writer(name="w")
+        flush = sink.flush
+
+        def flaky() -> None:
+            if broken.is_set():
+                raise OSError("disk full")
+            flush()
+
+        sink.flush = flaky
+        return sink
+
+    writer = QueueingWriter(make, interval=0.01, warn=lambda _text: None)
+    writer.start()
+    writer.put(Connection(1, "peer", "/"))
+    writer.put(message(1))
+    assert writer.flush()
+    broken.set()
+    for seq in range(2, 6):
+        writer.put(message(seq))
+    assert writer.flush()
+    broken.clear()
+    writer.put(message(6))
+    writer.close()
+    assert len(log.recordings()) == 1  # the recording is still there
+    reader = log.reader()
+    assert [m.seq for m in reader.messages()] == [1, 6]
+    assert [(g.kind, g.start, g.end) for g in reader.gaps()] == [("messages", 2, 5)]
+    log.close()
