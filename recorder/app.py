@@ -108,13 +108,13 @@ class RecorderHandle:
             with discard_if_new(settings.log):
                 await asyncio.to_thread(self.writer.start)
             if self.session.protocol is not None:
-                self.session.server(
-                    {
-                        EVENTS_FROM: settings.events_from,
-                        "protocol": self.session.protocol.name,
-                        "event_types": list(settings.event_types),
-                    }
-                )
+                self.session.server_facts = {
+                    EVENTS_FROM: settings.events_from,
+                    "protocol": self.session.protocol.name,
+                    "event_types": list(settings.event_types),
+                }
+            if self.session.server_facts or settings.redact:
+                self.session.server({})
             if settings.insecure:
                 self.warn(
                     "WARNING: --insecure: the upstream's TLS certificate is NOT checked; "

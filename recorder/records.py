@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from devtools import jsonutil
 from devtools.frames import parse_frame
 from devtools.model import Direction, Message
-from recorder.redact import Pointer, redact
+from recorder.redact import Pointer, redact_everywhere
 
 MessageRow = tuple
 """A message in :class:`~devtools.model.Message` field order:
@@ -38,7 +38,7 @@ def message_row(
         return (seq, connection, direction, t_ns, parsed.type, payload, binary, parsed.flag, -1)
     if parsed.flag is not None:
         return (seq, connection, direction, t_ns, None, b"", binary, parsed.flag, size)
-    value, _ = redact(parsed.value, pointers)
+    value, _ = redact_everywhere(parsed.value, pointers)
     kept = value.get("type") if isinstance(value.get("type"), str) else None
     stored = jsonutil.dumps(value)
     flag = None if kept is not None else "no-type"
