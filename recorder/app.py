@@ -39,6 +39,7 @@ class RecorderHandle:
             self._open_sink,
             interval=settings.flush_interval,
             limit=settings.queue_limit,
+            max_bytes=settings.max_queue_bytes,
             clock=settings.clock,
             warn=warn,
             build_row=row_builder(parse_pointers(settings.redact), settings.max_record_size),
