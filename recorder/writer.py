@@ -15,7 +15,6 @@ as soon as the store works again — never silently lost.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -398,13 +397,8 @@ class QueueingWriter:
         if not self.failing:
             self._warn(f"log store failed ({' '.join(str(error).split())[:200]}); recording a gap")
         self.failing = True
-        self._discard_sink_buffer()
-
-    def _discard_sink_buffer(self) -> None:
-        discard = getattr(self._sink, "discard", None)
-        if callable(discard):
-            with contextlib.suppress(Exception):
-                discard()
+        # The sink's flush already dropped what it held (LogWriter.flush resets its buffer
+        # before writing). Never call its ``discard``: that deletes the whole recording.
 
 
 _MESSAGE_KINDS = (tuple, Message)
