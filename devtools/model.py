@@ -13,6 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+REDACTED = "redacted"
+"""The key of a recording's ``server`` JSON listing the ``rdt record --redact`` pointers: those
+fields (at any depth) were removed from every message, event and snapshot before storing."""
+
 Direction = Literal["in", "out"]
 """``in`` is client → server, ``out`` is server → client."""
 

@@ -39,6 +39,7 @@ class RecorderHandle:
             self._open_sink,
             interval=settings.flush_interval,
             limit=settings.queue_limit,
+            max_bytes=settings.max_queue_bytes,
             clock=settings.clock,
             warn=warn,
             build_row=row_builder(
@@ -115,13 +116,13 @@ class RecorderHandle:
             with discard_if_new(settings.log):
                 await asyncio.to_thread(self.writer.start)
             if self.session.protocol is not None:
-                self.session.server(
-                    {
-                        EVENTS_FROM: settings.events_from or "messages",
-                        "protocol": self.session.protocol.name,
-                        "event_types": list(settings.event_types),
-                    }
-                )
+                self.session.server_facts = {
+                    EVENTS_FROM: settings.events_from or "messages",
+                    "protocol": self.session.protocol.name,
+                    "event_types": list(settings.event_types),
+                }
+            if self.session.server_facts or settings.redact:
+                self.session.server({})
             if settings.insecure:
                 self.warn(
                     "WARNING: --insecure: the upstream's TLS certificate is NOT checked; "

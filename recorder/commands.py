@@ -28,6 +28,7 @@ from recorder.settings import (
     parse_upstream,
     server_tls,
 )
+from recorder.writer import DEFAULT_MAX_QUEUE_BYTES
 
 RECORD_HELP = """Record: a proxy between clients and an upstream websocket server.
 
@@ -89,6 +90,7 @@ def build_settings(
     listen_key: str | None = None,
     redact_header: list[str] | None = None,
     redact_query: list[str] | None = None,
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
 ) -> RecorderSettings:
     """Turn the command's options into settings (raises ``BadInput`` for bad ones)."""
     parse_pointers(redact or [])
@@ -128,6 +130,7 @@ def build_settings(
         listen_key=listen_key,
         redact_headers=tuple(redact_header or ()),
         redact_query=tuple(redact_query or ()),
+        max_queue_bytes=max_queue_bytes,
     )
 
 
@@ -250,6 +253,16 @@ def register(app: typer.Typer) -> None:
         redact_query: list[str] = typer.Option(
             None, help="A query parameter of the upgrade whose value is never stored."
         ),
+        max_queue_bytes: int = typer.Option(
+            DEFAULT_MAX_QUEUE_BYTES,
+            "--max-queue-bytes",
+            min=1024,
+            help=(
+                "Bytes of records waiting for the store held in memory (default 64 MiB); "
+                "past it messages are not recorded but marked as gaps with counts, and the "
+                "forwarded traffic never waits."
+            ),
+        ),
     ) -> None:
         resolved = resolve_token(token)
         settings = build_settings(
@@ -272,6 +285,7 @@ def register(app: typer.Typer) -> None:
             listen_key=listen_key,
             redact_header=redact_header,
             redact_query=redact_query,
+            max_queue_bytes=max_queue_bytes,
         )
         asyncio.run(_run_record(settings, resolved.generated))
 

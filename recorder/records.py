@@ -9,7 +9,7 @@ from typing import Any
 from devtools import jsonutil
 from devtools.frames import parse_frame
 from devtools.model import Direction, Message
-from recorder.redact import Pointer, redact
+from recorder.redact import Pointer, redact_everywhere
 
 MessageRow = tuple
 """A message in :class:`~devtools.model.Message` field order:
@@ -51,7 +51,7 @@ def message_row(
         return (seq, connection, direction, t_ns, parsed.type, payload, binary, parsed.flag, -1)
     if parsed.flag is not None:
         return (seq, connection, direction, t_ns, None, b"", binary, parsed.flag, size)
-    value, _ = redact(parsed.value, pointers)
+    value, _ = redact_everywhere(parsed.value, pointers)
     if isinstance(value, list):
         kept = value[0] if value and isinstance(value[0], str) else None
     else:

@@ -1,7 +1,11 @@
 """Redaction: remove the fields named by JSON pointers (RFC 6901) from parsed values.
 
-Pure. The recorder applies the same pointers to every message, event object and snapshot state
-before anything reaches the store; the forwarded bytes are never touched.
+Pure. The recorder applies the same pointers to every message, event object, snapshot state
+and the server's info before anything reaches the store (:func:`redact_everywhere`); the
+forwarded bytes are never touched. A pointer is matched at the root of a record *and* under
+every object or array inside it: ``/customer`` removes ``/customer`` from an action and
+``/orders/o1/customer`` from the state the action was folded into, so a value redacted from
+the messages cannot reach the disk through a snapshot of the state.
 """
 
 from __future__ import annotations
@@ -69,4 +73,42 @@ def redact(value: Any, pointers: Sequence[Pointer]) -> tuple[Any, bool]:
         if pointer:
             value, hit = _remove(value, pointer)
             changed = changed or hit
+    return value, changed
+
+
+def redact_everywhere(value: Any, pointers: Sequence[Pointer]) -> tuple[Any, bool]:
+    """Like :func:`redact`, with each pointer also applied under every nested object and array.
+
+    ``/a/b`` removes ``/a/b``, ``/x/a/b``, ``/x/0/a/b`` … The input is never mutated.
+    """
+    pointers = tuple(p for p in pointers if p)
+    if not pointers:
+        return value, False
+    return _everywhere(value, pointers)
+
+
+def _everywhere(value: Any, pointers: tuple[Pointer, ...]) -> tuple[Any, bool]:
+    if not isinstance(value, dict | list):
+        return value, False
+    value, changed = redact(value, pointers)
+    if isinstance(value, dict):
+        copy: Any = None
+        for key, child in value.items():
+            new, hit = _everywhere(child, pointers)
+            if hit:
+                if copy is None:
+                    copy = dict(value)
+                copy[key] = new
+        if copy is not None:
+            return copy, True
+        return value, changed
+    items: Any = None
+    for index, child in enumerate(value):
+        new, hit = _everywhere(child, pointers)
+        if hit:
+            if items is None:
+                items = list(value)
+            items[index] = new
+    if items is not None:
+        return items, True
     return value, changed

@@ -13,12 +13,22 @@ from dataclasses import replace
 from typing import Any
 
 from devtools.frames import parse_frame
-from devtools.model import Connection, Direction, Event, Gap, Mark, Message, Origin, Snapshot
+from devtools.model import (
+    REDACTED,
+    Connection,
+    Direction,
+    Event,
+    Gap,
+    Mark,
+    Message,
+    Origin,
+    Snapshot,
+)
 from devtools.schema import EVENTS_FROM
 from recorder.protocols import logux_protocol, protocol_for
 from recorder.protocols.logux import looks_like_connect
 from recorder.records import RawMessage, build_message
-from recorder.redact import parse_pointers, redact
+from recorder.redact import parse_pointers, redact_everywhere
 from recorder.settings import RecorderSettings
 from recorder.writer import ClosedConnection, ServerInfo
 
@@ -70,6 +80,8 @@ class Session:
             settings.events_from, settings.event_types, "plain" if auto else settings.protocol
         )
         """With ``--events-from inbound`` or Logux: turns messages into events (else ``None``)."""
+        self.server_facts: dict[str, Any] = {}
+        """The recorder's own facts, merged into every server info it records."""
         self.underived = 0
         """Inbound frames too large to store, so no event was derived from them."""
 
@@ -169,7 +181,9 @@ class Session:
         self.framing = "logux" if looks_like_connect(payload) else "plain"
         if self.framing == "logux" and not self.settings.devtools_path:
             self.protocol = logux_protocol()
-            self.server({EVENTS_FROM: "messages", "protocol": "logux", "event_types": []})
+            facts = {EVENTS_FROM: "messages", "protocol": "logux", "event_types": []}
+            self.server_facts.update(facts)
+            self.server({})
 
     def _derive(
         self, conn_id: int, seq: int, t_ns: int, payload: bytes, binary: bool, direction: str
@@ -191,7 +205,7 @@ class Session:
             v = self.last_v + 1
             event = {"v": v, **body}
             event["v"] = v  # the numbering is the recorder's; the message's other fields stay
-            value, _ = redact(event, self._pointers)
+            value, _ = redact_everywhere(event, self._pointers)
             kind = value.get("type") if isinstance(value.get("type"), str) else ""
             self.events += 1
             self.last_v = v
@@ -228,7 +242,7 @@ class Session:
 
     def event(self, v: int, event: dict, cause: Any, hash: str | None) -> Event:
         """Record one server event (redacted), mapping its cause to a message ``seq``."""
-        value, _ = redact(event, self._pointers)
+        value, _ = redact_everywhere(event, self._pointers)
         kind = value.get("type") if isinstance(value.get("type"), str) else ""
         cause_seq = self.cause_seq(cause)
         if cause_seq is None and cause is None and event.get("sender") == "devtools":
@@ -241,14 +255,20 @@ class Session:
 
     def snapshot(self, v: int, state: Any, hash: str | None) -> Snapshot:
         """Record a snapshot of the state after ``v`` (redacted)."""
-        value, _ = redact(state, self._pointers)
+        value, _ = redact_everywhere(state, self._pointers)
         record = Snapshot(v, value, hash, self._clock())
         self._emit(record)
         return record
 
     def server(self, info: dict) -> None:
-        """Record the server's ``{"name", "version"}``."""
-        self._put(ServerInfo(info))
+        """Record the server's ``{"name", "version"}`` (redacted), with the recorder's own
+        facts merged in: the ``--events-from`` settings and the ``--redact`` pointers (under
+        :data:`REDACTED`, so ``rdt verify`` can say which paths a replay never saw)."""
+        value, _ = redact_everywhere(info, self._pointers)
+        merged = {**value, **self.server_facts}
+        if self.settings.redact:
+            merged[REDACTED] = list(self.settings.redact)
+        self._put(ServerInfo(merged))
 
     def gap(self, kind: str, start: int, end: int, reason: str) -> Gap:
         """Record what could not be recorded."""

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from devtools.errors import BadInput
+from recorder.writer import DEFAULT_MAX_QUEUE_BYTES
 
 DEFAULT_LISTEN = ("127.0.0.1", 8765)
 DEFAULT_CONTROL = ("127.0.0.1", 8766)
@@ -179,6 +180,8 @@ class RecorderSettings:
     """Seconds between writer flushes (the bar: at most 0.1)."""
     queue_limit: int = 200_000
     """Records held in memory for the writer; beyond this they are dropped and marked as a gap."""
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
+    """Bytes held in memory for the writer (``--max-queue-bytes``); beyond this too."""
     clock: Callable[[], int] = time.time_ns
     run_id: str = field(default_factory=lambda: secrets.token_hex(4))
     """Prefix of the ``X-Rdt-Connection`` ids this recorder sends upstream."""

@@ -4,10 +4,13 @@ Records go into a bounded in-memory queue (a ``deque``; appending is lock-free f
 loop). Forwarded messages arrive raw (:data:`~recorder.records.RawMessage`: numbered and stamped,
 nothing else), so the event loop never parses: the writer thread turns them into rows (parsing,
 flags, redaction) as it drains the queue, at least every ``interval`` seconds, and writes each
-batch in one transaction through a :class:`devtools.store.LogWriter`-like *sink*. When the queue
-is full, a row cannot be built, or the store fails, the messages and events that could not be
-written are counted, reported on stderr, and recorded as :class:`~devtools.model.Gap` records as
-soon as the store works again — never silently lost.
+batch in one transaction through a :class:`devtools.store.LogWriter`-like *sink*. The queue is
+bounded twice: in records (``limit``) and in bytes (``max_bytes``, 64 MiB by default: a message
+counts its payload plus :data:`RECORD_OVERHEAD`, any other record :data:`RECORD_OVERHEAD`). When
+the queue is full, a row cannot be built, or the store fails, the messages and events that
+could not be written are counted, reported on stderr, and recorded as
+:class:`~devtools.model.Gap` records (with counts)
+as soon as the store works again — never silently lost.
 """
 
 from __future__ import annotations
@@ -22,6 +25,22 @@ from typing import Any, Protocol
 
 from devtools.model import Connection, Event, Gap, Mark, Message, Snapshot
 from recorder.records import MessageRow, RawMessage, row_builder
+
+DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
+"""The writer queue's default bound in bytes (``rdt record --max-queue-bytes``)."""
+
+RECORD_OVERHEAD = 256
+"""Bytes a queued record is counted for beyond its payload (the tuple or value holding it)."""
+
+
+def queued_size(record: Any) -> int:
+    """The bytes ``record`` is counted for in the queue (the same on both threads)."""
+    kind = type(record)
+    if kind is tuple:
+        return len(record[4]) + RECORD_OVERHEAD
+    if kind is Message:
+        return len(record.payload) + RECORD_OVERHEAD
+    return RECORD_OVERHEAD
 
 
 class Sink(Protocol):
@@ -82,6 +101,7 @@ class QueueingWriter:
             :meth:`start`.
         interval: seconds between flushes.
         limit: the most records held; beyond it messages and events are dropped into a gap.
+        max_bytes: the most bytes held (see :func:`queued_size`); beyond it too.
         clock: wall clock in ns (for gap records).
         warn: where one-line warnings go (default: stderr).
         build_row: turns a raw message into its row on the writer thread (default: parse,
@@ -94,6 +114,7 @@ class QueueingWriter:
         *,
         interval: float = 0.05,
         limit: int = 200_000,
+        max_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
         clock: Callable[[], int] = time.time_ns,
         warn: Callable[[str], None] | None = None,
         build_row: Callable[[RawMessage], MessageRow] | None = None,
@@ -102,6 +123,11 @@ class QueueingWriter:
         self._open_sink = open_sink
         self._interval = interval
         self._limit = limit
+        self.max_bytes = max_bytes
+        self._in_bytes = 0  # added by the event loop only
+        self._out_bytes = 0  # added by the writer thread only: held = in - out
+        self.peak_bytes = 0
+        """The most bytes the queue held at once."""
         self._clock = clock
         self._warn = warn or (lambda line: print(f"rdt: {line}", file=sys.stderr, flush=True))
         self._queue: deque[Any] = deque()
@@ -149,13 +175,18 @@ class QueueingWriter:
         Never blocks; when the queue is full the message is dropped into a gap.
         """
         queue = self._queue
-        if len(queue) >= self._limit:
+        size = len(raw[4]) + RECORD_OVERHEAD
+        held = self._in_bytes - self._out_bytes + size
+        if len(queue) >= self._limit or held > self.max_bytes:
             self._drop_message(raw[0])
             return
         if self._dropping:
             self._queue_drop_gaps()
         if not queue:
             self._oldest_ns = time.monotonic()
+        self._in_bytes += size
+        if held > self.peak_bytes:
+            self.peak_bytes = held
         queue.append(raw)
 
     def put(self, record: Any) -> None:
@@ -165,7 +196,9 @@ class QueueingWriter:
         records (connections, marks, gaps) are always kept.
         """
         queue = self._queue
-        if len(queue) >= self._limit:
+        size = queued_size(record)
+        held = self._in_bytes - self._out_bytes + size
+        if len(queue) >= self._limit or held > self.max_bytes:
             if isinstance(record, Message):
                 self._drop_message(record.seq)
                 return
@@ -180,13 +213,20 @@ class QueueingWriter:
             self._queue_drop_gaps()
         if not queue:
             self._oldest_ns = time.monotonic()
+        self._in_bytes += size
+        if held > self.peak_bytes:
+            self.peak_bytes = held
         queue.append(record)
 
     def _drop_message(self, seq: int) -> None:
         if self._dropped_msgs is None:
             self._dropped_msgs = _Range(seq)
             self._dropping = True
-            self._warn("recorder queue full: dropping messages (recorded as a gap)")
+            self._warn(
+                f"recorder queue full ({len(self._queue)} records, "
+                f"{(self._in_bytes - self._out_bytes) // 1024} KiB held): dropping messages "
+                "(recorded as gaps with counts); the forwarded traffic is not slowed"
+            )
         self._dropped_msgs.add(seq)
         self.lost += 1
 
@@ -194,9 +234,10 @@ class QueueingWriter:
         now = self._clock()
         for kind, dropped in (("messages", self._dropped_msgs), ("events", self._dropped_events)):
             if dropped is not None:
-                self._queue.append(
-                    Gap(kind, dropped.start, dropped.end, "recorder queue full", now)
-                )
+                count = dropped.end - dropped.start + 1
+                reason = f"recorder queue full: {count} {kind} not recorded"
+                self._in_bytes += RECORD_OVERHEAD
+                self._queue.append(Gap(kind, dropped.start, dropped.end, reason, now))
         self._dropped_msgs = self._dropped_events = None
         self._dropping = False
 
@@ -260,6 +301,8 @@ class QueueingWriter:
         pop = queue.popleft
         while queue:
             batch.append(pop())
+        if batch:
+            self._out_bytes += sum(map(queued_size, batch))
         if not batch and not self._pending_gaps:
             return
         sink = self._sink

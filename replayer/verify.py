@@ -21,10 +21,12 @@ differ).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from replayer.findings import LogResult
+from devtools.model import REDACTED
+from replayer.diff import split_pointer
+from replayer.findings import Finding, LogResult
 from replayer.loader import is_js_ref
 from replayer.verify_messages import RunConfig, Subject
 from replayer.verify_plan import VerifyPlanner, first_mismatch, recorded_window
@@ -34,7 +36,9 @@ __all__ = [
     "VerifyOptions",
     "first_mismatch",
     "recorded_window",
+    "redacted_paths",
     "run_workers",
+    "with_redaction_notes",
     "verify_log",
     "verify_logs",
 ]
@@ -109,7 +113,7 @@ def verify_log(log: str, reducer: str, options: VerifyOptions | None = None) -> 
         requests = planner.start()
         while requests:
             requests = planner.feed(executor.run(requests))
-        return planner.result()
+        return with_redaction_notes(planner.result(), reader.recording.server)
 
 
 def verify_logs(
@@ -121,3 +125,56 @@ def verify_logs(
         RdtError: the first log or reducer that cannot be replayed.
     """
     return [verify_log(log, reducer, options) for log in logs]
+
+
+def redacted_paths(diff: Sequence[dict[str, Any]] | None, pointers: Sequence[str]) -> list[str]:
+    """The paths of ``diff`` (RFC 6902 ops) that lie at or under a redacted field.
+
+    A ``--redact`` pointer matches at any depth (``/customer`` covers ``/orders/o1/customer``
+    and everything under it), as the recorder applied it.
+    """
+    patterns = [split_pointer(p) for p in pointers if p.startswith("/") and p != "/"]
+    hits: list[str] = []
+    for op in diff or ():
+        path = op.get("path")
+        if not isinstance(path, str):
+            continue
+        tokens = split_pointer(path)
+        for pattern in patterns:
+            n = len(pattern)
+            if any(tuple(tokens[i : i + n]) == tuple(pattern) for i in range(len(tokens) - n + 1)):
+                hits.append(path)
+                break
+    return hits
+
+
+def with_redaction_notes(result: LogResult, server: dict[str, Any] | None) -> LogResult:
+    """A failed result on a recording made with ``--redact``: every finding says which paths
+    were redacted (and which of its diff's paths lie under them), ``info["redacted"]`` lists
+    the pointers. Other results are returned unchanged."""
+    pointers = (server or {}).get(REDACTED)
+    if result.ok or not isinstance(pointers, list) or not pointers:
+        return result
+    pointers = [str(p) for p in pointers]
+    named = ", ".join(pointers)
+
+    def noted(finding: Finding) -> Finding:
+        hits = redacted_paths(finding.diff, pointers)
+        note = (
+            f"recorded with --redact {named}: those fields (at any depth) were removed from "
+            "every stored message, event and snapshot, so a replay never sees them"
+        )
+        if hits:
+            shown = ", ".join(hits[:5]) + (" …" if len(hits) > 5 else "")
+            note += f"; this diff touches redacted paths: {shown}"
+        note = f"{finding.note}; {note}" if finding.note else note
+        extra = {**finding.extra, "redacted": pointers, "redacted_paths": hits}
+        return replace(finding, note=note, extra=extra)
+
+    info = {**result.info, "redacted": pointers}
+    headline = noted(result.headline) if result.headline is not None else None
+    findings = tuple(
+        headline if headline is not None and f is result.headline else noted(f)
+        for f in result.findings
+    )
+    return replace(result, findings=findings, info=info, headline=headline)

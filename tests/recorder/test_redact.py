@@ -62,3 +62,29 @@ def test_unparseable_frame_under_redaction_is_stored_as_length_and_flag():
 def test_non_ascii_digits_are_not_array_indexes():
     """Regression: '²'.isdigit() is true, and int('²') raised inside the recorder."""
     assert redact([1, 2], [("²",)]) == ([1, 2], False)
+
+
+def test_redact_everywhere_applies_each_pointer_at_every_depth_without_mutating():
+    from recorder.redact import redact_everywhere
+
+    state = {"customer": "c0", "orders": {"o1": {"customer": "c1", "lines": [{"customer": 2}]}}}
+    out, changed = redact_everywhere(state, parse_pointers(["/customer"]))
+    assert changed and out == {"orders": {"o1": {"lines": [{}]}}}
+    assert state["orders"]["o1"]["customer"] == "c1"
+    out, changed = redact_everywhere({"a": [{"auth": {"token": 1, "x": 2}}]}, [("auth", "token")])
+    assert changed and out == {"a": [{"auth": {"x": 2}}]}
+    assert redact_everywhere({"a": 1}, [("b",)]) == ({"a": 1}, False)
+
+
+def test_verify_notes_name_the_redacted_paths_a_diff_touches():
+    from replayer.findings import Finding, LogResult
+    from replayer.verify import redacted_paths, with_redaction_notes
+
+    diff = [{"op": "add", "path": "/orders/o1/customer", "value": "x"}, {"op": "add", "path": "/n"}]
+    assert redacted_paths(diff, ["/customer"]) == ["/orders/o1/customer"]
+    finding = Finding("recorded-hash", 3, diff=diff)
+    result = LogResult("x.rdtlog", (finding,), headline=finding)
+    noted = with_redaction_notes(result, {"redacted": ["/customer"]})
+    assert noted.info["redacted"] == ["/customer"]
+    assert "/orders/o1/customer" in noted.headline.note and noted.findings == (noted.headline,)
+    assert with_redaction_notes(LogResult("x"), {"redacted": ["/a"]}) == LogResult("x")

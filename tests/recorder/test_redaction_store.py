@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from glob import glob
+from pathlib import Path
 
 import pytest
 import websockets
@@ -55,3 +56,67 @@ async def test_the_same_recorder_records_into_postgresql(echo_server, postgres_l
     assert [m.seq for m in messages] == list(range(1, 203))
     assert messages[0].payload == b'{"type":"t","i":0}'
     assert messages[-1].binary and messages[-1].flag == "binary" and messages[-1].payload == b""
+
+
+async def test_redact_reaches_the_join_snapshot_events_and_out_frames(sqlite_log, tmp_path):
+    """Orders made before the recorder joined are in its join snapshot; `--redact /customer`
+    keeps every customer (at any depth) out of the database files, and `rdt verify` says the
+    replay failed on a redacted field."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from devtools.model import REDACTED
+    from devtools.store import Log
+    from samples.sales_order import make_server
+    from tests.recorder.conftest import TOKEN
+
+    server = await make_server(token=TOKEN).serve("127.0.0.1", 0)
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{server.port}/", proxy=None) as ws:
+            await ws.send(f'{{"type":"order/create","customer":"{SECRET}-before"}}')
+            await ws.recv()
+        settings = settings_for(
+            server.port, sqlite_log, devtools_path="/devtools", redact=("/customer",)
+        )
+        async with await start_recorder(settings) as handle:
+            await handle.wait_joined()
+            async with websockets.connect(handle.url, proxy=None) as ws:
+                await ws.send(f'{{"type":"order/create","customer":"{SECRET}-after"}}')
+                reply = await ws.recv()
+                assert SECRET in reply  # forwarded untouched
+                async with asyncio.timeout(5):
+                    while handle.session.events < 1:
+                        await asyncio.sleep(0.01)
+            await handle.flush()
+            files = glob(str(tmp_path / "test.rdtlog*"))
+            assert any(f.endswith("-wal") for f in files)
+            for path in files:
+                with open(path, "rb") as f:
+                    assert SECRET.encode() not in f.read(), path
+    finally:
+        await server.close()
+    for path in glob(str(tmp_path / "test.rdtlog*")):
+        with open(path, "rb") as f:
+            assert SECRET.encode() not in f.read(), path
+    with Log.open(sqlite_log) as log:
+        reader = log.reader()
+        (snapshot,) = list(reader.snapshots())
+        (order,) = snapshot.state["orders"].values()
+        assert "customer" not in order and order["status"] == "open"
+        assert reader.recording.server[REDACTED] == ["/customer"]
+        assert reader.recording.server["name"] == "sales-order"
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("rdt")),
+            "verify",
+            sqlite_log,
+            "--reducer",
+            "samples.sales_order:reducer",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "recorded with --redact /customer" in done.stdout

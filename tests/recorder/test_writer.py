@@ -85,7 +85,7 @@ def test_overflow_drops_messages_into_a_gap_and_never_blocks():
     seqs = [r.seq for r in sink.rows if isinstance(r, Message)]
     gaps = [(g.start, g.end, g.reason) for g in sink.rows if isinstance(g, Gap)]
     assert seqs == [1, 2, 3]
-    assert gaps == [(4, 10, "recorder queue full")]
+    assert gaps == [(4, 10, "recorder queue full: 7 messages not recorded")]
     assert writer.lost == 7
 
 
@@ -170,7 +170,7 @@ def test_raw_message_overflow_is_a_gap_too():
     seqs = [r.seq for r in sink.rows if isinstance(r, Message)]
     gaps = [(g.start, g.end, g.reason) for g in sink.rows if isinstance(g, Gap)]
     assert seqs == [1, 2, 3]
-    assert gaps == [(4, 10, "recorder queue full")]
+    assert gaps == [(4, 10, "recorder queue full: 7 messages not recorded")]
     assert writer.lost == 7
 
 
