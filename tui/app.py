@@ -50,6 +50,8 @@ LIVE_REFRESH_EVERY = 0.25
 at most this often (seconds), the last time once the stream pauses; each tick redraws only the
 list. (Textual repaints the box around everything that changed: a header line changing with
 the list would repaint the whole screen on every tick.)"""
+LIVE_STATUS_EVERY = 1.0
+"""Seconds between the recorder status requests behind the header's "N behind"."""
 
 
 TABS = ("tab-state", "tab-diff", "tab-action", "tab-raw", "tab-cause", "tab-hits")
@@ -141,6 +143,7 @@ class RdtApp(App[None]):
         """Keeps full garbage collections short as live rows accumulate."""
         self.stall_ms = 0.0
         """The longest live batch, in ms (the benchmark reads it)."""
+        self._polling = False
 
     # ------------------------------------------------------------------ layout
 
@@ -171,6 +174,8 @@ class RdtApp(App[None]):
         if self.live:
             self.run_worker(self.feed.read, name="live-feed", group="live", thread=True)
             self.set_interval(LIVE_TICK, self._live_tick, name="live-tick")
+            self.set_interval(LIVE_STATUS_EVERY, self._poll_status, name="live-status")
+            self._poll_status()
         elif self.empty_note is not None:
             self.notify(self.empty_note, title="no events", severity="warning")
         elif self.reducer_ref is not None and self.replay is None:
@@ -191,8 +196,9 @@ class RdtApp(App[None]):
         lst = self.event_list
         row = lst.row
         total = len(self._base_source())
+        shown = len(lst.source)
         if row is not None:
-            position = f"{row.label} ({lst.cursor + 1:,}/{len(lst.source):,})"
+            position = f"{row.label} ({lst.cursor + 1:,}/{shown:,})"
         else:
             position = f"-/{total:,}"
         self._one(HeaderBar).show(
@@ -201,13 +207,15 @@ class RdtApp(App[None]):
                 name=self.log_name,
                 kind="events" if self.kind == "event" else "messages",
                 position=position,
-                shown=len(lst.source),
+                shown=shown,
                 events=len(self.timeline.events),
                 messages=len(self.timeline.messages),
                 filter=self.row_filter.text if self.row_filter else None,
                 pinned=lst.pinned,
                 following=self.following if self.live else None,
                 busy=self.busy or (self.feed.error if self.live and self.feed.error else None),
+                newer=max(0, shown - 1 - lst.cursor) if self.live and row is not None else 0,
+                behind=self.feed.behind() if self.live else None,
             )
         )
 
@@ -242,6 +250,11 @@ class RdtApp(App[None]):
         if self.following:
             self.following = False
             self.refresh_header()
+
+    def on_event_list_moved_to_end(self, message: EventList.MovedToEnd) -> None:
+        """``G``/End: in live mode the newest event is the tail, so follow it."""
+        if self.live and not self.following:
+            self.action_follow()
 
     def _refresh_soon(self) -> None:
         """Refresh the header, and when following the details, within
@@ -660,7 +673,9 @@ class RdtApp(App[None]):
             self.notify("follow works in live mode", severity="warning")
             return
         self.following = True
-        self.event_list.action_last()
+        self._apply_live(None)  # everything received so far: the newest event, not a lagging one
+        lst = self.event_list
+        lst.move_to(len(lst.source) - 1)
         self.refresh_header()
 
     def action_show_tab(self, tab: str) -> None:
@@ -774,19 +789,39 @@ class RdtApp(App[None]):
 
     def _live_tick(self) -> None:
         started = time.perf_counter()
-        applied = self.feed.drain(LIVE_BATCH)
-        if not applied and not self.feed.error:
+        if not self._apply_live(LIVE_BATCH):
             return
+        lst = self.event_list
+        if self.following and len(lst.source):
+            lst.move_to(len(lst.source) - 1)
+        self._refresh_soon()
+        self.stall_ms = max(self.stall_ms, 1000 * (time.perf_counter() - started))
+
+    def _apply_live(self, limit: int | None) -> bool:
+        """Move up to ``limit`` received records into the list; whether anything changed."""
+        applied = self.feed.drain(limit)
+        if not applied and not self.feed.error:
+            return False
         self.applied += applied
         self._frozen.grew(applied)
         lst = self.event_list
         if isinstance(lst.source, FilteredSource):
             lst.source.catch_up()
         lst.rows_added()
-        if self.following and len(lst.source):
-            lst.move_to(len(lst.source) - 1)
-        self._refresh_soon()
-        self.stall_ms = max(self.stall_ms, 1000 * (time.perf_counter() - started))
+        return True
+
+    @work(exclusive=False, group="control")
+    async def _poll_status(self) -> None:
+        """Ask the recorder how much it has recorded (the header's "N behind")."""
+        if self._polling or not self.feed.connected:
+            return
+        self._polling = True
+        try:
+            await self.feed.poll_status()
+        finally:
+            self._polling = False
+        if self._main.is_attached:
+            self._refresh_soon()
 
     async def on_unmount(self) -> None:
         if self._refresh_timer is not None:

@@ -66,13 +66,20 @@ def _demo_command(parts: Callable[[], DemoParts]) -> Callable[..., None]:
             False, "--headless", help="Print a summary instead of opening the screen (for CI)."
         ),
         messages: int = typer.Option(60, "--messages", help="Messages each traffic client sends."),
+        keep: bool = typer.Option(
+            False,
+            "--keep",
+            help="Keep the demo's log (its path is printed) instead of removing it.",
+        ),
     ) -> None:
         """Start a sample server, the recorder and traffic on loopback, then open the TUI live.
 
-        Example: rdt demo --headless
+        The log's path is printed first; it is removed on exit unless --keep.
+
+        Example: rdt demo --headless --keep
         """
         from tui.demo import run_demo
 
-        run_demo(parts(), headless=headless, messages=messages)
+        run_demo(parts(), headless=headless, messages=messages, keep=keep)
 
     return demo

@@ -38,8 +38,11 @@ def replay_app(
     return RdtApp(timeline, name=name, reducer=reducer, log=log), log
 
 
-def live_app(url: str, *, token: str | None = None, reducer: str | None = None) -> RdtApp:
-    """The app following the recorder whose control endpoint is ``url``."""
+def live_app(
+    url: str, *, token: str | None = None, reducer: str | None = None, name: str | None = None
+) -> RdtApp:
+    """The app following the recorder whose control endpoint is ``url`` (the header shows
+    ``name``, by default the URL)."""
     from tui.live import LiveFeed
 
     if not url.startswith(("ws://", "wss://")):
@@ -48,4 +51,4 @@ def live_app(url: str, *, token: str | None = None, reducer: str | None = None) 
     replay = None
     if reducer is not None:
         replay = LiveReplay(reducer, feed.timeline)
-    return RdtApp(feed.timeline, name=url, feed=feed, replay=replay)
+    return RdtApp(feed.timeline, name=name or url, feed=feed, replay=replay)

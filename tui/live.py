@@ -65,6 +65,11 @@ class LiveFeed:
         """Prepared records waiting for :meth:`drain` (appended by the reader thread)."""
         self.received = 0
         """Records received so far."""
+        self.messages_received = 0
+        self.events_received = 0
+        self.recorder_counts: tuple[int, int] | None = None
+        """The recorder's ``(messages, events)`` at its last ``@@devtools/status`` answer
+        (:meth:`poll_status`); ``None`` until one came."""
         self.connected = False
         self.error: str | None = None
         self.control = ControlClient(url, token, id_prefix="tui")
@@ -117,6 +122,11 @@ class LiveFeed:
                 continue
             if isinstance(record, dict):
                 self.received += 1
+                kind = record.get("kind")
+                if kind == "message":
+                    self.messages_received += 1
+                elif kind == "event":
+                    self.events_received += 1
                 prepared = prepare(record)
                 if prepared is not None:
                     pending.append(prepared)
@@ -147,6 +157,30 @@ class LiveFeed:
             else:
                 self.error = value
         return count
+
+    def behind(self) -> int | None:
+        """How many records the screen does not show yet: those received and queued for
+        :meth:`drain`, plus the messages and events the recorder had counted at its last status
+        answer that have not arrived (a lower bound: the recorder may have recorded more since).
+        ``None`` until the recorder's counts are known."""
+        counts = self.recorder_counts
+        if counts is None:
+            return None
+        messages, events = counts
+        unreceived = max(0, messages - self.messages_received)
+        unreceived += max(0, events - self.events_received)
+        return len(self.pending) + unreceived
+
+    async def poll_status(self, timeout: float = 5) -> None:
+        """Ask the recorder for its counters (``@@devtools/status``) and keep them in
+        :attr:`recorder_counts`; kept as they were when the recorder cannot answer."""
+        with contextlib.suppress(LiveError, OSError, TimeoutError):
+            answer = await self.control.request(
+                protocol.status_request(), protocol.STATUS, timeout=timeout
+            )
+            messages, events = answer.get("messages"), answer.get("events")
+            if isinstance(messages, int) and isinstance(events, int):
+                self.recorder_counts = (messages, events)
 
     async def request(self, message: dict[str, Any], answer: str, timeout: float = 10) -> dict:
         """Send ``message`` on the control connection and wait for the ``answer`` type."""

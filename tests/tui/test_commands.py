@@ -61,3 +61,31 @@ def test_demo_headless_prints_a_summary_and_exits_0() -> None:
     assert "verify: deterministic" in out
     assert "diff of the last event" in out
     assert "\x1b" not in out  # piped: plain text
+    log = out.splitlines()[0].removeprefix("demo log: ").split(" (")[0]
+    assert f"demo log removed: {log}" in out  # named, then removed without --keep
+    assert not Path(log).exists()
+
+
+def test_demo_keep_names_the_log_and_leaves_it_for_rdt_tui() -> None:
+    rdt = str(Path(sys.executable).parent / "rdt")
+    result = subprocess.run(
+        [rdt, "demo", "--headless", "--messages", "5", "--keep"],
+        capture_output=True,
+        text=True,
+        timeout=80,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    kept = [line for line in result.stdout.splitlines() if line.startswith("demo log kept: ")]
+    assert len(kept) == 1
+    log = Path(kept[0].removeprefix("demo log kept: "))
+    try:
+        assert f"open it with: rdt tui {log} --reducer samples.sales_order:reducer" in result.stdout
+        from devtools.store import Log
+
+        with Log.open(str(log)) as opened:
+            assert opened.reader().counts().events > 0
+    finally:
+        import shutil
+
+        shutil.rmtree(log.parent, ignore_errors=True)

@@ -9,6 +9,7 @@ import pytest
 import websockets
 
 from devtools.cli import demo_stack
+from devtools.tasks import spawn
 from tests.tui.helpers import settle, submit
 from tui.dialogs.inject import InjectDialog, parse_action
 from tui.launch import live_app
@@ -154,3 +155,74 @@ async def test_live_what_if_over_a_reducer_that_raises_shows_the_error_and_stays
             await pilot.press("j")
             await settle(pilot)
             assert lst.row.key == 2  # still navigable
+
+
+async def test_paused_header_agrees_with_the_list_and_G_goes_to_the_newest_event(tmp_path) -> None:
+    """Regression: paused, `G` went to v 1039 while the header said 1075 (the tail moved on
+    and the list stayed paused); now `G` goes to the newest event and follows the tail."""
+
+    async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
+        app = live_app(stack.control_url, token=stack.token)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await send_orders(stack.proxy_url, 5)
+            lst = app.query_one(EventList)
+            header = app.query_one(HeaderBar)
+            await wait_for(pilot, lambda: len(lst.source) >= 5)
+            await pilot.press("k")
+            await send_orders(stack.proxy_url, 7)
+            await wait_for(pilot, lambda: len(lst.source) >= 12)
+            await settle(pilot)
+            await wait_for(pilot, lambda: header.info.newer == 8)  # once the header catches up
+            info = header.info
+            assert info.following is False
+            assert info.position == f"v 4 (4/{len(lst.source)})"  # the list's own count
+            assert "paused · 8 newer" in header.text.plain
+
+            traffic = spawn(send_orders(stack.proxy_url, 60), "test-traffic")
+            await wait_for(pilot, lambda: len(lst.source) >= 20)
+            await pilot.press("G")  # while records keep arriving
+            assert app.following
+            await traffic
+            newest = 12 + 60
+            await wait_for(pilot, lambda: len(lst.source) == newest)
+            await wait_for(pilot, lambda: header.info.position == f"v {newest} ({newest}/{newest})")
+            assert lst.row.key == newest
+            assert header.info.newer == 0
+
+
+async def test_following_header_says_how_far_the_list_is_behind(tmp_path) -> None:
+    async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
+        app = live_app(stack.control_url, token=stack.token)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await send_orders(stack.proxy_url, 5)
+            lst = app.query_one(EventList)
+            header = app.query_one(HeaderBar)
+            await wait_for(pilot, lambda: len(lst.source) >= 5)
+            await wait_for(pilot, lambda: header.info.behind == 0)  # a status answer came
+            assert "following · up to date" in header.text.plain
+
+
+async def test_live_feed_counts_what_the_recorder_has_and_the_screen_does_not(tmp_path) -> None:
+    """`behind` = queued here + recorded but not yet received (from the recorder's status)."""
+    import asyncio
+
+    async with demo_stack(str(tmp_path / "live.rdtlog")) as stack:
+        feed = LiveFeed(stack.control_url, stack.token)
+        assert feed.behind() is None  # the recorder's count is not known yet
+        await send_orders(stack.proxy_url, 3)
+        await stack.recorder.flush()
+        await feed.poll_status()
+        messages, events = feed.recorder_counts
+        assert messages >= 6 and events == 3  # 3 orders in, their broadcasts out
+        assert feed.behind() == messages + events  # nothing received yet
+        reader = spawn(feed.run(), "test-feed")
+        for _ in range(100):
+            if feed.received >= messages + events:
+                break
+            await asyncio.sleep(0.05)
+        assert feed.behind() == len(feed.pending) > 0  # received, not yet on the screen
+        feed.drain()
+        assert feed.behind() == 0
+        await feed.close()
+        await reader
+        assert len(feed.timeline.events) == 3

@@ -86,6 +86,32 @@ def test_demo_quits_promptly_on_q(tmp_path) -> None:
         tmux("kill-server", check=False)
 
 
+def test_interactive_demo_names_its_log_and_keeps_it_with_keep(tmp_path) -> None:
+    """Regression: the interactive demo's log was removed on exit and never named."""
+    import re
+
+    rdt = Path(sys.executable).parent / "rdt"
+    session = f"rdt-demo-{uuid.uuid4().hex[:8]}"
+    done = tmp_path / "exit-code"
+    command = f"env -u COLUMNS -u LINES {rdt} demo --keep; echo $? > {done}; sleep 30"
+    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "40", command)
+    log = None
+    try:
+        wait_for_pane(session, "demo · log /")  # the header names the log
+        wait_for_pane(session, "order/")
+        tmux("send-keys", "-t", session, "q")
+        pane = wait_for_pane(session, "open it with: rdt tui")
+        found = re.search(r"demo log kept: (\S+)", pane)
+        assert found is not None, pane
+        log = Path(found.group(1))
+        assert log.is_file()
+        assert f"rdt tui {log} --reducer samples.sales_order:reducer" in pane
+    finally:
+        tmux("kill-server", check=False)
+        if log is not None:
+            shutil.rmtree(log.parent, ignore_errors=True)
+
+
 def test_search_and_tab_keys_in_a_real_terminal(small_log, tmp_path) -> None:
     from tests import factories
 

@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 KEYS = [
     ("j / ↓, k / ↑", "step to the next / previous row"),
-    ("g, G", "first / last row"),
+    ("g, G / End", "first / last row (live: G goes to the newest event and follows the tail)"),
     ("/", "filter: a type glob (order/*), sender:GLOB, or an expression (event['total'] < 0)"),
     (":", "jump to an event v (or a message #seq)"),
     ("e", "switch between events and messages"),
@@ -20,7 +20,7 @@ KEYS = [
     ("b", "bisect: the first event after which an expression over state/event holds"),
     ("i", "inject an action (live); in a log: insert one after this event (what-if)"),
     ("m", "mark this row"),
-    ("f", "follow the live tail (scrolling up pauses it)"),
+    ("f", "follow the live tail (scrolling up pauses it); the header says how far behind"),
     ("F", "search the history: /pointer, re:REGEX or an expression; the Hits tab lists changes"),
     ("n, N", "next / previous search hit"),
     ("1 – 6", "State, Diff, Action, Raw, Cause, Hits tab (Tab / Shift+Tab move the focus)"),

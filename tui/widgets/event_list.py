@@ -96,6 +96,9 @@ class EventList(ScrollView, can_focus=True):
     class MovedUp(Message):
         """The user moved or scrolled towards the start (live mode stops following)."""
 
+    class MovedToEnd(Message):
+        """The user asked for the last row (live mode follows the tail again)."""
+
     def __init__(self, source: Any, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.source = source
@@ -256,6 +259,7 @@ class EventList(ScrollView, can_focus=True):
 
     def action_last(self) -> None:
         self.move_to(len(self.source) - 1)
+        self.post_message(self.MovedToEnd())
 
     def action_page_down(self) -> None:
         self.move_to(self.cursor + max(1, self.scrollable_content_region.height - 1))
