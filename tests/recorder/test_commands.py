@@ -15,6 +15,7 @@ import websockets
 from typer.testing import CliRunner
 
 from devtools.cli import app
+from devtools.jsonutil import loads
 from devtools.store import Log
 from tests.recorder.conftest import TOKEN
 
@@ -166,3 +167,35 @@ async def test_kill_9_mid_traffic_leaves_a_sound_log_with_everything_flushed(
     assert len(got) == len(set(got))
     recorded = {int(p.split(b'"i":')[1].rstrip(b"}")) for p in got}
     assert settled <= recorded
+
+
+@pytest.mark.parametrize("log_target", ["sqlite", "postgresql"], indirect=True)
+async def test_two_rdt_record_processes_write_one_store_at_once(log_target, echo_server):
+    """Two gateways of one service: two `rdt record` processes into one log, each its own
+    recording, every message of both there, and `rdt ls` listing both."""
+    first = spawn_recorder(echo_server.port, log_target, "--name", "gateway-a")
+    second = spawn_recorder(echo_server.port, log_target, "--name", "gateway-b")
+    procs = [first[0], second[0]]
+
+    async def drive(url: str, tag: str) -> None:
+        async with websockets.connect(url, proxy=None) as ws:
+            for i in range(400):
+                await ws.send(f'{{"type":"{tag}","i":{i}}}')
+                await ws.recv()
+
+    try:
+        await asyncio.gather(
+            *(drive(url, tag) for (_, url, _), tag in ((first, "a"), (second, "b")) for _ in "xy")
+        )
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            assert await asyncio.to_thread(proc.wait, 30) == 0
+    finally:
+        for proc in procs:
+            proc.kill()
+    listed = runner.invoke(app, ["ls", log_target, "--json"])
+    assert listed.exit_code == 0, listed.output
+    rows = {r["name"]: r for r in loads(listed.stdout) if r["name"] in ("gateway-a", "gateway-b")}
+    assert set(rows) == {"gateway-a", "gateway-b"}
+    assert all(r["messages"] == 2 * 2 * 400 for r in rows.values()), rows
