@@ -80,6 +80,12 @@ class RdtApp(App[None]):
             Binding(str(number), f"show_tab('{tab}')", tab.removeprefix("tab-"), show=False)
             for number, tab in enumerate(TABS, 1)
         ),
+        # The list's own keys, wherever the focus is (the tab strip or a pane has it after Tab
+        # and the arrows): the focused widget's bindings still come first.
+        Binding("j", "list('cursor_down')", "Step", show=False),
+        Binding("k", "list('cursor_up')", "Back", show=False),
+        Binding("g", "list('first')", "First", show=False),
+        Binding("G", "list('last')", "Last", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
     ]
@@ -677,6 +683,12 @@ class RdtApp(App[None]):
         lst = self.event_list
         lst.move_to(len(lst.source) - 1)
         self.refresh_header()
+
+    def action_list(self, action: str) -> None:
+        """j/k/g/G with the focus outside the list: run the list's action, focus the list."""
+        lst = self.event_list
+        lst.focus()
+        getattr(lst, f"action_{action}")()
 
     def action_show_tab(self, tab: str) -> None:
         """Keys 1–6: show that detail tab."""

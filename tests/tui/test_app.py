@@ -299,3 +299,27 @@ async def test_diff_tab_shows_old_and_new_values(app_for, small_log) -> None:
         text = app.query_one(DiffView).plain
         assert "v 5 → v 6" in text and "replace /count  15 → 21" in text
         assert "15 → 21" in screen_text(app)
+
+
+async def test_list_keys_work_after_tab_and_arrows_reach_the_raw_tab(app_for, small_log) -> None:
+    """Regression (issue 17): after Tab and the arrow keys reached the Raw tab, j/G no longer
+    moved the list, and Shift-Tab did not bring the focus back to it."""
+    app = app_for(small_log)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        lst = app.query_one(EventList)
+        await pilot.press("tab", "right", "right", "right")
+        await settle(pilot)
+        assert app.query_one(TabbedContent).active == "tab-raw"
+        await pilot.press("shift+tab")  # back from the tab strip to the list
+        await settle(pilot)
+        assert app.focused is lst
+        await pilot.press("tab", "right")
+        await settle(pilot)
+        assert app.focused is not lst
+        await pilot.press("j", "j")  # the list's keys work from there too
+        await settle(pilot)
+        assert lst.row.key == 3
+        await pilot.press("G")
+        await settle(pilot)
+        assert lst.row.key == len(lst.source)
