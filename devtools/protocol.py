@@ -45,7 +45,7 @@ DEVTOOLS_REQUESTS = frozenset({SUBSCRIBE, GET_STATE, DISPATCH})
 CONTROL_REQUESTS = frozenset({SUBSCRIBE, INJECT, MARK, STATUS})
 """Requests a recorder's control endpoint serves."""
 
-Via = Literal["devtools", "client"]
+Via = Literal["devtools", "client", "logux"]
 
 # --------------------------------------------------------------------------- requests
 
@@ -173,8 +173,8 @@ def parse_request(obj: Any, *, allowed: frozenset[str] | None = None) -> Request
         if isinstance(action, ProtocolError):
             return action
         via = obj.get("via", "devtools")
-        if via not in ("devtools", "client"):
-            return ProtocolError("'via' must be 'devtools' or 'client'", request_id)
+        if via not in ("devtools", "client", "logux"):
+            return ProtocolError("'via' must be 'devtools', 'client' or 'logux'", request_id)
         return Inject(id=request_id, action=action, via=via)
     if kind == MARK:
         label = obj.get("label")

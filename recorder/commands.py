@@ -297,7 +297,11 @@ def register(app: typer.Typer) -> None:
             "ws://127.0.0.1:8766/", help="The recorder's control endpoint."
         ),
         token: str = typer.Option(None, help="The recorder's token (default: $RDT_TOKEN)."),
-        via: str = typer.Option("devtools", help="devtools or client."),
+        via: str = typer.Option(
+            "devtools",
+            help="devtools, client, or logux (as a Logux client: connect, then sync the "
+            "action; prints the server's logux/processed or logux/undo).",
+        ),
         json_output: bool = json_option("Print the answer as one JSON document."),
     ) -> None:
         try:
@@ -306,8 +310,8 @@ def register(app: typer.Typer) -> None:
             raise InvalidJSON(f"ACTION_JSON is not valid JSON: {error}") from None
         if not isinstance(action, dict) or not isinstance(action.get("type"), str):
             raise InvalidJSON("ACTION_JSON must be a JSON object with a string 'type'")
-        if via not in ("devtools", "client"):
-            raise BadInput("--via must be devtools or client")
+        if via not in ("devtools", "client", "logux"):
+            raise BadInput("--via must be devtools, client or logux")
         resolved = resolve_token(token)
         if resolved.generated:
             raise BadInput("no token: pass --token or set RDT_TOKEN")
@@ -327,5 +331,9 @@ def _print_outcome(answer: dict[str, Any]) -> None:
         return
     status = "ok" if answer.get("ok") else f"failed: {answer.get('error')}"
     console.print(f"{status}; seq {answer.get('seq')}; events {answer.get('events') or []}")
+    if "logux" in answer:
+        logux = answer["logux"]
+        text = jsonutil.dumps(logux).decode("utf-8", "replace") if logux else "no answer"
+        console.print(f"logux {text}")
     for reply in answer.get("replies") or []:
         console.print("reply " + jsonutil.dumps(reply).decode("utf-8", "replace"))

@@ -31,6 +31,13 @@ LIVE_QUEUE = 100_000
 REPLY_WAIT = 2.0
 """Seconds an injected client waits for its first reply."""
 
+LOGUX_WAIT = 5.0
+"""Seconds a Logux injection waits for each step (``connected``, then the action's answer)."""
+
+LOGUX_PROTOCOL = 5
+"""The Logux protocol version an injected Logux client speaks first (@logux/core 0.10 and
+@logux/server 0.14 speak 5; a server answering ``wrong-protocol`` is retried once with its own)."""
+
 QUIET = 0.25
 """Seconds without a reply or event after which an injected client's outcome is complete."""
 
@@ -58,6 +65,7 @@ class ControlServer:
         self._injections: dict[Any, asyncio.Future[dict[str, Any]]] = {}
         self._server: Any = None
         self._devtools_conn: int | None = None
+        self._logux_hello: tuple[int, Any] = (LOGUX_PROTOCOL, None)
 
     async def listen(self, host: str, port: int) -> int:
         """Start serving; returns the bound port."""
@@ -204,6 +212,8 @@ class ControlServer:
         try:
             if request.via == "devtools":
                 answer = await self._inject_devtools(request)
+            elif request.via == "logux":
+                answer = await self._inject_logux(request)
             else:
                 answer = await self._inject_client(request)
         except Exception as error:  # never leave a waiting duplicate hanging
@@ -294,6 +304,162 @@ class ControlServer:
         seqs = self.session.in_seqs(conn[0]) if conn else []
         seq = seqs[0] if seqs else None
         return protocol.injected(request.id, True, seq=seq, events=events, replies=replies)
+
+    async def _inject_logux(self, request: protocol.Inject) -> dict[str, Any]:
+        """Send the action as a Logux client would, on a connection of the recorder's own.
+
+        ``["connect", 5, node, 0, {subprotocol}]`` (retried once with the server's own version
+        or subprotocol when it answers ``wrong-protocol``/``wrong-subprotocol``), then, after
+        ``connected``, ``["sync", 1, action, {"id": 1, "time": 0}]``; the outcome is the
+        server's ``logux/processed`` (ok) or ``logux/undo`` (not ok, its ``reason``) for that
+        action's id, ``{connected base time + 1} {node} 0``. The answer carries it as ``logux``.
+        """
+        node = f"rdt:inject:{secrets.token_hex(4)}"
+        version, sub = self._logux_hello
+        for _attempt in range(3):
+            try:
+                answer = await self._logux_session(request, node, version, sub)
+                self._logux_hello = (version, sub)  # what this server accepted: the next inject
+                return answer
+            except _LoguxRefused as refused:
+                retry = _logux_retry(refused, version, sub)
+                if retry is None:
+                    return protocol.injected(
+                        request.id, False, error=f"the Logux server refused connect: {refused}"
+                    )
+                version, sub = retry
+        return protocol.injected(request.id, False, error="the Logux server refused connect")
+
+    async def _logux_session(
+        self, request: protocol.Inject, node: str, version: int, sub: Any
+    ) -> dict[str, Any]:
+        recorder = self.recorder
+        nonce, relay_future = recorder.proxy.expect_injection()
+        conn: list[int] = []
+        mine: set[int] = set()
+        sync_seq: list[int] = []
+        events: list[int] = []
+
+        def on_record(record: Any) -> None:
+            kind = type(record)
+            if kind is Message and conn and record.connection == conn[0]:
+                mine.add(record.seq)
+                if record.direction == "in" and record.type == "sync":
+                    sync_seq.append(record.seq)
+            elif kind is Event and record.cause_seq in mine:
+                events.append(record.v)
+
+        host = recorder.settings.listen[0]
+        host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        url = f"ws://{host}:{recorder.port}/"
+        replies: list[Any] = []
+        answer: dict[str, Any] | None = None
+        connect: list[Any] = ["connect", version, node, 0]
+        if sub is not None:
+            connect.append({"subprotocol": sub})
+        self.session.listeners.add(on_record)
+        try:
+            async with websockets.connect(
+                url, additional_headers={INJECT_HEADER: nonce}, proxy=None, max_size=None
+            ) as client:
+                relay = await asyncio.wait_for(relay_future, 5)
+                conn.append(relay.conn_id)
+                await client.send(jsonutil.dumps(connect).decode())
+                async with asyncio.timeout(LOGUX_WAIT):
+                    while True:
+                        msg = _reply_value(await client.recv())
+                        replies.append(msg)
+                        head = msg[0] if isinstance(msg, list) and msg else None
+                        if head == "connected":
+                            break
+                        if head == "error":
+                            raise _LoguxRefused(
+                                str(msg[1]) if len(msg) > 1 else "error",
+                                msg[2] if len(msg) > 2 else None,
+                            )
+                        if head == "ping":
+                            await client.send(jsonutil.dumps(["pong", *msg[1:2]]).decode())
+                sync = ["sync", 1, request.action, {"id": 1, "time": 0}]
+                await client.send(jsonutil.dumps(sync).decode())
+                tail = f" {node} 0"
+                try:
+                    async with asyncio.timeout(LOGUX_WAIT):
+                        while answer is None:
+                            msg = _reply_value(await client.recv())
+                            replies.append(msg)
+                            head = msg[0] if isinstance(msg, list) and msg else None
+                            if head == "sync" and len(msg) > 1:  # confirm, as a client does
+                                await client.send(jsonutil.dumps(["synced", msg[1]]).decode())
+                            elif head == "ping":
+                                await client.send(jsonutil.dumps(["pong", *msg[1:2]]).decode())
+                            answer = _logux_answer(msg, tail)
+                except TimeoutError:
+                    pass
+        except _LoguxRefused:
+            raise
+        except TimeoutError:
+            error = f"the Logux server did not answer connect within {LOGUX_WAIT:g} s"
+            return protocol.injected(request.id, False, replies=replies, error=error)
+        except Exception as error:
+            return protocol.injected(request.id, False, error=f"injected Logux client: {error}")
+        finally:
+            self.session.listeners.discard(on_record)
+            if not relay_future.done():
+                relay_future.cancel()
+        seq = sync_seq[0] if sync_seq else None
+        if answer is None:
+            result = protocol.injected(
+                request.id,
+                False,
+                seq=seq,
+                events=events,
+                replies=replies,
+                error=f"no logux/processed or logux/undo within {LOGUX_WAIT:g} s",
+            )
+        else:
+            undone = answer["type"] == "logux/undo"
+            reason = f"logux/undo: {answer.get('reason', 'no reason')}" if undone else None
+            result = protocol.injected(
+                request.id, not undone, seq=seq, events=events, replies=replies, error=reason
+            )
+        result["logux"] = answer
+        return result
+
+
+class _LoguxRefused(Exception):
+    """The server answered ``connect`` with ``["error", kind, options]``."""
+
+    def __init__(self, kind: str, options: Any) -> None:
+        super().__init__(f"{kind} {jsonutil.dumps(options).decode()}")
+        self.kind = kind
+        self.options = options
+
+
+def _logux_retry(refused: _LoguxRefused, version: int, sub: Any) -> tuple[int, Any] | None:
+    """The (version, subprotocol) to connect again with after ``refused``, or ``None``."""
+    supported = refused.options.get("supported") if isinstance(refused.options, dict) else None
+    if supported is None or isinstance(supported, bool):
+        return None
+    if refused.kind == "wrong-protocol" and isinstance(supported, int) and supported != version:
+        return supported, sub
+    if refused.kind == "wrong-subprotocol" and supported != sub:
+        return version, supported
+    return None
+
+
+def _logux_answer(msg: Any, action_id_tail: str) -> dict[str, Any] | None:
+    """The ``logux/processed`` or ``logux/undo`` in a server ``sync`` answering our action."""
+    if not (isinstance(msg, list) and len(msg) >= 4 and msg[0] == "sync"):
+        return None
+    for action in msg[2::2]:
+        if (
+            isinstance(action, dict)
+            and action.get("type") in ("logux/processed", "logux/undo")
+            and isinstance(action.get("id"), str)
+            and action["id"].endswith(action_id_tail)
+        ):
+            return action
+    return None
 
 
 def _reply_value(frame: str | bytes) -> Any:

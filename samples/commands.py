@@ -7,6 +7,8 @@ import contextlib
 import importlib
 import os
 import shutil
+import socket
+from collections import deque
 from pathlib import Path
 from types import ModuleType
 
@@ -14,6 +16,7 @@ import typer
 
 from devtools.clikit import out_console, reports_errors
 from devtools.errors import BadInput
+from devtools.tasks import spawn
 from devtools.tokens import resolve_token
 
 SAMPLE_MODULES = {
@@ -27,6 +30,10 @@ NODE_SAMPLES = {"node-sales-order": "server.mjs"}
 """Samples served by Node (files in samples/js/), with the traffic of the Python twin's name."""
 
 NODE_TRAFFIC = {"node-sales-order": "sales-order"}
+
+LOGUX_SAMPLES = {"logux-counter": "logux_server.mjs"}
+"""Samples that are real @logux/server servers (files in samples/js/): no devtools channel,
+record them with ``rdt record --protocol logux`` (or ``auto``)."""
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 
@@ -54,9 +61,10 @@ def register(app: typer.Typer) -> None:
 def sample(
     name: str = typer.Argument(
         ...,
-        help="sales-order, sales-order-buggy, shopping-list, or node-sales-order (the Node "
-        "server samples/js/server.mjs: ws + Redux Toolkit + node/rdt-devtools; needs node and "
-        "`npm ci --prefix samples/js`).",
+        help="sales-order, sales-order-buggy, shopping-list, node-sales-order (the Node "
+        "server samples/js/server.mjs: ws + Redux Toolkit + node/rdt-devtools), or "
+        "logux-counter (samples/js/logux_server.mjs, a real @logux/server; no devtools "
+        "channel). The Node ones need node and `npm ci --prefix samples/js`.",
     ),
     host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
     port: int = typer.Option(DEFAULT_PORT, "--port", help="Port to listen on (0: any free)."),
@@ -82,6 +90,11 @@ def sample(
     """
     if hash_every < 0 or (snapshot_every is not None and snapshot_every < 1):
         raise BadInput("--hash-every must be ≥ 0 and --snapshot-every ≥ 1")
+    if name in LOGUX_SAMPLES:
+        if traffic:
+            raise BadInput(f"{name} takes no --traffic (send Logux clients to it instead)")
+        _logux_sample(name, host, port, duration)
+        return
     if name in NODE_SAMPLES:
         _node_sample(name, host, port, token, hash_every, snapshot_every, traffic, duration)
         return
@@ -203,6 +216,99 @@ def _node_sample(
             if child.returncode is None:
                 child.terminate()
                 await child.wait()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def logux_command(name: str, host: str, port: int) -> list[str]:
+    """The command line that starts Logux sample ``name`` on ``host:port``.
+
+    Raises:
+        BadInput: node is not on PATH, or samples/js's packages are not installed.
+    """
+    node = shutil.which("node")
+    if node is None:
+        raise BadInput(f"{name} needs Node.js: no `node` on PATH (install Node.js 18 or later)")
+    if not (JS_DIR / "node_modules" / "@logux" / "server" / "package.json").is_file():
+        raise BadInput(f"{name} needs its packages: run `npm ci --prefix {JS_DIR}`")
+    return [node, str(JS_DIR / LOGUX_SAMPLES[name]), str(port), host]
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+def _first_fatal(name: str, lines: deque[str]) -> str | None:
+    """Why a dead Logux server died: the first line of its FATAL/ERROR report, else its last."""
+    for line in lines:
+        if line.startswith(("FATAL", "ERROR")):
+            head = " ".join(line.split("\x0b")[0].split())  # Logux wraps its report with \v
+            return f"{name} could not start: {head}"
+    return lines[-1] if lines else None
+
+
+def _logux_sample(name: str, host: str, port: int, duration: float | None) -> None:
+    """Run a Logux sample as a child process until it exits, ``duration`` or Ctrl-C.
+
+    Its output is drained all along (Logux logs every action; a full pipe would stall it), and
+    the last line of its stderr is the one-line error when it exits before listening.
+    """
+    command = logux_command(name, host, port)
+    if port == 0:  # Logux prints the port it was given: choose a free one here
+        command[2] = str(port := _free_port(host))
+    console = out_console()
+
+    async def main() -> None:
+        child = await asyncio.create_subprocess_exec(
+            *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        errors: deque[str] = deque(maxlen=20)
+
+        async def drain(stream: asyncio.StreamReader, keep: deque[str] | None) -> None:
+            while line := await stream.readline():
+                if keep is not None and line.strip():
+                    keep.append(line.decode("utf-8", "replace").strip())
+
+        assert child.stdout is not None and child.stderr is not None
+        err_task = spawn(drain(child.stderr, errors), "rdt-sample-stderr")
+        out_task: asyncio.Task[None] | None = None
+        try:
+            async with asyncio.timeout(30):
+                while True:
+                    line = (await child.stdout.readline()).decode()
+                    if not line:
+                        await err_task
+                        await child.wait()
+                        raise BadInput(
+                            _first_fatal(name, errors) or f"{name} exited before listening"
+                        )
+                    if line.startswith("listening"):
+                        break
+            out_task = spawn(drain(child.stdout, None), "rdt-sample-stdout")
+            shown = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+            url = f"ws://{shown}:{port}/"
+            console.print(f"sample:   {name} (node, pid {child.pid})")
+            console.print(f"clients:  {url}")
+            console.print("protocol: logux (no devtools channel)")
+            console.print(f"record:   rdt record --upstream {url} --protocol logux")
+            if duration is None:
+                console.print("serving; Ctrl-C to stop")
+                await child.wait()
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(child.wait(), duration)
+        finally:
+            if child.returncode is None:
+                child.terminate()
+                await child.wait()
+            for task in (err_task, out_task):
+                if task is not None:
+                    task.cancel()
 
     try:
         asyncio.run(main())
