@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import secrets
 from typing import Any
 
 import websockets
@@ -79,7 +80,10 @@ class ControlClient:
     def __init__(self, url: str, token: str | None, *, id_prefix: str = "rdt") -> None:
         self.url = url
         self.token = token
-        self._ids = (f"{id_prefix}-{n}" for n in itertools.count(1))
+        # Unique per client: the recorder answers a repeated id from its cache (a retry made
+        # idempotent), so two `rdt inject` runs must never both send "rdt-1".
+        session = secrets.token_hex(4)
+        self._ids = (f"{id_prefix}-{session}-{n}" for n in itertools.count(1))
         self._ws: Any = None
         self._lock: asyncio.Lock | None = None
 

@@ -199,3 +199,25 @@ async def test_two_rdt_record_processes_write_one_store_at_once(log_target, echo
     rows = {r["name"]: r for r in loads(listed.stdout) if r["name"] in ("gateway-a", "gateway-b")}
     assert set(rows) == {"gateway-a", "gateway-b"}
     assert all(r["messages"] == 2 * 2 * 400 for r in rows.values()), rows
+
+
+async def test_two_rdt_inject_runs_get_their_own_answers(sqlite_log, echo_server):
+    """Regression: every `rdt inject` numbered its request "rdt-1", and the recorder answers a
+    repeated id from its cache, so the second run got the first run's answer without sending."""
+    proc, _url, control = spawn_recorder(echo_server.port, sqlite_log)
+    try:
+        answers = []
+        for kind in ("first", "second"):
+            result = await asyncio.to_thread(
+                runner.invoke,
+                app,
+                ["inject", f'{{"type":"{kind}"}}', "--via", "client", "--control", control]
+                + ["--token", TOKEN],
+            )
+            assert result.exit_code == 0, result.output
+            answers.append(result.output)
+        assert 'reply {"type":"first"}' in answers[0]
+        assert 'reply {"type":"second"}' in answers[1]
+    finally:
+        proc.kill()
+        proc.wait()
