@@ -282,13 +282,17 @@ class QueueingWriter:
         self._ready.set()
         while True:
             stopping = self._stopping
+            started = time.monotonic()
             self._drain()
             with self._flushed:
                 self._flush_gen += 1
                 self._flushed.notify_all()
             if stopping:
                 break
-            self._wake.wait(self._interval)
+            # A fixed cadence: the next drain starts ``interval`` after this one started, not
+            # after it ended, so a record queued just after a drain waits at most
+            # max(interval, drain) + the next drain, not drain + interval + drain.
+            self._wake.wait(max(0.0, self._interval - (time.monotonic() - started)))
             self._wake.clear()
         try:
             self._sink.close(ended_ns=getattr(self, "_ended_ns", None))
