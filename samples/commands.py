@@ -11,6 +11,7 @@ import socket
 from collections import deque
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import typer
 
@@ -206,16 +207,9 @@ def _node_sample(
                     f"traffic:  {stats.sent} sent, {stats.received} received, "
                     f"{stats.errors} errors in {stats.elapsed:.2f} s"
                 )
-            if duration is None:
-                console.print("serving; Ctrl-C to stop")
-                await child.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(child.wait(), duration)
+            await _serve(child, duration, console)
         finally:
-            if child.returncode is None:
-                child.terminate()
-                await child.wait()
+            await _stop(child)
 
     try:
         asyncio.run(main())
@@ -296,16 +290,9 @@ def _logux_sample(name: str, host: str, port: int, duration: float | None) -> No
             console.print(f"clients:  {url}")
             console.print("protocol: logux (no devtools channel)")
             console.print(f"record:   rdt record --upstream {url} --protocol logux")
-            if duration is None:
-                console.print("serving; Ctrl-C to stop")
-                await child.wait()
-            else:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(child.wait(), duration)
+            await _serve(child, duration, console)
         finally:
-            if child.returncode is None:
-                child.terminate()
-                await child.wait()
+            await _stop(child)
             for task in (err_task, out_task):
                 if task is not None:
                     task.cancel()
@@ -314,3 +301,21 @@ def _logux_sample(name: str, host: str, port: int, duration: float | None) -> No
         asyncio.run(main())
     except KeyboardInterrupt:
         console.print("stopped")
+
+
+async def _serve(child: Any, duration: float | None, console: Any) -> None:
+    """Wait while a sample's child process serves: until it exits, or ``duration`` seconds
+    (``None``: until Ctrl-C)."""
+    if duration is None:
+        console.print("serving; Ctrl-C to stop")
+        await child.wait()
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(child.wait(), duration)
+
+
+async def _stop(child: Any) -> None:
+    """Stop a sample's child process if it still runs, and reap it."""
+    if child.returncode is None:
+        child.terminate()
+        await child.wait()
