@@ -198,18 +198,26 @@ def silent(args: argparse.Namespace) -> None:
         peak = status_kib(recorder.pid, "VmHWM")
         end = status_kib(recorder.pid, "VmRSS")
     finally:
-        recorder.send_signal(signal.SIGINT)
-        try:
-            recorder.wait(60)
-        except subprocess.TimeoutExpired:
-            recorder.kill()
-        server.kill()
+        interrupt(recorder, server)
     facts = check_log(log)
     print(
         f"silent: {args.clients} clients x {args.seconds:g} s, --max-queue-bytes "
         f"{args.max_queue_bytes}: frames sent {sent[0]}, recorder RSS at start {base // 1024} MB, "
         f"peak {peak // 1024} MB, at the end {end // 1024} MB; log: {facts}"
     )
+
+
+def interrupt(recorder: subprocess.Popen, server: subprocess.Popen) -> str:
+    """Ctrl-C the recorder (killed if it has not stopped in 60 s), kill the server; the
+    recorder's stderr."""
+    recorder.send_signal(signal.SIGINT)
+    try:
+        _, err = recorder.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        recorder.kill()
+        _, err = recorder.communicate()
+    server.kill()
+    return err or ""
 
 
 def stop(proc: subprocess.Popen) -> None:
@@ -356,12 +364,7 @@ def bomb(args: argparse.Namespace) -> None:
         time.sleep(0.5)
         peak = status_kib(recorder.pid, "VmHWM")
     finally:
-        recorder.send_signal(signal.SIGINT)
-        try:
-            recorder.wait(60)
-        except subprocess.TimeoutExpired:
-            recorder.kill()
-        server.kill()
+        interrupt(recorder, server)
     from devtools.store import Log
 
     with Log.open(log) as opened:
@@ -412,13 +415,7 @@ def enospc(args: argparse.Namespace) -> None:
 
         asyncio.run(run())
     finally:
-        recorder.send_signal(signal.SIGINT)
-        try:
-            _, err = recorder.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            recorder.kill()
-            _, err = recorder.communicate()
-        server.kill()
+        err = interrupt(recorder, server)
     try:
         facts = check_log(log)
     finally:
@@ -475,13 +472,7 @@ def upstream(args: argparse.Namespace) -> None:
         asyncio.run(run())
         alive = recorder.poll() is None
     finally:
-        recorder.send_signal(signal.SIGINT)
-        try:
-            _, err = recorder.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            recorder.kill()
-            _, err = recorder.communicate()
-        server.kill()
+        err = interrupt(recorder, server)
     said = [line for line in err.splitlines() if "upstream" in line]
     counts = {s: statuses[:-1].count(s) for s in sorted(set(statuses[:-1]))}
     print(

@@ -119,16 +119,14 @@ class Relay:
         upstream_side = UpstreamSide(self)
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                if self.proxy.upstream_tls is not None:
-                    await loop.create_connection(
-                        lambda: upstream_side,
-                        up.host,
-                        up.port,
-                        ssl=self.proxy.upstream_tls,
-                        server_hostname=up.host,
-                    )
-                else:
-                    await loop.create_connection(lambda: upstream_side, up.host, up.port)
+                tls = self.proxy.upstream_tls
+                await loop.create_connection(
+                    lambda: upstream_side,
+                    up.host,
+                    up.port,
+                    ssl=tls,
+                    server_hostname=up.host if tls is not None else None,
+                )
         except (OSError, TimeoutError) as error:  # ssl.SSLError is an OSError
             reason = f"upstream unavailable: {type(error).__name__}: {error}"[:200]
             self.proxy.health.failed(reason)

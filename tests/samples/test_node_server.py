@@ -328,12 +328,13 @@ def test_rdt_sample_node_port_in_use_is_one_line_exit_3():
     assert done.stderr.count("\n") == 1 and "EADDRINUSE" in done.stderr, done.stderr
 
 
-def test_rdt_sample_without_node_is_one_line_exit_3():
+@pytest.mark.parametrize("name", ["node-sales-order", "logux-counter"])
+def test_rdt_sample_without_node_is_one_line_exit_3(name):
     exe = shutil.which("rdt", path=str(Path(sys.executable).parent))
     assert exe is not None
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}  # no node on it
     done = subprocess.run(
-        [exe, "sample", "node-sales-order", "--duration", "0.1"],
+        [exe, "sample", name, "--duration", "0.1"],
         capture_output=True,
         text=True,
         env=env,
@@ -342,5 +343,5 @@ def test_rdt_sample_without_node_is_one_line_exit_3():
     )
     assert done.returncode == 3
     assert done.stderr.strip().splitlines() == [
-        "rdt: node-sales-order needs Node.js: no `node` on PATH (install Node.js 18 or later)"
+        f"rdt: {name} needs Node.js: no `node` on PATH (install Node.js 18 or later)"
     ]
