@@ -47,3 +47,37 @@ def log_target(request) -> str:
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_log")
     return request.getfixturevalue("postgres_log")
+
+
+NATS_URL = os.environ.get("RDT_TEST_NATS")
+NATS_SKIP_REASON = "RDT_TEST_NATS is not set (CI sets it to the local NATS JetStream; see .ci/run)"
+
+
+@pytest.fixture
+def nats_stream() -> Iterator[tuple[str, str]]:
+    """``(url, stream)``: the NATS server of ``RDT_TEST_NATS`` and a fresh JetStream stream name.
+
+    The stream itself is created by whoever uses it first (a bus worker or the recorder) and
+    deleted afterwards, so tests running side by side never share one.
+    """
+    if not NATS_URL:
+        pytest.skip(NATS_SKIP_REASON)
+    pytest.importorskip("nats", reason="nats-py is not installed (pip install -e '.[bus]')")
+    stream = f"rdt_{uuid.uuid4().hex[:12]}"
+    try:
+        yield NATS_URL, stream
+    finally:
+        import asyncio
+
+        import nats
+
+        async def delete() -> None:
+            client = await nats.connect(NATS_URL)
+            try:
+                await client.jetstream().delete_stream(stream)
+            except Exception:  # never created, or already gone: nothing to clean up
+                pass
+            finally:
+                await client.close()
+
+        asyncio.run(delete())
