@@ -252,7 +252,13 @@ def search(
         None, "--path", help="A JSON Pointer (/orders/o1/total): where its value changes."
     ),
     grep: str | None = typer.Option(
-        None, "--grep", help="A regex over the state as JSON: where it starts or stops matching."
+        None,
+        "--grep",
+        help=(
+            "A regex matched against each line of the state as indented JSON, one line at a "
+            "time ('\"total\": 12', '\"orders\": {'; no indentation, no trailing comma; never "
+            "across lines): where it starts or stops matching."
+        ),
     ),
     where: str | None = typer.Option(
         None, "--where", help="A Python expression over state and event: where it flips."
@@ -269,7 +275,10 @@ def search(
     """The events at which a value, a match or a predicate changes; exit 1 when none does.
 
     One pass over the log. With --path, a side where the pointer leads nowhere is left out of
-    the JSON line (the value appears or disappears).
+    the JSON line (the value appears or disappears). With --grep, the state matches when one of
+    its lines does: the state is written as indented JSON, one line per key or list item, and
+    the regex is searched in each line without its indentation and trailing comma (so a match
+    never spans lines; ^ and $ are the line's ends).
 
     Example: rdt search orders.rdtlog --reducer samples.sales_order:reducer --path /orders/o1/total
     """

@@ -108,6 +108,88 @@ def equal(a: Any, b: Any) -> bool:
     return a == b and _strict_equal_containers(a, b)
 
 
+class _Missing:
+    """The side of :func:`changed_items` that has no such key."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Any = _Missing()
+"""What :func:`changed_items` gives for the value of a key one side does not have."""
+
+
+def changed_items(a: dict, b: dict) -> list[tuple[Any, Any, Any]]:
+    """``(key, old, new)`` for every key whose value differs type-strictly between two dicts.
+
+    :data:`MISSING` stands for the side without the key. Removed and changed keys come in
+    ``a``'s order, added ones last in ``b``'s order. Values that are the same object are skipped
+    by identity (one lookup, one ``is``); values that ``==`` calls equal are confirmed
+    type-strictly in one batch. This is the walk :func:`diff` makes at each pair of dicts (and
+    the incremental ``--grep`` too).
+    """
+    out: list[tuple[Any, Any, Any]] = []
+    # Children that ``==`` calls equal are confirmed type-strictly in one batch at the end.
+    same_a: list[Any] = []
+    same_b: list[Any] = []
+    same_keys: list[Any] = []
+    removed = 0
+    get = b.get
+    for key, old in a.items():
+        new = get(key, MISSING)
+        if new is old:  # the common case first
+            continue
+        if new is MISSING:
+            removed += 1
+            out.append((key, old, MISSING))
+            continue
+        t = type(old)
+        if t is type(new) and old == new:
+            if t is dict or t is list:
+                same_a.append(old)
+                same_b.append(new)
+                same_keys.append(key)
+            continue
+        out.append((key, old, new))
+    if same_a and not _strict_equal_containers(same_a, same_b):
+        out.extend(zip(same_keys, same_a, same_b, strict=True))
+    added = len(b) - len(a) + removed
+    if added:
+        # New keys usually come last (``{**a, key: value}``): look from the end, stop when found.
+        tail: list[tuple[Any, Any, Any]] = []
+        for key in reversed(b):
+            if key not in a:
+                tail.append((key, MISSING, b[key]))
+                if len(tail) == added:
+                    break
+        out.extend(reversed(tail))
+    return out
+
+
+def common_ends(a: Any, b: Any) -> tuple[int, int, int]:
+    """``(start, end_a, end_b)``: ``a[:start]`` equals ``b[:start]`` and ``a[end_a:]`` equals
+    ``b[end_b:]`` (type-strictly), and what differs is ``a[start:end_a]`` against
+    ``b[start:end_b]`` (the common prefix and suffix of two lists, trimmed)."""
+    la, lb = len(a), len(b)
+    shortest = min(la, lb)
+    start = 0
+    while start < shortest and (a[start] is b[start] or equal(a[start], b[start])):
+        start += 1
+    if start == la == lb:
+        return start, la, lb
+    end_a, end_b = la, lb
+    while (
+        end_a > start
+        and end_b > start
+        and (a[end_a - 1] is b[end_b - 1] or equal(a[end_a - 1], b[end_b - 1]))
+    ):
+        end_a -= 1
+        end_b -= 1
+    return start, end_a, end_b
+
+
 def diff(a: Any, b: Any, *, with_old: bool = False) -> list[dict[str, Any]]:
     """The RFC 6902 JSON Patch that turns ``a`` into ``b``.
 
@@ -159,51 +241,20 @@ def _diff(a: Any, b: Any, path: str, ops: list[dict[str, Any]], old: bool) -> No
 
 
 def _diff_dict(a: dict, b: dict, path: str, ops: list[dict[str, Any]], old_values: bool) -> None:
-    # Children that ``==`` calls equal are confirmed type-strictly in one batch at the end.
-    same_a: list[Any] = []
-    same_b: list[Any] = []
-    same_keys: list[Any] = []
-    for key, old in a.items():
-        if key in b:
-            new = b[key]
-            if old is new:
-                continue
-            t = type(old)
-            if t is type(new) and old == new:
-                if t is dict or t is list:
-                    same_a.append(old)
-                    same_b.append(new)
-                    same_keys.append(key)
-                continue
-            _diff(old, new, path + "/" + escape(key), ops, old_values)
-        elif old_values:
-            ops.append({"op": "remove", "path": path + "/" + escape(key), OLD: old})
-        else:
-            ops.append({"op": "remove", "path": path + "/" + escape(key)})
-    if same_a and not _strict_equal_containers(same_a, same_b):
-        for key, old, new in zip(same_keys, same_a, same_b, strict=True):
-            _diff(old, new, path + "/" + escape(key), ops, old_values)
-    for key, new in b.items():
-        if key not in a:
+    for key, old, new in changed_items(a, b):
+        if new is MISSING:
+            if old_values:
+                ops.append({"op": "remove", "path": path + "/" + escape(key), OLD: old})
+            else:
+                ops.append({"op": "remove", "path": path + "/" + escape(key)})
+        elif old is MISSING:
             ops.append({"op": "add", "path": path + "/" + escape(key), "value": new})
+        else:
+            _diff(old, new, path + "/" + escape(key), ops, old_values)
 
 
 def _diff_list(a: list, b: list, path: str, ops: list[dict[str, Any]], old: bool) -> None:
-    la, lb = len(a), len(b)
-    shortest = min(la, lb)
-    start = 0
-    while start < shortest and (a[start] is b[start] or equal(a[start], b[start])):
-        start += 1
-    if start == la == lb:
-        return
-    end_a, end_b = la, lb
-    while (
-        end_a > start
-        and end_b > start
-        and (a[end_a - 1] is b[end_b - 1] or equal(a[end_a - 1], b[end_b - 1]))
-    ):
-        end_a -= 1
-        end_b -= 1
+    start, end_a, end_b = common_ends(a, b)
     na, nb = end_a - start, end_b - start
     for i in range(start, start + min(na, nb)):
         _diff(a[i], b[i], f"{path}/{i}", ops, old)

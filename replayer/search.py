@@ -1,8 +1,9 @@
 """Search through history: the events at which a value, a match or a predicate changes.
 
 A *probe* observes one thing of each state: the value at a JSON Pointer (:class:`PathProbe`),
-whether a regex matches the rendered state (:class:`GrepProbe`) or whether a Python predicate
-over ``state`` and ``event`` holds (:class:`WhereProbe`). :func:`changes` walks ``(v, event,
+whether a regex matches a line of the state as indented JSON (:class:`GrepProbe`, the rule in
+:mod:`replayer.grep`) or whether a Python predicate over ``state`` and ``event`` holds
+(:class:`WhereProbe`). :func:`changes` walks ``(v, event,
 state after)`` triples and yields a :class:`Change` at every event after which the probe's
 observation differs from the one before — a pointer's value appears, disappears or changes; a
 match starts or stops; a predicate flips.
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from devtools.errors import BadInput
-from devtools.jsonutil import dumps
+from replayer import grep
 from replayer.diff import equal, split_pointer
 from replayer.errors import ReplayError
 from replayer.fold import PyReducer
@@ -56,6 +57,11 @@ class Probe(Protocol):
         """The observation of the state after ``v`` (``event`` is ``None`` at the start)."""
         ...
 
+    def observer(self) -> Callable[[Any, Any, int], Any]:
+        """The same observation for one pass over consecutive states: it may keep what it saw
+        of the state before (``--grep`` does) and is called once per state, in order."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PathProbe:
@@ -71,6 +77,9 @@ class PathProbe:
         if pointer and not pointer.startswith("/"):
             raise BadInput(f"--path takes a JSON Pointer like /orders/o1/total; got {pointer!r}")
         return cls(pointer, tuple(split_pointer(pointer)))
+
+    def observer(self) -> Callable[[Any, Any, int], Any]:
+        return self
 
     def __call__(self, state: Any, event: Any, v: int) -> Any:
         value = state
@@ -94,7 +103,8 @@ class PathProbe:
 
 @dataclass(frozen=True, slots=True)
 class GrepProbe:
-    """Whether a regex matches the state rendered as compact JSON (keys in state order)."""
+    """Whether a regex matches at least one line of the state as indented JSON (the rule:
+    :mod:`replayer.grep`; a match never spans lines)."""
 
     text: str
     pattern: re.Pattern[str]
@@ -109,11 +119,17 @@ class GrepProbe:
             raise BadInput(f"--grep {regex!r} is not a valid regex: {error}") from None
 
     def __call__(self, state: Any, event: Any, v: int) -> bool:
-        try:
-            rendered = dumps(state).decode()
-        except (TypeError, ValueError):
-            rendered = repr(state)
-        return self.pattern.search(rendered) is not None
+        """Writes every line of ``state`` (one state; a pass uses :meth:`observer`)."""
+        return grep.count_matches(self.pattern, state) > 0
+
+    def observer(self) -> Callable[[Any, Any, int], bool]:
+        """Keeps the matching lines' count from one state to the next, walking what changed."""
+        update = grep.LineMatches(self.pattern).update
+
+        def observe(state: Any, event: Any, v: int) -> bool:
+            return update(state) > 0
+
+        return observe
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +153,9 @@ class WhereProbe:
             compile(source, "<--where>", "eval"), {"__builtins__": builtins}
         )
         return cls(expr, predicate, function)
+
+    def observer(self) -> Callable[[Any, Any, int], Any]:
+        return self
 
     def __call__(self, state: Any, event: Any, v: int) -> bool:
         try:
@@ -225,9 +244,10 @@ def changes(
         start: ``(v, state)`` the steps fold from (observed with ``event=None``).
         steps: ``(v, event, state after)`` in order.
     """
-    old = watch(start[1], None, start[0])
+    observe = watch.observer()
+    old = observe(start[1], None, start[0])
     for v, event, state in steps:
-        new = watch(state, event, v)
+        new = observe(state, event, v)
         if _differs(old, new):
             kind = event.get("type") if type(event) is dict else None
             yield Change(v, old, new, kind if type(kind) is str else None)

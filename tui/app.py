@@ -714,7 +714,10 @@ class RdtApp(App[None]):
                 "Search the history: the events at which this changes",
                 value=self.search_query or "",
                 placeholder="/orders/o1/total   re:ACME   state['total'] < 0",
-                hint="/pointer (its value) · re:REGEX (state as JSON) · expression (state, event)",
+                hint=(
+                    "/pointer (its value) · re:REGEX (a line of the state as indented JSON, "
+                    'e.g. re:"total": -) · expression (state, event)'
+                ),
                 validate=check,
             ),
             self._start_search,
