@@ -111,12 +111,12 @@ class GrepProbe:
     kind: str = "grep"
 
     @classmethod
-    def parse(cls, regex: str) -> GrepProbe:
-        """Raises BadInput: ``regex`` does not compile."""
+    def parse(cls, regex: str, *, option: str = "--grep") -> GrepProbe:
+        """Raises BadInput: ``regex`` does not compile (``option`` names it in the message)."""
         try:
             return cls(regex, re.compile(regex))
         except re.error as error:
-            raise BadInput(f"--grep {regex!r} is not a valid regex: {error}") from None
+            raise BadInput(f"{option} {regex!r} is not a valid regex: {error}") from None
 
     def __call__(self, state: Any, event: Any, v: int) -> bool:
         """Writes every line of ``state`` (one state; a pass uses :meth:`observer`)."""
@@ -145,12 +145,12 @@ class WhereProbe:
     kind: str = "where"
 
     @classmethod
-    def parse(cls, expr: str) -> WhereProbe:
-        """Raises BadExpression: ``expr`` does not compile."""
-        predicate = Predicate.compile(expr, option="--where")
+    def parse(cls, expr: str, *, option: str = "--where") -> WhereProbe:
+        """Raises BadExpression: ``expr`` does not compile (``option`` names it in messages)."""
+        predicate = Predicate.compile(expr, option=option)
         source = f"lambda state, event, v: ({expr.strip()}\n)"
         function = eval(  # noqa: S307 - the user's own expression, checked by compile above
-            compile(source, "<--where>", "eval"), {"__builtins__": builtins}
+            compile(source, f"<{option}>", "eval"), {"__builtins__": builtins}
         )
         return cls(expr, predicate, function)
 
@@ -193,8 +193,8 @@ def parse_query(text: str) -> Probe:
     if text.startswith("/"):
         return PathProbe.parse(text)
     if text.startswith("re:"):
-        return GrepProbe.parse(text[3:])
-    return WhereProbe.parse(text)
+        return GrepProbe.parse(text[3:], option="re:")
+    return WhereProbe.parse(text, option="search")
 
 
 @dataclass(frozen=True, slots=True)

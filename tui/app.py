@@ -633,7 +633,9 @@ class RdtApp(App[None]):
             return
         from devtools.jsonutil import dumps
 
-        self.injections.items.append(Injection(dumps(action).decode(), action))
+        self.injections.items.append(
+            Injection(dumps(action).decode(), action, inserted_after=after)
+        )
         self.set_busy("what-if…")
         self._run_insert(after, action)
 

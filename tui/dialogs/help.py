@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -41,21 +42,27 @@ class HelpScreen(ModalScreen[None]):
         align: center middle;
     }
     HelpScreen > Vertical {
-        width: 96;
+        width: 104;
+        max-width: 100%;
         height: auto;
         border: thick $accent;
         background: $surface;
         padding: 1 2;
     }
+    HelpScreen #help-title {
+        margin-bottom: 1;
+    }
     """
 
     def compose(self) -> ComposeResult:
-        text = Text("rdt tui — keys\n\n", style="bold")
+        keys = Table.grid(padding=(0, 2))
+        keys.add_column(style="bold cyan", no_wrap=True)
+        keys.add_column()  # a long line wraps under its own column
         for key, what in KEYS:
-            text.append(f"{key:<14}", style="bold cyan")
-            text.append(what + "\n")
+            keys.add_row(key, what)
         with Vertical():
-            yield Static(text)
+            yield Static(Text("rdt tui — keys", style="bold"), id="help-title")
+            yield Static(keys)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -28,8 +28,12 @@ class Injection:
     action: dict[str, Any]
     result: dict[str, Any] | None = None
     error: str | None = None
+    inserted_after: int | None = None
+    """Set for a what-if insert into a log (never sent): the event it went after."""
 
     def summary(self) -> str:
+        if self.inserted_after is not None:
+            return f"what-if: inserted after v {self.inserted_after}"
         if self.error:
             return f"failed: {self.error}"
         if self.result is None:
@@ -110,7 +114,7 @@ class InjectDialog(ModalScreen[dict[str, Any] | None]):
     def _history_text(self) -> Text:
         text = Text()
         if not self.history.items:
-            text.append("no actions injected yet", style="dim")
+            text.append("no actions yet", style="dim")
         for item in self.history.items[-50:]:
             text.append(preview(item.action, 60), style="cyan")
             text.append("  → " + visible(item.summary()) + "\n")
