@@ -12,7 +12,12 @@ generator), then in interleaved rounds (alternating which goes first) times:
 Prints each probe's median ratio of CPU seconds (search / replay) and exits 1 when a ratio is
 above the bar (1.3×).
 
-Usage: python bench/search.py [--events N] [--rounds 3]
+``--js N`` also times, for orientation (not judged), the same passes over the first N events
+with the JavaScript twin of the reducer (``bench/orders.mjs``, one Node worker), in wall time
+(the reductions run in Node): a JS search receives every state from the worker, which a JS
+replay does not.
+
+Usage: python bench/search.py [--events N] [--rounds 3] [--js N]
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from replayer.engine import Replay
 from replayer.search import GrepProbe, PathProbe, WhereProbe, search
 
 BAR = 1.3
+JS_REDUCER = f"{Path(__file__).resolve().parent / 'orders.mjs'}:reducer"
 
 
 def _fresh(path: Path) -> None:
@@ -41,26 +47,48 @@ def _fresh(path: Path) -> None:
     conn.close()
 
 
-def replay_pass(path: Path) -> tuple[float, float]:
+def replay_pass(path: Path, ref=reducer, to_v=None) -> tuple[float, float]:
     _fresh(path)
     wall, cpu = time.perf_counter(), time.process_time()
-    with Replay.open(path, reducer=reducer, persist_after=0) as replay:
-        replay.build()
+    with Replay.open(path, reducer=ref, persist_after=0) as replay:
+        if to_v is None:
+            replay.build()
+        else:
+            replay.state_at(to_v)  # the same fold, over events 1..to_v
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def search_pass(path: Path, watch) -> tuple[float, float, int]:
+def search_pass(path: Path, watch, ref=reducer, to_v=None) -> tuple[float, float, int]:
     _fresh(path)
     wall, cpu = time.perf_counter(), time.process_time()
-    with Replay.open(path, reducer=reducer, persist_after=0) as replay:
-        found = sum(1 for _ in search(replay, watch))
+    with Replay.open(path, reducer=ref, persist_after=0) as replay:
+        found = sum(1 for _ in search(replay, watch, to_v=to_v))
     return time.perf_counter() - wall, time.process_time() - cpu, found
+
+
+def js_rounds(path: Path, probes: dict, rounds: int, to_v: int) -> None:
+    """The same passes with the JavaScript reducer over events 1..to_v, wall time."""
+    walls: dict[str, list[float]] = {name: [] for name in probes}
+    for i in range(rounds):
+        base = replay_pass(path, JS_REDUCER, to_v)[0]
+        line = f"  JS round {i + 1}: replay {base:.2f} s"
+        for name, watch in probes.items():
+            wall, _cpu, found = search_pass(path, watch, JS_REDUCER, to_v)
+            walls[name].append(wall / base)
+            line += f"; {name.split()[0]} {wall:.2f} s ({found} changes)"
+        print(line, flush=True)
+    for name, values in walls.items():
+        print(
+            f"JS search {name}, {to_v:,} events: {statistics.median(values):.2f}x one JS replay "
+            f"(wall, median of {rounds}; rounds {' '.join(f'{r:.2f}' for r in values)})"
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--js", type=int, default=0, metavar="N", help="also JS, N events")
     args = parser.parse_args()
     n = args.events
     probes = {
@@ -95,6 +123,8 @@ def main() -> int:
                 f"search {name}: {median:.2f}x one replay (CPU, median of {args.rounds}; "
                 f"rounds {' '.join(f'{r:.2f}' for r in values)}) (bar {BAR}x: {verdict})"
             )
+        if args.js:
+            js_rounds(path, probes, args.rounds, min(args.js, n))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return 0 if ok else 1

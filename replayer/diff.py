@@ -58,7 +58,8 @@ def split_pointer(path: str) -> list[str]:
     return [unescape(t) for t in path[1:].split("/")]
 
 
-def _kind(value: Any) -> type | None:
+def container_kind(value: Any) -> type | None:
+    """``dict`` or ``list`` for a JSON object or array (a tuple is an array), else ``None``."""
     t = type(value)
     if t is dict or t is list:
         return t
@@ -83,7 +84,7 @@ def _strict_equal_containers(a: Any, b: Any) -> bool:
 def _walk_equal(a: Any, b: Any) -> bool:
     if a is b:
         return True
-    ka, kb = _kind(a), _kind(b)
+    ka, kb = container_kind(a), container_kind(b)
     if ka is not kb:
         return False
     if ka is _DICT:
@@ -100,8 +101,8 @@ def equal(a: Any, b: Any) -> bool:
     ``-0.0`` and ``0.0`` do not, as in the state hash)."""
     if a is b:
         return True
-    ka = _kind(a)
-    if ka is not _kind(b):
+    ka = container_kind(a)
+    if ka is not container_kind(b):
         return False
     if ka is None:
         return type(a) is type(b) and a == b
@@ -225,7 +226,7 @@ def _diff(a: Any, b: Any, path: str, ops: list[dict[str, Any]], old: bool) -> No
     if ta is list and tb is list:
         _diff_list(a, b, path, ops, old)
         return
-    ka, kb = _kind(a), _kind(b)
+    ka, kb = container_kind(a), container_kind(b)
     if ka is not None and ka is kb:
         if ka is _DICT:
             _diff_dict(a, b, path, ops, old)

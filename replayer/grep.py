@@ -28,7 +28,8 @@ from typing import Any
 
 import orjson
 
-from replayer.diff import MISSING, _kind, changed_items, common_ends
+from replayer.diff import MISSING, changed_items, common_ends
+from replayer.diff import container_kind as _kind
 
 _DICT = dict
 _LIST = list
@@ -227,12 +228,15 @@ class LineMatches:
         """How many more lines match once ``old`` (with ``node``) becomes ``new``; new's node."""
         kind = _kind(old)
         if node is not None and kind is _kind(new):
-            before = self._head(prefix, kind, not old) + node.count
+            before = node.count
             if kind is _DICT:
                 self._dict(node, old, new)
             else:
                 self._list(node, old, new)
-            return self._head(prefix, kind, not new) + node.count - before, node
+            change = node.count - before
+            if bool(old) != bool(new):  # its first line changes: "k": {}  <->  "k": {
+                change += self._head(prefix, kind, not new) - self._head(prefix, kind, not old)
+            return change, node
         fresh = self._build(new)
         return self._weight(prefix, new, fresh) - self._weight(prefix, old, node), fresh
 

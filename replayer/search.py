@@ -3,10 +3,9 @@
 A *probe* observes one thing of each state: the value at a JSON Pointer (:class:`PathProbe`),
 whether a regex matches a line of the state as indented JSON (:class:`GrepProbe`, the rule in
 :mod:`replayer.grep`) or whether a Python predicate over ``state`` and ``event`` holds
-(:class:`WhereProbe`). :func:`changes` walks ``(v, event,
-state after)`` triples and yields a :class:`Change` at every event after which the probe's
-observation differs from the one before — a pointer's value appears, disappears or changes; a
-match starts or stops; a predicate flips.
+(:class:`WhereProbe`). :func:`changes` walks ``(v, event, state after)`` triples and yields a
+:class:`Change` at every event after which the probe's observation differs from the one before
+— a pointer's value appears, disappears or changes; a match starts or stops; a predicate flips.
 
 :func:`search` runs it over a :class:`~replayer.engine.Replay` in one pass: from the state
 before ``--from`` (a checkpoint plus a few reductions), folding the events once. A Python
