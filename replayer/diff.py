@@ -136,15 +136,17 @@ def changed_items(a: dict, b: dict) -> list[tuple[Any, Any, Any]]:
     same_a: list[Any] = []
     same_b: list[Any] = []
     same_keys: list[Any] = []
+    if type(b) is not dict:
+        b = dict(b)  # a defaultdict's subscript would add the key it looks up
     removed = 0
-    get = b.get
     for key, old in a.items():
-        new = get(key, MISSING)
-        if new is old:  # the common case first
-            continue
-        if new is MISSING:
+        try:
+            new = b[key]  # (a subscript in a try is the cheapest lookup in the hot loop)
+        except KeyError:
             removed += 1
             out.append((key, old, MISSING))
+            continue
+        if new is old:  # the common case
             continue
         t = type(old)
         if t is type(new) and old == new:

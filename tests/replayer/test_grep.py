@@ -172,3 +172,14 @@ def test_a_type_change_hidden_by_equality_is_seen():
     assert matches.update({"k": items}) == 0
     assert matches.update({"k": [0, True, 2]}) == 1
     assert matches.update({"k": [0, 1, 2]}) == 0
+
+
+def test_a_defaultdict_in_the_state_is_only_read():
+    from collections import defaultdict
+
+    old = defaultdict(int, {"a": 1})
+    new = defaultdict(int, {"b": 1})
+    matches = LineMatches(re.compile(r'^"a"'))
+    assert matches.update({"d": old}) == 1
+    assert matches.update({"d": new}) == 0
+    assert dict(old) == {"a": 1} and dict(new) == {"b": 1}

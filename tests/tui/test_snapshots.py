@@ -60,6 +60,11 @@ def log_path(tmp_path: Path) -> str:
     return target
 
 
+def shot(snap_compare, log_path: str, run_before, **app) -> bool:
+    """Whether the app over ``log_path``, once ``run_before`` has run, looks as its snapshot."""
+    return snap_compare(SnapApp(log_path, **app), terminal_size=SIZE, run_before=run_before)
+
+
 async def until(pilot, condition: Callable[[], bool], what: str) -> None:
     """Settle until ``condition`` holds; fail (rather than take a wrong screenshot) if it never
     does."""
@@ -108,7 +113,7 @@ def test_replay_screen_state_tab(snap_compare, log_path) -> None:
         await pilot.press("j", "j", "j", "j")  # v 5 has a snapshot
         await settle(pilot)
 
-    assert snap_compare(SnapApp(log_path), terminal_size=SIZE, run_before=run_before)
+    assert shot(snap_compare, log_path, run_before)
 
 
 def test_replay_screen_messages_raw_tab(snap_compare, log_path) -> None:
@@ -120,7 +125,7 @@ def test_replay_screen_messages_raw_tab(snap_compare, log_path) -> None:
         pilot.app.query_one(TabbedContent).active = "tab-raw"
         await settle(pilot)
 
-    assert snap_compare(SnapApp(log_path), terminal_size=SIZE, run_before=run_before)
+    assert shot(snap_compare, log_path, run_before)
 
 
 def test_help_screen(snap_compare, log_path) -> None:
@@ -131,7 +136,7 @@ def test_help_screen(snap_compare, log_path) -> None:
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen), "help shown")
 
-    assert snap_compare(SnapApp(log_path), terminal_size=SIZE, run_before=run_before)
+    assert shot(snap_compare, log_path, run_before)
 
 
 @pytest.mark.parametrize("key", ["2", "3", "4", "5"], ids=["diff", "action", "raw", "cause"])
@@ -143,9 +148,7 @@ def test_replay_screen_tab(snap_compare, log_path, key) -> None:
         await pilot.press("j", "j", "j", "j", "j", key)
         await settle(pilot)
 
-    assert snap_compare(
-        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
-    )
+    assert shot(snap_compare, log_path, run_before, reducer=COUNTER)
 
 
 def test_search_hits_tab(snap_compare, log_path) -> None:
@@ -157,9 +160,7 @@ def test_search_hits_tab(snap_compare, log_path) -> None:
         await pilot.press("n", "n")
         await until(pilot, lambda: pilot.app.event_list.row.key == 5, "the cursor on v 5")
 
-    assert snap_compare(
-        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
-    )
+    assert shot(snap_compare, log_path, run_before, reducer=COUNTER)
 
 
 def test_search_grep_hits_tab(snap_compare, log_path) -> None:
@@ -169,9 +170,7 @@ def test_search_grep_hits_tab(snap_compare, log_path) -> None:
         await replay_ready(pilot)
         await search(pilot, 're:^"count": \\d*5$')
 
-    assert snap_compare(
-        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
-    )
+    assert shot(snap_compare, log_path, run_before, reducer=COUNTER)
 
 
 # ---------------------------------------------------------------- the one-line dialogs
@@ -210,9 +209,7 @@ def test_prompt_dialog(snap_compare, log_path, dialog) -> None:
             pilot.app.screen.query_one(Input).value = text
         await steady(pilot)
 
-    assert snap_compare(
-        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
-    )
+    assert shot(snap_compare, log_path, run_before, reducer=COUNTER)
 
 
 def test_filter_applied(snap_compare, log_path) -> None:
@@ -226,7 +223,7 @@ def test_filter_applied(snap_compare, log_path) -> None:
         await pilot.press("j")
         await settle(pilot)
 
-    assert snap_compare(SnapApp(log_path), terminal_size=SIZE, run_before=run_before)
+    assert shot(snap_compare, log_path, run_before)
 
 
 # ---------------------------------------------------------------- what-if insert (i in a log)
@@ -271,9 +268,7 @@ def test_insert_dialog(snap_compare, log_path) -> None:
         pilot.app.screen.query_one(Input).value = ACTION
         await steady(pilot)
 
-    assert snap_compare(
-        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
-    )
+    assert shot(snap_compare, log_path, run_before, reducer=COUNTER)
 
 
 def test_insert_dialog_refuses_an_action_without_a_type(snap_compare, log_path) -> None:
@@ -284,9 +279,7 @@ def test_insert_dialog_refuses_an_action_without_a_type(snap_compare, log_path) 
         await until(pilot, lambda: "type" in str(error.render()), "the error shown")
         await steady(pilot)
 
-    assert snap_compare(
-        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
-    )
+    assert shot(snap_compare, log_path, run_before, reducer=COUNTER)
 
 
 def test_insert_result_in_the_diff_tab(snap_compare, log_path) -> None:
@@ -296,9 +289,7 @@ def test_insert_result_in_the_diff_tab(snap_compare, log_path) -> None:
         await open_insert(pilot)
         await insert(pilot, ACTION)
 
-    assert snap_compare(
-        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
-    )
+    assert shot(snap_compare, log_path, run_before, reducer=COUNTER)
 
 
 def test_insert_dialog_lists_earlier_actions(snap_compare, log_path) -> None:
@@ -313,6 +304,4 @@ def test_insert_dialog_lists_earlier_actions(snap_compare, log_path) -> None:
         await until(pilot, lambda: isinstance(pilot.app.screen, InjectDialog), "dialog again")
         await steady(pilot)
 
-    assert snap_compare(
-        SnapApp(log_path, reducer=COUNTER), terminal_size=SIZE, run_before=run_before
-    )
+    assert shot(snap_compare, log_path, run_before, reducer=COUNTER)
