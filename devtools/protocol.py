@@ -36,8 +36,19 @@ CONNECTION_HEADER = "X-Rdt-Connection"
 MAX_CONNECTION_ID = 200
 """The longest ``X-Rdt-Connection`` value accepted (longer values are ignored)."""
 
-RECORD_KINDS = ("connection", "message", "event", "snapshot", "gap", "mark")
-"""The record kinds a control-endpoint subscriber may ask for (PROTOCOL.md §4)."""
+RECORD_KINDS = (
+    "connection",
+    "message",
+    "event",
+    "snapshot",
+    "gap",
+    "mark",
+    "worker",
+    "worker_snapshot",
+    "divergence",
+)
+"""The record kinds a control-endpoint subscriber may ask for (PROTOCOL.md §3, §5); the last
+three only a recording of several workers has."""
 
 DEVTOOLS_REQUESTS = frozenset({SUBSCRIBE, GET_STATE, DISPATCH})
 """Requests a reducer server's devtools channel serves."""
