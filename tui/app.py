@@ -150,6 +150,8 @@ class RdtApp(App[None]):
         self.stall_ms = 0.0
         """The longest live batch, in ms (the benchmark reads it)."""
         self._polling = False
+        self.worker_alerts: list[Any] = []
+        """Workers that disagree (:class:`tui.workers.WorkerAlert`), as they were raised."""
 
     # ------------------------------------------------------------------ layout
 
@@ -182,7 +184,9 @@ class RdtApp(App[None]):
             self.set_interval(LIVE_TICK, self._live_tick, name="live-tick")
             self.set_interval(LIVE_STATUS_EVERY, self._poll_status, name="live-status")
             self._poll_status()
-        elif self.empty_note is not None:
+            return
+        self._log_alerts()
+        if self.empty_note is not None:
             self.notify(self.empty_note, title="no events", severity="warning")
         elif self.reducer_ref is not None and self.replay is None:
             self._open_replay()
@@ -222,8 +226,33 @@ class RdtApp(App[None]):
                 busy=self.busy or (self.feed.error if self.live and self.feed.error else None),
                 newer=max(0, shown - 1 - lst.cursor) if self.live and row is not None else 0,
                 behind=self.feed.behind() if self.live else None,
+                workers=self._workers_line(),
             )
         )
+
+    def _workers_line(self) -> str | None:
+        if not self.worker_alerts:
+            return None
+        more = len(self.worker_alerts) - 1
+        return self.worker_alerts[0].headline + (f" (+{more} more)" if more else "")
+
+    def raise_worker_alerts(self, alerts: list[Any]) -> None:
+        """Say (a notification, the header) that workers disagree."""
+        for alert in alerts:
+            self.worker_alerts.append(alert)
+            self.notify(alert.describe(), title=alert.headline, severity="error", timeout=30)
+        if alerts:
+            self.refresh_header()
+
+    @work(thread=True, exclusive=True, group="workers")
+    def _log_alerts(self) -> None:
+        """Replay mode: where the log's workers disagree (one pass over their hashes)."""
+        try:
+            alerts = self.timeline.worker_alerts()
+        except RdtError:
+            return
+        if alerts:
+            self.call_from_thread(self.raise_worker_alerts, alerts)
 
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
         """Show a toast (our own text, never markup) and keep it in :attr:`notes`."""
@@ -323,7 +352,9 @@ class RdtApp(App[None]):
         self._rendered.add(tab)
         if tab == "tab-state":
             state = self._one(StateView)
-            if found.state_note is None:
+            if found.workers is not None and found.workers.states:
+                state.show_state(found.workers.states, found.workers.title)
+            elif found.state_note is None:
                 state.show_state(found.state, f"state after {found.row.label}")
             else:
                 state.show_note(found.state_note)
@@ -340,7 +371,7 @@ class RdtApp(App[None]):
         elif tab == "tab-raw":
             self._one(RawView).show_row(found.row, found.cause)
         elif tab == "tab-cause":
-            self._one(CauseView).show_chain(found.cause, found.caused, found.replies)
+            self._one(CauseView).show_chain(found.cause, found.caused, found.replies, found.workers)
 
     # ------------------------------------------------------------------ replay engine
 
@@ -814,6 +845,16 @@ class RdtApp(App[None]):
         applied = self.feed.drain(limit)
         if not applied and not self.feed.error:
             return False
+        feed = self.feed
+        if feed.alerts:
+            alerts = list(feed.alerts)
+            feed.alerts.clear()
+            self.raise_worker_alerts(alerts)
+        if feed.workers_changed:
+            feed.workers_changed = False
+            row = self.event_list.row
+            if row is not None and row.kind == "event" and not self.following:
+                self._compute_details(row, self.event_list.pinned)
         self.applied += applied
         self._frozen.grew(applied)
         lst = self.event_list

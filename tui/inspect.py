@@ -12,6 +12,7 @@ from typing import Any
 from devtools.errors import RdtError
 from devtools.model import Event, Message
 from tui.rows import Row
+from tui.workers import WorkerStates, worker_states
 
 NEEDS_REDUCER = "no recorded snapshot at v {v}: open the log with --reducer REF to replay states"
 
@@ -30,6 +31,8 @@ class Details:
     cause: Message | None = None
     caused: list[Event] = field(default_factory=list)
     replies: list[Message] = field(default_factory=list)
+    workers: WorkerStates | None = None
+    """Workers disagree at this event: both their states and the diff."""
 
 
 def state_at(timeline: Any, replay: Any, v: int) -> tuple[Any, str | None]:
@@ -80,8 +83,11 @@ def details(timeline: Any, replay: Any, row: Row, pinned: int | None = None) -> 
     cause = timeline.message(record.cause_seq) if record.cause_seq else None
     caused = timeline.events_caused_by(record.cause_seq, 10, near_v=v) if record.cause_seq else []
     replies = timeline.replies(cause) if cause is not None else []
+    alerts = [alert for alert in timeline.worker_alerts() if alert.v == v]
+    workers = worker_states(alerts, timeline.worker_snapshots()) if alerts else None
     return Details(
         row,
+        workers=workers,
         state=state,
         state_note=note,
         diff_title=title,

@@ -18,8 +18,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from devtools.model import Event, Mark, Message, Snapshot
+from devtools.model import Event, Mark, Message, Snapshot, WorkerSnapshot
 from tui.rows import Row, RowKind, event_row, message_row
+from tui.workers import WorkerAlert, alerts_of
 
 PAGE = 128
 """Rows read per page."""
@@ -236,6 +237,12 @@ class Timeline(Protocol):
 
     def marks(self) -> list[Mark]: ...
 
+    def worker_alerts(self) -> list[WorkerAlert]:
+        """Where workers disagree (a recording of several workers; else none)."""
+        ...
+
+    def worker_snapshots(self) -> list[WorkerSnapshot]: ...
+
 
 class LogTimeline:
     """A log read through a :class:`devtools.store.LogReader` (replay mode)."""
@@ -244,9 +251,26 @@ class LogTimeline:
         self.reader = reader
         self.events = LogRowSource(reader, "event")
         self.messages = LogRowSource(reader, "message")
+        self._alerts: list[WorkerAlert] | None = None
+        self._worker_snapshots: list[WorkerSnapshot] | None = None
 
     def snapshot_at_or_before(self, v: int) -> Snapshot | None:
         return self.reader.snapshot_at_or_before(v)
+
+    def worker_alerts(self) -> list[WorkerAlert]:
+        """Decided once from the log's worker hashes (blocking: one pass over them)."""
+        if self._alerts is None:
+            from devtools.workers import disagreements
+
+            workers = self.reader.workers()
+            found = disagreements(self.reader.worker_hashes()) if len(workers) > 1 else []
+            self._alerts = alerts_of(found, workers)
+        return self._alerts
+
+    def worker_snapshots(self) -> list[WorkerSnapshot]:
+        if self._worker_snapshots is None:
+            self._worker_snapshots = self.reader.worker_snapshots()
+        return self._worker_snapshots
 
     def message(self, seq: int) -> Message | None:
         return self.reader.message(seq)
@@ -314,6 +338,20 @@ class LiveTimeline:
         self._snapshots: list[Snapshot] = []
         self._marks: list[Mark] = []
         self._caused: dict[int, list[Event]] = {}
+        self._alerts: list[WorkerAlert] = []
+        self._worker_snapshots: list[WorkerSnapshot] = []
+
+    def add_alert(self, alert: WorkerAlert) -> None:
+        self._alerts.append(alert)
+
+    def add_worker_snapshot(self, snapshot: WorkerSnapshot) -> None:
+        self._worker_snapshots.append(snapshot)
+
+    def worker_alerts(self) -> list[WorkerAlert]:
+        return list(self._alerts)
+
+    def worker_snapshots(self) -> list[WorkerSnapshot]:
+        return sorted(self._worker_snapshots, key=lambda s: (s.v, s.worker))
 
     def add_event(self, event: Event) -> None:
         self.add_event_row(event_row(event))

@@ -6,16 +6,24 @@ from rich.text import Text
 
 from devtools.model import Event, Message
 from tui.text import clock, preview, visible
+from tui.widgets.diff_view import patch_text
 from tui.widgets.textpane import TextPane
+from tui.workers import WorkerStates
 
 
 class CauseView(TextPane):
     """The causal chain around the selected row (filled by the app from a worker)."""
 
     def show_chain(
-        self, cause: Message | None, events: list[Event], replies: list[Message]
+        self,
+        cause: Message | None,
+        events: list[Event],
+        replies: list[Message],
+        workers: WorkerStates | None = None,
     ) -> None:
         text = Text()
+        if workers is not None:
+            text.append_text(workers_text(workers))
         text.append("message\n", style="bold")
         if cause is None:
             text.append(
@@ -40,3 +48,19 @@ class CauseView(TextPane):
             text.append(visible(reply.type or f"[{reply.flag}]"), style="cyan")
             text.append("\n")
         self.show(text)
+
+
+def workers_text(workers: WorkerStates) -> Text:
+    """Workers that disagree at this event: who, their hashes, the diff between their states."""
+    text = Text()
+    for alert in workers.alerts:
+        text.append("workers disagree\n", style="bold red")
+        text.append("  " + visible(alert.describe()) + "\n", style="red")
+        for index, digest in sorted(alert.hashes.items()):
+            mark = "≠" if index == alert.worker else "="
+            text.append(f"  {mark} worker {index}: {visible(str(digest))}\n", style="dim")
+    if workers.patch is not None:
+        title = "  diff (reference worker → disagreeing worker)"
+        text.append_text(patch_text(title, workers.patch))
+    text.append("  " + visible(workers.note) + "\n\n", style="dim")
+    return text

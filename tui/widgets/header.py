@@ -32,6 +32,8 @@ class HeaderInfo:
     behind: int | None = None
     """Live mode: records the list does not show yet (queued here, or recorded but not yet
     received); ``None`` while the recorder's count is not known."""
+    workers: str | None = None
+    """Workers disagree: ``worker 3 disagrees at v=6`` (and how many more)."""
 
 
 def header_text(info: HeaderInfo | None) -> Text:
@@ -57,6 +59,8 @@ def header_text(info: HeaderInfo | None) -> Text:
     elif info.following is False:
         newer = f"{info.newer:,} newer · " if info.newer else ""
         text.append(f"│ paused · {newer}f/G: follow ", style="red")
+    if info.workers:
+        text.append(f"│ ⚠ {visible(info.workers)} ", style="bold red")
     if info.busy:
         text.append(f"│ {visible(info.busy)} ", style="bold magenta")
     return text
