@@ -8,8 +8,9 @@ the one rule here, so the log and the live feed name the same workers at the sam
   largest group agrees; on a tie, the group holding the lowest-numbered worker (worker 1 is the
   first channel the recorder was given). Every worker outside that group **disagrees** at
   ``v``, with the group's lowest-numbered worker as its *reference*.
-- A worker whose event object for ``v`` differs from the one stored (the first report of ``v``
-  wins) disagrees at ``v`` too (``kind = "event"``), whatever its hash.
+- The event objects the workers reported for ``v`` are grouped the same way (the stored copy —
+  the first report of ``v``, or the bus's — against the others): a worker outside the largest
+  group disagrees at ``v`` too (``kind = "event"``), whatever its hash.
 - A worker is named once, at the first ``v`` it disagrees; after that its state differs
   anyway.
 
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from devtools.canonical import CanonicalError, canonical_bytes
 from devtools.model import WorkerHash
 
 __all__ = ["Disagreement", "Tally", "decide", "disagreements"]
@@ -43,8 +45,8 @@ class Disagreement:
     v: int
     worker: int
     reference: int | None
-    """The worker it disagrees with (the agreeing group's lowest-numbered); ``None`` when no
-    worker agreed with the stored event (it came from the bus)."""
+    """The worker it disagrees with (the agreeing group's lowest-numbered; ``None`` when none
+    is known)."""
     kind: Literal["hash", "event"] = "hash"
     """``hash``: its state hash after ``v`` differs; ``event``: its event object for ``v``."""
     hashes: Mapping[int, str | None] = field(default_factory=dict)
@@ -87,15 +89,15 @@ class _Judge:
     def judge(self, v: int, pending: _Pending) -> tuple[list[int], list[Disagreement]]:
         found: list[Disagreement] = []
         hashes = dict(pending.hashes)
-        same_event = [w for w in sorted(hashes) if w not in pending.events]
-        for worker in sorted(pending.events):
-            if worker in self.flagged:
-                continue
-            self.flagged.add(worker)
-            reference = same_event[0] if same_event else None
-            found.append(
-                Disagreement(v, worker, reference, "event", hashes, pending.events[worker])
-            )
+        if pending.events:  # the event objects, grouped like the hashes
+            keys = {w: _event_key(pending.events.get(w)) for w in hashes}
+            agreed, odd = decide(keys)
+            for worker in odd:
+                if worker in self.flagged:
+                    continue
+                self.flagged.add(worker)
+                event = pending.events.get(worker)
+                found.append(Disagreement(v, worker, agreed[0], "event", hashes, event))
         winner, losers = decide(hashes)
         for worker in losers:
             if worker in self.flagged:
@@ -195,6 +197,17 @@ class Tally:
         while len(self._decided) > self._keep:
             self._decided.popitem(last=False)
         return found
+
+
+def _event_key(event: dict[str, Any] | None) -> str:
+    """What event objects are grouped by: ``"="`` for the stored copy, else their canonical
+    JSON (two workers that agree on another event than the stored one are one group)."""
+    if event is None:
+        return "="
+    try:
+        return canonical_bytes(event).decode()
+    except CanonicalError:
+        return repr(event)
 
 
 def disagreements(reports: Iterable[WorkerHash]) -> list[Disagreement]:

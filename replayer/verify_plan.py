@@ -557,10 +557,10 @@ class VerifyPlanner:
             patch = diff(stored, d.event, with_old=True) if stored is not None else None
             extra["diff_label"] = f"diff (the stored event → {worker.describe()}'s)"
             detail = (
-                f"{worker.describe()} reported another event object for v={v} than the one "
-                "stored (the first report of each v is stored"
-                + (", here the bus's" if reference is None else "")
-                + "): the workers no longer fold the same events"
+                f"{worker.describe()} reported another event object for v={v} than "
+                + (reference.describe() if reference is not None else "the other workers")
+                + " (the log stores the first report of each v, or the bus's): the workers no "
+                "longer fold the same events"
             )
             return Finding(
                 kind=WORKER_KIND,

@@ -42,10 +42,10 @@ BUG_V = 6
 """Where the buggy worker's state first differs from the others'."""
 
 
-def clock() -> Callable[[], int]:
-    """A deterministic clock: ``T0``, then 1 µs later at each call."""
+def clock(start: int = T0) -> Callable[[], int]:
+    """A deterministic clock: ``start``, then 1 µs later at each call."""
     ticks = itertools.count()
-    return lambda: T0 + 1000 * next(ticks)
+    return lambda: start + 1000 * next(ticks)
 
 
 class Worker(ReducerServer):
@@ -70,6 +70,8 @@ class Spec:
     module: Any
     version: str
     worker: str
+    skew: int = 0
+    """Nanoseconds its clock is ahead: its events' ``ts`` (so the event objects) differ."""
 
 
 GOOD_GOOD_BUGGY = (
@@ -143,7 +145,7 @@ async def start_cluster(
             name="sales-order",
             version=spec.version,
             token=TOKEN,
-            clock=clock(),
+            clock=clock(T0 + spec.skew),
             worker=spec.worker,
         )
         handles.append(await app.serve("127.0.0.1", 0))
