@@ -240,7 +240,8 @@ class RdtApp(App[None]):
         """Say (a notification, the header) that workers disagree."""
         for alert in alerts:
             self.worker_alerts.append(alert)
-            self.notify(alert.describe(), title=alert.headline, severity="error", timeout=30)
+            message = f"{alert.headline}: {alert.describe()}"
+            self.notify(message, title="workers disagree", severity="error", timeout=30)
         if alerts:
             self.refresh_header()
 
