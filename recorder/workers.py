@@ -22,6 +22,7 @@ Runs on the event loop, like the session; the only I/O it starts is those state 
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ __all__ = ["Divergence", "WorkerMerge", "WorkerReports"]
 
 HELD = 10_000
 """Stored events whose copy is kept for comparing the other workers' reports (the newest)."""
+ASK_WAIT = 2.0
+"""Seconds a stopping recorder waits for the workers' states it asked for."""
 EARLY = 50_000
 """With a bus: worker reports held for events the bus has not delivered yet (beyond this they
 are recorded without the comparison of their event object)."""
@@ -159,6 +162,7 @@ class WorkerMerge:
         self._early: dict[int, list[tuple[int, dict[str, Any], Any, str | None]]] = {}
         self._asked: set[int] = set()
         self._reported: dict[int, int] = {}
+        self._asking: set[asyncio.Task[Any]] = set()
         self._snapshots = False
         self._tasks = TaskGroup()
 
@@ -301,7 +305,9 @@ class WorkerMerge:
             for index in (disagreement.worker, disagreement.reference):
                 if index is not None and index not in self._asked and index in self.ask_state:
                     self._asked.add(index)
-                    self._tasks.spawn(self._ask(index), f"rdt-worker-{index}-state")
+                    task = self._tasks.spawn(self._ask(index), f"rdt-worker-{index}-state")
+                    self._asking.add(task)
+                    task.add_done_callback(self._asking.discard)
 
     async def _ask(self, index: int) -> None:
         answer = await self.ask_state[index]()
@@ -312,8 +318,11 @@ class WorkerMerge:
             self._warn(f"worker {index} did not send its state: {answer.get('error')}")
 
     async def close(self) -> None:
-        """Decide what is still undecided (announced) and stop asking for states."""
+        """Decide what is still undecided (announced), let the state requests under way
+        finish (at most :data:`ASK_WAIT` seconds; the links are still open), then stop."""
         self._announce(self.tally.finish())
+        if self._asking:
+            await asyncio.wait(set(self._asking), timeout=ASK_WAIT)
         await self._tasks.cancel_all()
 
 

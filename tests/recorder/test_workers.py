@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import replace
 
 import pytest
+import websockets
 
 from devtools import jsonutil, protocol
 from devtools.control_client import connect
@@ -146,3 +147,76 @@ async def test_a_worker_reporting_another_event_object_disagrees_at_that_v(sqlit
 
 def test_spec_defaults_keep_the_clocks_equal():
     assert all(isinstance(s, Spec) and s.skew == 0 for s in GOOD_GOOD_BUGGY)
+
+
+async def test_rdt_record_follows_workers_without_an_upstream_and_says_who_drifted(tmp_path):
+    """`rdt record --devtools A --devtools B` as a real process: no proxy, the workers'
+    channels only; the drift is said on stderr and kept in the log."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.cluster import Worker, clock
+
+    log = str(tmp_path / "cli.rdtlog")
+    handles = []
+    for spec in GOOD_GOOD_BUGGY[::2]:  # a good worker and the drifted one
+        app = Worker(
+            spec.module.reducer,
+            spec.module.MIDDLEWARE,
+            name="sales-order",
+            version=spec.version,
+            token=TOKEN,
+            clock=clock(),
+            worker=spec.worker,
+        )
+        handles.append(await app.serve("127.0.0.1", 0))
+    urls = [arg for handle in handles for arg in ("--devtools", handle.devtools_url)]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from devtools.cli import main; main()", "record", *urls]
+        + ["--control", "127.0.0.1:0", "--log", log, "--token", TOKEN],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def joined() -> bool:
+            try:
+                with Log.open(log) as opened:
+                    hashes = list(opened.reader().worker_hashes(0, 0))
+            except Exception:  # not created yet
+                return False
+            return len(hashes) == 2
+
+        async with asyncio.timeout(20):
+            while not joined():
+                await asyncio.sleep(0.05)
+        for handle in handles:
+            async with websockets.connect(handle.url, proxy=None) as ws:
+                for message in BUG_TRAFFIC:
+                    await ws.send(jsonutil.dumps(message).decode())
+                    await ws.recv()
+        async with asyncio.timeout(20):
+            while True:
+                with Log.open(log) as opened:
+                    if len(list(opened.reader().worker_hashes(EVENTS, EVENTS))) == 2:
+                        break
+                await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, err = await asyncio.to_thread(proc.communicate, timeout=30)
+    finally:
+        proc.kill()
+        for handle in handles:
+            await handle.close()
+    assert proc.returncode == 0, err
+    assert "worker 1: ws://127.0.0.1:" in out and "listening on" not in out
+    assert (
+        f"workers disagree: worker 2 (w-c, sales-order 1.0-buggy) disagrees with worker 1 "
+        f"(w-a, sales-order 1.0) at v={BUG_V}"
+    ) in err
+    with Log.open(log) as opened:
+        reader = opened.reader()
+        assert [w.version for w in reader.workers()] == ["1.0", "1.0-buggy"]
+        assert reader.recording.upstream is None
+        assert len(list(reader.events())) == EVENTS
