@@ -23,7 +23,7 @@ from devtools import jsonutil
 from devtools.errors import BadInput
 from devtools.masking import mask
 
-__all__ = ["BusReader", "require_nats", "subject"]
+__all__ = ["BusReader", "check_url", "require_nats", "servers", "subject"]
 
 CONNECT_TIMEOUT = 5.0
 """Seconds ``rdt record`` waits for the bus at start before it gives up (exit 3)."""
@@ -42,6 +42,27 @@ def require_nats() -> Any:
             "--bus needs nats-py: pip install 'reducer-devtools[bus]' (or pip install nats-py)"
         ) from None
     return nats
+
+
+SCHEMES = ("nats", "tls", "ws", "wss")
+"""The URL schemes ``--bus`` takes (those nats-py connects with)."""
+
+
+def servers(url: str) -> list[str]:
+    """The server URLs of ``--bus`` (comma-separated for a NATS cluster)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
+def check_url(url: str) -> str | None:
+    """Why ``url`` is not a ``--bus`` URL, or ``None``."""
+    found = servers(url)
+    if not found:
+        return "--bus needs a URL such as nats://127.0.0.1:4222"
+    for server in found:
+        scheme, sep, rest = server.partition("://")
+        if not sep or scheme not in SCHEMES or not rest.strip("/"):
+            return f"--bus must be {'/'.join(SCHEMES)}:// URLs with a host, got {mask(server)!r}"
+    return None
 
 
 def subject(stream: str) -> str:
@@ -100,7 +121,7 @@ class BusReader:
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 self._nc = await nats.connect(
-                    self.url,
+                    servers(self.url),
                     name="rdt-recorder",
                     connect_timeout=2,
                     max_reconnect_attempts=-1,
@@ -116,7 +137,10 @@ class BusReader:
             try:
                 await js.stream_info(self.stream)
             except NotFoundError:
-                await js.add_stream(name=self.stream, subjects=[subject(self.stream)])
+                try:
+                    await js.add_stream(name=self.stream, subjects=[subject(self.stream)])
+                except nats.errors.Error:  # a worker created it meanwhile
+                    await js.stream_info(self.stream)
             self._sub = await js.subscribe(
                 subject(self.stream), stream=self.stream, ordered_consumer=True
             )

@@ -131,8 +131,12 @@ def build_settings(
         parse_devtools_url(url)
     if (bus is None) != (stream is None):
         raise BadInput("--bus and --stream go together: the bus's URL and its stream")
-    if bus is not None and not bus.startswith(("nats://", "tls://")):
-        raise BadInput(f"--bus must be a nats:// URL, got {mask(bus)!r}")
+    if bus is not None:
+        from recorder.bus import check_url
+
+        problem = check_url(bus)
+        if problem is not None:
+            raise BadInput(problem)
     if (urls or bus) and (events_from is not None or protocol == "logux"):
         raise BadInput(
             "--devtools and --bus record the workers' own events: they exclude "
