@@ -131,12 +131,8 @@ class Cluster:
             await handle.close()
 
 
-async def start_cluster(
-    log: str, specs: Sequence[Spec] = GOOD_GOOD_BUGGY, **settings: Any
-) -> Cluster:
-    """Start the workers and a recorder of all of them (joined), clients connected."""
-    from tests.recorder.conftest import settings_for
-
+async def start_workers(specs: Sequence[Spec]) -> list[Any]:
+    """The workers alone, serving on ephemeral ports (their handles, worker 1 first)."""
     handles = []
     for spec in specs:
         app = Worker(
@@ -149,6 +145,16 @@ async def start_cluster(
             worker=spec.worker,
         )
         handles.append(await app.serve("127.0.0.1", 0))
+    return handles
+
+
+async def start_cluster(
+    log: str, specs: Sequence[Spec] = GOOD_GOOD_BUGGY, **settings: Any
+) -> Cluster:
+    """Start the workers and a recorder of all of them (joined), clients connected."""
+    from tests.recorder.conftest import settings_for
+
+    handles = await start_workers(specs)
     base = settings_for(
         handles[0].port,
         log,

@@ -156,21 +156,10 @@ async def test_rdt_record_follows_workers_without_an_upstream_and_says_who_drift
     import subprocess
     import sys
 
-    from tests.cluster import Worker, clock
+    from tests.cluster import start_workers
 
     log = str(tmp_path / "cli.rdtlog")
-    handles = []
-    for spec in GOOD_GOOD_BUGGY[::2]:  # a good worker and the drifted one
-        app = Worker(
-            spec.module.reducer,
-            spec.module.MIDDLEWARE,
-            name="sales-order",
-            version=spec.version,
-            token=TOKEN,
-            clock=clock(),
-            worker=spec.worker,
-        )
-        handles.append(await app.serve("127.0.0.1", 0))
+    handles = await start_workers(GOOD_GOOD_BUGGY[::2])  # a good worker and the drifted one
     urls = [arg for handle in handles for arg in ("--devtools", handle.devtools_url)]
     proc = subprocess.Popen(
         [sys.executable, "-c", "from devtools.cli import main; main()", "record", *urls]
