@@ -153,6 +153,10 @@ class ControlServer:
         )
         answer["open_connections"] = len(session.open)
         answer["lost"] = writer.lost
+        merge = self.recorder.merge
+        if merge is not None:
+            answer["workers"] = len(merge.workers)
+            answer["divergences"] = len(merge.divergences)
         return answer
 
     # ------------------------------------------------------------------ subscribe

@@ -171,7 +171,8 @@ class QueueingWriter:
         self.lost = 0
         """Messages and events that could not be recorded (each is covered by a gap)."""
         self.lost_hashes = 0
-        """Workers' hashes dropped because the queue was full (said once on stderr)."""
+        """Workers' hashes not recorded: the queue was full (said once on stderr) or the store
+        failed (said with the gap of that batch's messages and events)."""
         self.gaps = 0
         """Gap records written."""
         self.failing = False
@@ -432,6 +433,7 @@ class QueueingWriter:
         msgs = [r[0] if type(r) is tuple else r.seq for r in batch if type(r) in _MESSAGE_KINDS]
         events = [r.v for r in batch if isinstance(r, Event)]
         gaps = [r for r in batch if isinstance(r, Gap)]
+        self.lost_hashes += sum(type(r) is WorkerHash for r in batch)
         reason = f"store unavailable: {type(error).__name__}"
         if msgs:
             self._pending_gaps.append(Gap("messages", min(msgs), max(msgs), reason, now))
