@@ -195,7 +195,7 @@ class WorkerMerge:
         """A snapshot a worker sent unasked: at a join it is the worker's start, kept as its
         snapshot, its hash compared; worker 1's (and the first join's) are the recording's."""
         if join:
-            if not self._started:
+            if not self._started and not self.bus:  # the events up to here are not ours
                 self._started = True
                 self._high = max(self._high, v)
             self.session.worker_snapshot(index, v, state, hash)
