@@ -12,6 +12,7 @@ JSON text and only the ones holding it decoded (12,000 events away: about 50 ms)
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from typing import Any
 
 from devtools.jsonutil import dumps
@@ -47,8 +48,8 @@ def log_links(reader: Any, record: Event | Message, *, logux: bool = True) -> li
     ident = action_id(record.event)
     if ident is None or not logux:
         return []
-    after = reader.event_payloads(record.v + 1, record.v + REACH)
-    found = _with_id(reader, ident, after, answered_id)
+    with closing(reader.event_payloads(record.v + 1, record.v + REACH)) as after:
+        found = _with_id(reader, ident, after, answered_id)  # (closed: it holds a connection)
     return [Link("answered by", found)] if found is not None else []
 
 
@@ -73,7 +74,8 @@ def _message_links(reader: Any, message: Message) -> list[Link]:
         later = reader.messages(
             message.seq + 1, message.seq + REACH, connection=message.connection, direction=other
         )
-        found = _first(later, lambda m: confirms_key(m) == key)
+        with closing(later):
+            found = _first(later, lambda m: confirms_key(m) == key)
         return [Link("confirmed by", found)] if found is not None else []
     key = confirms_key(message)
     if key is None:
