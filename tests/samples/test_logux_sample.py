@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from websockets.asyncio.client import connect
 
 from tests.samples.js_support import ROOT, requires_logux
@@ -64,6 +66,10 @@ async def test_rdt_sample_logux_counter_serves_a_logux_client():
     finally:
         child.terminate()
         child.wait(15)
+    # SIGTERM stops the Node server too (it was left running, orphaned)
+    node = int(re.search(r"pid (\d+)", lines[0]).group(1))  # type: ignore[union-attr]
+    with pytest.raises(ProcessLookupError):
+        os.kill(node, 0)
 
 
 @requires_logux
