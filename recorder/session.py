@@ -198,13 +198,14 @@ class Session:
         protocol = self.protocol
         assert protocol is not None
         parse = getattr(protocol, "parse", parse_frame)
-        if "out" in self._directions:  # a protocol reading both directions is told which
-            bodies = protocol.events_from(  # type: ignore[call-arg]
-                parse(payload, binary), conn_id, t_ns, direction
-            )
+        derive = getattr(protocol, "derive", None)
+        if derive is not None:  # a protocol that may hold a frame back names each event's seq
+            derived = derive(parse(payload, binary), conn_id, t_ns, direction, seq)
+            found = [(d.body, d.seq) for d in derived]
         else:
             bodies = protocol.events_from(parse(payload, binary), conn_id, t_ns)
-        for body in bodies:
+            found = [(body, seq) for body in bodies]
+        for body, cause_seq in found:
             v = self.last_v + 1
             event = {"v": v, **body}
             event["v"] = v  # the numbering is the recorder's; the message's other fields stay
@@ -212,7 +213,7 @@ class Session:
             kind = value.get("type") if isinstance(value.get("type"), str) else ""
             self.events += 1
             self.last_v = v
-            self._emit(Event(v, kind, value, seq, None, t_ns))
+            self._emit(Event(v, kind, value, cause_seq, None, t_ns))  # t_ns: when it was made
 
     def too_large(self, conn_id: int, direction: Direction, size: int, binary: bool) -> Message:
         """Record a forwarded message past the size limit: its wire size and ``too-large``."""

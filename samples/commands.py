@@ -7,8 +7,10 @@ import contextlib
 import importlib
 import os
 import shutil
+import signal
 import socket
 from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -211,10 +213,7 @@ def _node_sample(
         finally:
             await _stop(child)
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        console.print("stopped")
+    _run_child_sample(main, console)
 
 
 def logux_command(name: str, host: str, port: int) -> list[str]:
@@ -297,9 +296,29 @@ def _logux_sample(name: str, host: str, port: int, duration: float | None) -> No
                 if task is not None:
                     task.cancel()
 
+    _run_child_sample(main, console)
+
+
+def _run_child_sample(main: Callable[[], Awaitable[None]], console: Any) -> None:
+    """Run a child-process sample's ``main`` until it returns, Ctrl-C or SIGTERM.
+
+    SIGTERM cancels ``main`` so its ``finally`` stops the child: the signal's default action
+    would end rdt at once and leave the Node server running, orphaned.
+    """
+
+    async def guarded() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            await main()
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
     try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
+        asyncio.run(guarded())
+    except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("stopped")
 
 

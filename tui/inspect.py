@@ -6,10 +6,11 @@ the snapshots recorded in the log at exactly that ``v``, else a note saying a re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devtools.errors import RdtError
+from devtools.logux_links import Link
 from devtools.model import Event, Message
 from tui.rows import Row
 from tui.workers import WorkerStates, worker_states
@@ -33,6 +34,9 @@ class Details:
     replies: list[Message] = field(default_factory=list)
     workers: WorkerStates | None = None
     """Workers disagree at this event: both their states and the diff."""
+    links: list[Link] | None = None
+    """The Logux records linked to the row; ``None`` until looked up (only when the Cause tab
+    is shown: see :func:`links_of`)."""
 
 
 def state_at(timeline: Any, replay: Any, v: int) -> tuple[Any, str | None]:
@@ -97,3 +101,12 @@ def details(timeline: Any, replay: Any, row: Row, pinned: int | None = None) -> 
         caused=caused or [record],
         replies=replies,
     )
+
+
+def links_of(timeline: Any, found: Details) -> Details:
+    """``found`` with its Logux links looked up (blocking: they may be a long way off)."""
+    try:
+        links = timeline.links(found.row.record)
+    except RdtError:
+        links = []
+    return replace(found, links=links)

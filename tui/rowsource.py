@@ -18,7 +18,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
+from devtools.logux_links import Link, LinkIndex
 from devtools.model import Event, Mark, Message, Snapshot, WorkerSnapshot
+from tui.links import log_links
 from tui.rows import Row, RowKind, event_row, message_row
 from tui.workers import WorkerAlert, alerts_of
 
@@ -243,6 +245,10 @@ class Timeline(Protocol):
 
     def worker_snapshots(self) -> list[WorkerSnapshot]: ...
 
+    def links(self, record: Event | Message) -> list[Link]:
+        """The Logux records linked to ``record`` (its answer, its action, its ``synced``)."""
+        ...
+
 
 class LogTimeline:
     """A log read through a :class:`devtools.store.LogReader` (replay mode)."""
@@ -253,6 +259,9 @@ class LogTimeline:
         self.messages = LogRowSource(reader, "message")
         self._alerts: list[WorkerAlert] | None = None
         self._worker_snapshots: list[WorkerSnapshot] | None = None
+        server = reader.recording.server
+        self.logux = isinstance(server, dict) and server.get("protocol") == "logux"
+        """Whether the events are Logux actions (``rdt record --protocol logux|auto``)."""
 
     def snapshot_at_or_before(self, v: int) -> Snapshot | None:
         return self.reader.snapshot_at_or_before(v)
@@ -315,6 +324,9 @@ class LogTimeline:
     def marks(self) -> list[Mark]:
         return list(self.reader.marks())
 
+    def links(self, record: Event | Message) -> list[Link]:
+        return log_links(self.reader, record, logux=self.logux)
+
 
 def _first_event_at_or_after(timeline: LogTimeline, t_ns: int) -> int:
     """Binary search over ``v`` for the first event recorded at or after ``t_ns``."""
@@ -352,6 +364,7 @@ class LiveTimeline:
 
     def worker_snapshots(self) -> list[WorkerSnapshot]:
         return sorted(self._worker_snapshots, key=lambda s: (s.v, s.worker))
+        self._links = LinkIndex()
 
     def add_event(self, event: Event) -> None:
         self.add_event_row(event_row(event))
@@ -359,15 +372,19 @@ class LiveTimeline:
     def add_event_row(self, row: Row) -> None:
         """Append an event's row (built beforehand, e.g. in the feed's reader thread)."""
         event: Event = row.record  # type: ignore[assignment]
-        if self.events.append(row) and event.cause_seq is not None:
+        if not self.events.append(row):
+            return
+        if event.cause_seq is not None:
             self._caused.setdefault(event.cause_seq, []).append(event)
+        self._links.add_event(event)
 
     def add_message(self, message: Message) -> None:
-        self.messages.append(message_row(message))
+        self.add_message_row(message_row(message))
 
     def add_message_row(self, row: Row) -> None:
         """Append a message's row (built beforehand)."""
-        self.messages.append(row)
+        if self.messages.append(row):
+            self._links.add_message(row.record)  # type: ignore[arg-type]
 
     def add_snapshot(self, snapshot: Snapshot) -> None:
         if not self._snapshots or snapshot.v >= self._snapshots[-1].v:
@@ -412,3 +429,6 @@ class LiveTimeline:
 
     def marks(self) -> list[Mark]:
         return list(self._marks)
+
+    def links(self, record: Event | Message) -> list[Link]:
+        return self._links.links(record, self.event, self.message)

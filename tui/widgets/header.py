@@ -23,6 +23,8 @@ class HeaderInfo:
     events: int
     messages: int
     filter: str | None = None
+    folded: bool = False
+    """Messages of Logux's ping/pong/synced types are hidden (``z``)."""
     pinned: int | None = None
     following: bool | None = None
     """Live mode: following the tail (``False``: paused); ``None`` in replay mode."""
@@ -47,6 +49,9 @@ def header_text(info: HeaderInfo | None) -> Text:
     text.append(f"│ events {info.events:,} · messages {info.messages:,} ")
     if info.filter is not None:
         text.append(f"│ filter {visible(info.filter)} ({info.shown:,} shown) ", style="yellow")
+    if info.folded:
+        shown = "" if info.filter is not None else f" ({info.shown:,} shown)"
+        text.append(f"│ ping/pong/synced folded{shown} ", style="yellow")
     if info.pinned is not None:
         text.append(f"│ pinned v {info.pinned} ", style="yellow")
     if info.following:
