@@ -352,6 +352,7 @@ class LiveTimeline:
         self._caused: dict[int, list[Event]] = {}
         self._alerts: list[WorkerAlert] = []
         self._worker_snapshots: list[WorkerSnapshot] = []
+        self._links = LinkIndex()
 
     def add_alert(self, alert: WorkerAlert) -> None:
         self._alerts.append(alert)
@@ -364,7 +365,6 @@ class LiveTimeline:
 
     def worker_snapshots(self) -> list[WorkerSnapshot]:
         return sorted(self._worker_snapshots, key=lambda s: (s.v, s.worker))
-        self._links = LinkIndex()
 
     def add_event(self, event: Event) -> None:
         self.add_event_row(event_row(event))
