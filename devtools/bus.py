@@ -19,20 +19,25 @@ join. Nothing here decides anything the pure module can: this module only moves 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import logging
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from devtools import jsonutil
 from devtools.bus_protocol import (
+    CONTEND_AFTER,
+    HEADER_MSG_ID,
     Ack,
     BadMessage,
+    Conflict,
     JoinPlan,
     JoinRefused,
     PublishFailed,
@@ -43,10 +48,13 @@ from devtools.bus_protocol import (
     check_stream_name,
     check_worker_id,
     choose_snapshot,
+    contend_subject,
     decode_broadcast,
+    decode_contend,
     decode_event,
     default_worker_id,
     encode_broadcast,
+    encode_contend,
     encode_event,
     events_subject,
     parse_ack,
@@ -68,6 +76,9 @@ if TYPE_CHECKING:
 __all__ = ["NatsBus", "require_nats"]
 
 log = logging.getLogger(__name__)
+
+GIVE_WAY = 0.02
+"""Seconds a worker holds back a publish for a worker that asked to go first."""
 
 PUBLISH_TRIES = 3
 """How often one message's events are sent when their acks do not come (same message ids:
@@ -138,6 +149,15 @@ class NatsBus:
         self._tokens = itertools.count(1)
         self._waiters: list[tuple[int, int, asyncio.Future[bool]]] = []
         self._parked: list[tuple[int, int, dict[str, Any]]] = []
+        self._give_way: tuple[str, float] | None = None
+        """``(message id, until)``: another worker asked to go first; hold back the next
+        publish until that message is folded (``_gave_way``), or this loop time."""
+        self._gave_way = asyncio.Event()
+        self._own_ids: deque[str] = deque(maxlen=256)
+        """The message ids of this worker's latest publishes (to tell its events apart)."""
+        self._claim: tuple[int, str, asyncio.Future[int]] | None = None
+        """The ``v`` and message id this worker is publishing, and a future set when the
+        stream's event at that ``v`` turns out to be another worker's."""
         self._order = itertools.count()
         self._connecting_errors: list[str] = []
         self._closed = False
@@ -207,6 +227,7 @@ class NatsBus:
         await self._catch_up(plan.catch_up_to)
         await self._nc.subscribe(snapshot_subject(self.stream), cb=self._on_snapshot_request)
         await self._nc.subscribe(broadcast_subject(self.stream), cb=self._on_broadcast)
+        await self._nc.subscribe(contend_subject(self.stream), cb=self._on_contend)
         self.joined = plan
         log.info("worker %s joined stream %s at v=%d", self.worker_id, self.stream, plan.v)
 
@@ -316,13 +337,13 @@ class NatsBus:
     async def _consume(self, consumer: Any) -> None:
         try:
             async for msg in consumer.messages:
-                self._fold(msg.metadata.sequence.stream, msg.data)
+                self._fold(msg.metadata.sequence.stream, msg.data, msg.headers)
         except asyncio.CancelledError:
             raise
         except Exception as error:
             self._fail(f"bus: the stream consumer stopped: {one_line(error)}")
 
-    def _fold(self, seq: int, data: bytes) -> None:
+    def _fold(self, seq: int, data: bytes, headers: dict[str, str] | None = None) -> None:
         """Fold the stream's message ``seq`` into the server. Synchronous (the join rule)."""
         server = self._server
         if server is None or self.failure is not None or seq <= server.v:
@@ -339,6 +360,13 @@ class NatsBus:
             server.fold(seq, None, None)
         else:
             server.fold(seq, item.event, item.cause)
+        msg_id = (headers or {}).get(HEADER_MSG_ID)
+        if self._give_way is not None and msg_id == self._give_way[0]:
+            self._gave_way.set()
+        if msg_id not in self._own_ids:
+            claim = self._claim
+            if claim is not None and claim[0] == seq and not claim[2].done():
+                claim[2].set_result(seq)  # another worker's event took our v: we lost
         self._release(server.v)
 
     def _release(self, v: int) -> None:
@@ -358,8 +386,9 @@ class NatsBus:
                 future.set_result(False)
         self._waiters.clear()
 
-    async def wait_folded(self, v: int) -> bool:
-        """Wait until event ``v`` is folded here (at most ``fold_timeout`` seconds)."""
+    async def wait_folded(self, v: int, timeout: float | None = None) -> bool:
+        """Wait until event ``v`` is folded here (at most ``timeout``, default
+        ``fold_timeout`` seconds)."""
         server = self._server
         if server is None or self.failure is not None:
             return False
@@ -368,21 +397,52 @@ class NatsBus:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (v, next(self._order), future))
         try:
-            return await asyncio.wait_for(future, self.fold_timeout)
+            return await asyncio.wait_for(future, self.fold_timeout if timeout is None else timeout)
         except TimeoutError:
             return False
 
     # ------------------------------------------------------------------ publishing
 
-    async def append(self, emitted: Sequence[Emitted]) -> PublishOutcome:
+    async def append(self, emitted: Sequence[Emitted], *, conflicts: int = 0) -> PublishOutcome:
         """Publish one message's events in order, pipelined, each with its expected last
-        sequence (and, after the first, the previous event's message id)."""
-        from nats.errors import Error as NatsError
+        sequence (and, after the first, the previous event's message id).
 
-        if self._nc is None:
+        A conflict is known as soon as this worker folds another worker's event at the first
+        ``v`` (the stream's refusal comes later): losing costs no more time than winning, so
+        a worker that just lost is not always the last to retry. A message that lost
+        ``CONTEND_AFTER`` times asks the other workers to give way (``_rdt.S.contend``), and
+        this worker gives way to those who asked, for :data:`GIVE_WAY` seconds at most: without
+        it, the worker that just won is ready first again and one worker can starve the others.
+        """
+        if self._nc is None or self._server is None:
             return PublishFailed("bus: not connected")
         first_v = emitted[0].event["v"]
         ids = [f"rdt-{uuid.uuid4().hex}" for _ in emitted]
+        if conflicts >= CONTEND_AFTER:
+            contend = encode_contend(self.worker_id, first_v, ids[0])
+            self._tasks.spawn(self._send(contend_subject(self.stream), contend), "bus contend")
+        else:
+            await self._hold_back()
+        if self._server.v >= first_v:
+            return Conflict(self._server.v)  # another worker's event is folded already
+        lost: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._own_ids.extend(ids)
+        self._claim = (first_v, ids[0], lost)
+        try:
+            return await self._publish(emitted, first_v, ids, lost)
+        finally:
+            self._claim = None
+            lost.cancel()
+
+    async def _publish(
+        self,
+        emitted: Sequence[Emitted],
+        first_v: int,
+        ids: list[str],
+        lost: asyncio.Future[int],
+    ) -> PublishOutcome:
+        from nats.errors import Error as NatsError
+
         messages = [
             (
                 encode_event(e.event, e.cause),
@@ -401,11 +461,16 @@ class NatsBus:
                     pending.append((token, future))
                     reply = f"{self._ack_prefix}.{token}"
                     await self._nc.publish(self._subject, body, reply=reply, headers=headers)
-                async with asyncio.timeout(self.ack_timeout):
-                    acks = [await future for _, future in pending]
-            except TimeoutError:
-                log.warning("no ack for v=%d in %g s (try %d)", first_v, self.ack_timeout, attempt)
-                continue
+                futures = [future for _, future in pending]
+                await _first_of(lost, futures, self.ack_timeout)
+                if lost.done():
+                    return Conflict(lost.result())
+                if not all(future.done() for future in futures):
+                    log.warning(
+                        "no ack for v=%d in %gs (try %d)", first_v, self.ack_timeout, attempt
+                    )
+                    continue
+                acks = [future.result() for future in futures]
             except NatsError as error:
                 return PublishFailed(f"bus: cannot publish: {_describe(error)}")
             finally:
@@ -453,13 +518,34 @@ class NatsBus:
         if self._nc is None or self._closed:
             return
         data = encode_broadcast(self.worker_id, after, message)
-        self._tasks.spawn(self._send_broadcast(data), "bus broadcast")
+        self._tasks.spawn(self._send(broadcast_subject(self.stream), data), "bus broadcast")
 
-    async def _send_broadcast(self, data: bytes) -> None:
+    async def _send(self, subject: str, data: bytes) -> None:
+        """A core-NATS message to the other workers (at most once: loss only costs time)."""
         try:
-            await self._nc.publish(broadcast_subject(self.stream), data)
+            await self._nc.publish(subject, data)
         except Exception as error:
-            log.warning("cannot forward a broadcast: %s", _describe(error))
+            log.warning("cannot send on %s: %s", subject, _describe(error))
+
+    async def _on_contend(self, msg: Any) -> None:
+        item = decode_contend(msg.data)
+        if item is not None and item.worker != self.worker_id:
+            self._give_way = (item.id, asyncio.get_running_loop().time() + GIVE_WAY)
+            self._gave_way.clear()
+
+    async def _hold_back(self) -> None:
+        """Give way to the worker that asked: wait until its message is folded here, or a new
+        request replaces it, at most until the request's deadline."""
+        loop = asyncio.get_running_loop()
+        latest = loop.time() + GIVE_WAY  # however often the request is renewed
+        while self._give_way is not None:
+            _, until = self._give_way
+            remaining = min(until, latest) - loop.time()
+            if remaining <= 0 or self._gave_way.is_set():
+                self._give_way = None
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gave_way.wait(), remaining)
 
     async def _on_broadcast(self, msg: Any) -> None:
         item = decode_broadcast(msg.data)
@@ -501,6 +587,21 @@ class NatsBus:
                 await self._nc.close()
             except Exception as error:
                 log.warning("closing the NATS connection: %s", _describe(error))
+
+
+async def _first_of(
+    alarm: asyncio.Future[Any], futures: Sequence[asyncio.Future[Any]], timeout: float
+) -> None:
+    """Wait until ``alarm`` is done, or every one of ``futures`` is, or ``timeout`` passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    waiting = {alarm, *futures}
+    while not alarm.done() and any(not f.done() for f in futures):
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        await asyncio.wait(waiting, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        waiting = {f for f in waiting if not f.done()}
 
 
 def _describe(error: BaseException) -> str:

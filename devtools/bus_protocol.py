@@ -62,6 +62,11 @@ def broadcast_subject(stream: str) -> str:
     return f"_rdt.{stream}.broadcast"
 
 
+def contend_subject(stream: str) -> str:
+    """The core-NATS subject a worker that keeps losing the race asks the others to give way on."""
+    return f"_rdt.{stream}.contend"
+
+
 def check_stream_name(stream: str) -> str | None:
     """Why ``stream`` cannot name a bus stream, or ``None`` (letters, digits, ``_``, ``-``)."""
     if _STREAM_NAME.fullmatch(stream):
@@ -431,6 +436,42 @@ def decode_broadcast(data: bytes) -> Broadcast | None:
     return Broadcast(worker, after, message)
 
 
+# --------------------------------------------------------------------------- fairness
+
+CONTEND_AFTER = 1
+"""Conflicts in a row after which a message's worker asks the others to give way."""
+
+
+@dataclass(frozen=True, slots=True)
+class Contend:
+    """Worker ``worker`` keeps losing the race: it is publishing event ``v`` with message id
+    ``id``, and the others hold back their next publish until they fold that message, a moment
+    at most (advisory; correctness never depends on it)."""
+
+    worker: str
+    v: int
+    id: str
+
+
+def encode_contend(worker: str, v: int, msg_id: str) -> bytes:
+    """The body on ``_rdt.S.contend``: ``{"worker", "v", "id"}``."""
+    return jsonutil.dumps({"worker": worker, "v": v, "id": msg_id})
+
+
+def decode_contend(data: bytes) -> Contend | None:
+    """A give-way request, or ``None`` for a malformed one."""
+    try:
+        body = jsonutil.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(body, dict) or not isinstance(body.get("worker"), str):
+        return None
+    v, msg_id = body.get("v"), body.get("id")
+    if not isinstance(v, int) or isinstance(v, bool) or v < 1 or not isinstance(msg_id, str):
+        return None
+    return Contend(body["worker"], v, msg_id)
+
+
 # --------------------------------------------------------------------------- the seam
 
 
@@ -449,8 +490,9 @@ class EventBus(Protocol):
     async def start(self, server: Any) -> None:
         """Join: adopt a snapshot, fold the stream up to its end, answer snapshot requests."""
 
-    async def append(self, emitted: Sequence[Emitted]) -> PublishOutcome:
-        """Publish one message's events, in order."""
+    async def append(self, emitted: Sequence[Emitted], *, conflicts: int = 0) -> PublishOutcome:
+        """Publish one message's events, in order (``conflicts``: how often this message lost
+        to another worker's event already)."""
 
     async def wait_folded(self, v: int) -> bool:
         """Wait until event ``v`` is folded here; ``False`` on a timeout or a failure."""

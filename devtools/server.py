@@ -76,8 +76,15 @@ ERROR_TYPE = "error"
 CLOSE_TOO_SLOW = 1008
 """The close code for a connection whose outgoing queue overflowed."""
 
-BUS_ATTEMPTS = 32
-"""How often a message's middleware runs again after other workers published first."""
+BUS_ATTEMPTS = 64
+"""How often a message's middleware runs again after other workers published first, at least
+(it goes on while :data:`BUS_PATIENCE` has not passed, up to :data:`BUS_MAX_ATTEMPTS`)."""
+
+BUS_PATIENCE = 5.0
+"""Seconds a message keeps trying after losing :data:`BUS_ATTEMPTS` races."""
+
+BUS_MAX_ATTEMPTS = 1000
+"""The most runs of one message's middleware on a bus."""
 
 
 def app_error(error: str, *, n: int | None = None, request: Any = None) -> dict[str, Any]:
@@ -271,7 +278,10 @@ class ReducerServer:
     ) -> Outcome:
         """:meth:`process` as one worker of several: publish, fold, then deliver."""
         async with self._lock:
-            for _attempt in range(BUS_ATTEMPTS):
+            started = time.monotonic()
+            for attempt in range(BUS_MAX_ATTEMPTS):
+                if attempt >= BUS_ATTEMPTS and time.monotonic() - started > BUS_PATIENCE:
+                    break
                 if bus.failure is not None:
                     return Outcome(ok=False, error=bus.failure)
                 ctx = await self._run(sender, message, cause, n)
@@ -281,7 +291,7 @@ class ReducerServer:
                 if not ctx.emitted:
                     self._deliver(ctx.out, after=ctx.v)
                     return Outcome(ok=True, replies=replies)
-                published = await bus.append(ctx.emitted)
+                published = await bus.append(ctx.emitted, conflicts=attempt)
                 if isinstance(published, Conflict):
                     self.conflicts += 1
                     await bus.wait_folded(published.wait_for)
@@ -298,7 +308,8 @@ class ReducerServer:
                 return Outcome(ok=True, events=published.vs, replies=replies)
             return Outcome(
                 ok=False,
-                error=f"bus: other workers published first {BUS_ATTEMPTS} times in a row",
+                error=f"bus: other workers published first {attempt} times in a row "
+                f"({time.monotonic() - started:.1f} s)",
             )
 
     def fold(self, v: int, event: dict[str, Any] | None, cause: dict[str, Any] | None) -> None:

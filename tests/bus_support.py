@@ -167,7 +167,8 @@ async def hammer(url: str, customers: Sequence[str], **headers: str) -> list[dic
     """Send one ``order/create`` per customer, pipelined, then ``order/list``; return every
     error reply (the list's answer comes after every earlier message was done)."""
     errors = []
-    async with connect(url, additional_headers=headers or None) as ws:
+    # max_queue=None: this client reads only at the end, and must not push back on the server
+    async with connect(url, additional_headers=headers or None, max_queue=None) as ws:
         for customer in customers:
             await ws.send(jsonutil.dumps({"type": "order/create", "customer": customer}).decode())
         await ws.send(jsonutil.dumps({"type": "order/list"}).decode())

@@ -11,6 +11,7 @@ from devtools.bus_protocol import (
     Broadcast,
     BusEvent,
     Conflict,
+    Contend,
     JoinPlan,
     JoinRefused,
     Published,
@@ -23,10 +24,13 @@ from devtools.bus_protocol import (
     check_stream_name,
     check_worker_id,
     choose_snapshot,
+    contend_subject,
     decode_broadcast,
+    decode_contend,
     decode_event,
     default_worker_id,
     encode_broadcast,
+    encode_contend,
     encode_event,
     events_subject,
     parse_ack,
@@ -47,6 +51,7 @@ def test_subject_names() -> None:
     assert events_subject("orders") == "orders.events"
     assert snapshot_subject("orders") == "_rdt.orders.snapshot"
     assert broadcast_subject("orders") == "_rdt.orders.broadcast"
+    assert contend_subject("orders") == "_rdt.orders.contend"
 
 
 @pytest.mark.parametrize("name", ["orders", "rdt_1a2b", "A-b_9"])
@@ -208,3 +213,13 @@ def test_broadcast_envelope() -> None:
     assert decode_broadcast(b'{"worker": "w", "after": -1, "message": {}}') is None
     assert decode_broadcast(b'{"worker": 1, "after": 1, "message": {}}') is None
     assert decode_broadcast(b"x") is None
+
+
+def test_contend_envelope() -> None:
+    data = encode_contend("w1", 9, "rdt-ab")
+    assert jsonutil.loads(data) == {"worker": "w1", "v": 9, "id": "rdt-ab"}
+    assert decode_contend(data) == Contend("w1", 9, "rdt-ab")
+    assert decode_contend(b'{"worker": "w1", "v": 0, "id": "x"}') is None
+    assert decode_contend(b'{"worker": "w1", "v": 2}') is None
+    assert decode_contend(b"[]") is None
+    assert decode_contend(b"{") is None

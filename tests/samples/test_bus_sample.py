@@ -112,6 +112,34 @@ async def test_a_killed_worker_restarts_from_a_snapshot_and_agrees(nats_stream):
         await a.close()
 
 
+async def test_two_worker_processes_hammered_at_once_keep_events_1_to_n(nats_stream):
+    url, stream = nats_stream
+    workers = [await sample_worker("sales-order", url, stream, w) for w in ("P", "Q")]
+    try:
+        watches = [await watch(w.devtools_url) for w in workers]
+        batches = [
+            (w.url, [f"{i}-{c}-{k}" for k in range(60)])
+            for i, w in enumerate(workers)
+            for c in range(3)
+        ]
+        errors = await asyncio.gather(*(hammer(target, batch) for target, batch in batches))
+        assert errors == [[]] * len(batches)
+        total = sum(len(batch) for _, batch in batches)
+        bodies = await stream_bodies(url, stream)
+        assert [body["event"]["v"] for _, body in bodies] == list(range(1, total + 1))
+        customers = [body["event"]["customer"] for _, body in bodies]
+        assert sorted(customers) == sorted(c for _, batch in batches for c in batch)
+        for w in watches:
+            await w.until(total)
+            assert w.order == list(range(1, total + 1))
+        assert watches[0].hashes == watches[1].hashes
+        for w in watches:
+            await w.close()
+    finally:
+        for w in workers:
+            await w.stop()
+
+
 async def test_the_buggy_worker_differs_at_the_exact_v_its_reducer_drifts(nats_stream):
     """The planted bug of samples/sales_order_buggy.py: the 4th event of this sequence."""
     url, stream = nats_stream
