@@ -241,12 +241,17 @@ def cause(connection: str, n: int) -> dict[str, Any]:
     return {"connection": connection, "n": n}
 
 
-def hello(*, name: str, version: str, v: int, hash: str | None) -> dict[str, Any]:
-    """``@@devtools/hello``, sent on connect."""
+def hello(
+    *, name: str, version: str, v: int, hash: str | None, worker: str | None = None
+) -> dict[str, Any]:
+    """``@@devtools/hello``, sent on connect (``worker``: the worker id on a bus, PROTOCOL §9)."""
+    server = {"name": name, "version": version}
+    if worker is not None:
+        server["worker"] = worker
     return {
         "type": HELLO,
         "protocol": PROTOCOL_VERSION,
-        "server": {"name": name, "version": version},
+        "server": server,
         "v": v,
         "hash": hash,
     }
