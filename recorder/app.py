@@ -220,6 +220,10 @@ class RecorderHandle:
         self.link = self.links[0] if self.links else None
 
     def _channel_tls(self, channel: Upstream) -> Any:
+        """A ``wss://`` worker channel's TLS: as the upstream's (``--upstream-ca``,
+        ``--insecure``); ``None`` for ``ws://``."""
+        if not channel.tls:
+            return None
         settings = self.settings
         return client_tls(channel, ca=settings.upstream_ca, insecure=settings.insecure)
 
