@@ -2,11 +2,13 @@
 
 The workers publish every accepted event to the NATS JetStream stream ``S`` on subject
 ``S.events``, one message per event with the JSON body ``{"event": EVENT, "cause": CAUSE}``; the
-message's stream sequence is the event's ``v``. :class:`BusReader` reads the stream from its
-first message with an *ordered consumer* (ephemeral, flow-controlled, recreated by the client
-on a gap: nothing on the server to clean up when the recorder goes away) and hands each event
-to a callback — the design's "log worker", which keeps the event log. The events before the
-stream's first message (dropped by its retention before the recorder read them) are a gap.
+message's stream sequence is the event's ``v``. Those rules are the workers' own
+(:mod:`devtools.bus_protocol`, whose decoder this uses: a message every worker skips is a gap
+here). :class:`BusReader` reads the stream from its first message with an *ordered consumer*
+(ephemeral, flow-controlled, recreated by the client on a gap: nothing on the server to clean
+up when the recorder goes away) and hands each event to a callback — the design's "log
+worker", which keeps the event log. The events before the stream's first message (dropped by
+its retention before the recorder read them) are a gap.
 
 ``nats-py`` is the optional ``bus`` extra, imported only here and only when ``--bus`` is given
 (:func:`require_nats`).
@@ -19,11 +21,17 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from devtools import jsonutil
+from devtools.bus_protocol import (
+    BadMessage,
+    check_stream_name,
+    decode_event,
+    parse_servers,
+)
+from devtools.bus_protocol import events_subject as subject
 from devtools.errors import BadInput
 from devtools.masking import mask
 
-__all__ = ["BusReader", "check_url", "require_nats", "servers", "subject"]
+__all__ = ["BusReader", "check", "require_nats", "servers"]
 
 CONNECT_TIMEOUT = 5.0
 """Seconds ``rdt record`` waits for the bus at start before it gives up (exit 3)."""
@@ -44,30 +52,16 @@ def require_nats() -> Any:
     return nats
 
 
-SCHEMES = ("nats", "tls", "ws", "wss")
-"""The URL schemes ``--bus`` takes (those nats-py connects with)."""
-
-
 def servers(url: str) -> list[str]:
-    """The server URLs of ``--bus`` (comma-separated for a NATS cluster)."""
-    return [part.strip() for part in url.split(",") if part.strip()]
+    """The server URLs of ``--bus`` (comma-separated for a NATS cluster; checked before)."""
+    found = parse_servers(url)
+    return [url] if isinstance(found, str) else list(found)
 
 
-def check_url(url: str) -> str | None:
-    """Why ``url`` is not a ``--bus`` URL, or ``None``."""
-    found = servers(url)
-    if not found:
-        return "--bus needs a URL such as nats://127.0.0.1:4222"
-    for server in found:
-        scheme, sep, rest = server.partition("://")
-        if not sep or scheme not in SCHEMES or not rest.strip("/"):
-            return f"--bus must be {'/'.join(SCHEMES)}:// URLs with a host, got {mask(server)!r}"
-    return None
-
-
-def subject(stream: str) -> str:
-    """The subject the workers publish a stream's events on."""
-    return f"{stream}.events"
+def check(url: str, stream: str) -> str | None:
+    """Why ``--bus url --stream stream`` cannot be read, or ``None`` (the workers' rules)."""
+    found = parse_servers(url)
+    return found if isinstance(found, str) else check_stream_name(stream)
 
 
 class BusReader:
@@ -168,20 +162,17 @@ class BusReader:
             )
             self._on_gap(self.last_v + 1, v - 1, reason)
         self.last_v = v
-        envelope = _envelope(data)
-        if envelope is None:
+        decoded = decode_event(data, v)
+        if isinstance(decoded, BadMessage):
             if not self._bad_said:
                 self._bad_said = True
                 self._warn(
-                    f"bus message {v} of {self.stream} is not an event envelope "
-                    '{"event": {…}, "cause": …}: recorded as a gap'
+                    f"bus message {v} of {self.stream} is not an event ({decoded.reason}): "
+                    "recorded as a gap"
                 )
-            self._on_gap(v, v, "the bus message is not an event envelope")
+            self._on_gap(v, v, f"the bus message is not an event: {decoded.reason}"[:200])
             return
-        event, cause = envelope
-        if "v" not in event:
-            event = {**event, "v": v}
-        self._on_event(v, event, cause)
+        self._on_event(v, decoded.event, decoded.cause)
 
     async def close(self) -> None:
         """Unsubscribe and disconnect."""
@@ -193,17 +184,3 @@ class BusReader:
         if nc is not None:
             with contextlib.suppress(Exception):
                 await nc.close()
-
-
-def _envelope(data: bytes) -> tuple[dict[str, Any], Any] | None:
-    """``(event, cause)`` of a bus message, or ``None`` when it is not an envelope."""
-    try:
-        body = jsonutil.loads(data)
-    except ValueError:
-        return None
-    if not isinstance(body, dict):
-        return None
-    event = body.get("event")
-    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
-        return None
-    return event, body.get("cause")

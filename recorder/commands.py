@@ -131,10 +131,10 @@ def build_settings(
         parse_devtools_url(url)
     if (bus is None) != (stream is None):
         raise BadInput("--bus and --stream go together: the bus's URL and its stream")
-    if bus is not None:
-        from recorder.bus import check_url
+    if bus is not None and stream is not None:
+        from recorder.bus import check
 
-        problem = check_url(bus)
+        problem = check(bus, stream)
         if problem is not None:
             raise BadInput(problem)
     if (urls or bus) and (events_from is not None or protocol == "logux"):

@@ -147,7 +147,8 @@ runner = CliRunner()
     [
         (["--bus", "nats://127.0.0.1:4222"], "--bus and --stream go together"),
         (["--stream", "s"], "--bus and --stream go together"),
-        (["--bus", "http://x", "--stream", "s"], "nats/tls/ws/wss:// URLs"),
+        (["--bus", "http://x", "--stream", "s"], "expected a nats/tls/ws/wss:// URL"),
+        (["--bus", "nats://x:4222", "--stream", "a.b"], "--stream 'a.b'"),
         (["--devtools", "ws://127.0.0.1:1/devtools?token=secret"], "keep tokens"),
         (["--devtools", "ws://user:pw@127.0.0.1:1/devtools"], "keep tokens"),
         (["--devtools", "http://127.0.0.1:1/devtools"], "ws:// or wss://"),
