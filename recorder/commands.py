@@ -81,6 +81,7 @@ def build_settings(
     event_types: list[str] | None = None,
     protocol: str = "auto",
     max_frame_size: str | None = None,
+    max_parse_size: str | None = None,
     token: str,
     redact: list[str] | None,
     allow_origin: list[str] | None,
@@ -107,6 +108,14 @@ def build_settings(
             "its sync messages"
         )
     limit = parse_size(max_frame_size) if max_frame_size is not None else DEFAULT_MAX_RECORD
+    ceiling = None
+    if max_parse_size is not None:
+        ceiling = parse_size(max_parse_size, "--max-parse-size")
+        if ceiling < limit:
+            raise BadInput(
+                f"--max-parse-size ({max_parse_size}) must be at least --max-frame-size "
+                f"({limit} bytes)"
+            )
     parsed = parse_upstream(upstream)
     client_tls(parsed, ca=upstream_ca, insecure=insecure)  # bad TLS options: exit 3 now
     server_tls(listen_cert, listen_key)
@@ -121,6 +130,7 @@ def build_settings(
         events_from=events_from,
         protocol=protocol,
         max_record_size=limit,
+        max_parse_size=ceiling,
         event_types=tuple(event_types or ()),
         redact=tuple(redact or ()),
         allow_origins=tuple(allow_origin or ()),
@@ -231,6 +241,18 @@ def register(app: typer.Typer) -> None:
             help="Store frames up to SIZE (bytes, or 512KiB, 2MiB; default 4MiB); larger "
             "ones are forwarded, stored as too-large.",
         ),
+        max_parse_size: str = typer.Option(
+            None,
+            "--max-parse-size",
+            metavar="SIZE",
+            help=(
+                "A Logux sync past --max-frame-size is still held whole and parsed, so its "
+                "actions become events (its bytes are not stored): at most SIZE bytes of "
+                "such frames at once, across all connections (default 4 × --max-frame-size, "
+                "16MiB). Beyond it the frame is forwarded and a gap says its actions are not "
+                "events."
+            ),
+        ),
         control: str = typer.Option(None, help="Control endpoint (default 127.0.0.1:8766)."),
         token: str = typer.Option(None, help="Devtools token (default: $RDT_TOKEN or generated)."),
         redact: list[str] = typer.Option(None, help="JSON pointer removed before storing."),
@@ -276,6 +298,7 @@ def register(app: typer.Typer) -> None:
             event_types=event_types,
             protocol=protocol,
             max_frame_size=max_frame_size,
+            max_parse_size=max_parse_size,
             token=resolved.value,
             redact=redact,
             allow_origin=allow_origin,

@@ -23,6 +23,10 @@ DEFAULT_MAX_RECORD = 4 * 2**20
 holds about 45,000 such actions; the capture holds at most this much per connection and
 direction while a message is incomplete)."""
 
+PARSE_MULTIPLE = 4
+"""The default ``--max-parse-size``: this many times ``--max-frame-size`` (16 MiB at the
+default, about 180,000 small Logux actions in one ``sync``)."""
+
 _SIZE = re.compile(r"\s*(\d+)\s*(|b|kib|kb|k|mib|mb|m|gib|gb|g)\s*", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 
@@ -176,6 +180,10 @@ class RecorderSettings:
     allow_origins: tuple[str, ...] = ()
     """``Origin`` values the control endpoint accepts (any other Origin header is refused)."""
     max_record_size: int = DEFAULT_MAX_RECORD
+    max_parse_size: int | None = None
+    """The most bytes of Logux ``sync`` messages past ``max_record_size`` held at once, across
+    all connections, to derive their actions (their bytes are not stored); ``None``:
+    :data:`PARSE_MULTIPLE` × ``max_record_size``. See :class:`recorder.capture.Oversize`."""
     flush_interval: float = 0.05
     """Seconds between writer flushes (the bar: at most 0.1)."""
     queue_limit: int = 200_000
@@ -199,3 +207,10 @@ class RecorderSettings:
     """Handshake headers never stored (their names are kept, their values are not)."""
     redact_query: tuple[str, ...] = ()
     """Query parameters of the upgrade's target whose values are never stored."""
+
+    @property
+    def parse_ceiling(self) -> int:
+        """``max_parse_size``, or its default."""
+        if self.max_parse_size is not None:
+            return self.max_parse_size
+        return PARSE_MULTIPLE * self.max_record_size

@@ -52,6 +52,31 @@ def looks_like_connect(payload: bytes | bytearray | memoryview) -> bool:
     return _CONNECT.match(bytes(payload[:64])) is not None
 
 
+_SPACE = b" \t\r\n"
+
+
+def may_be_sync(prefix: bytes | bytearray | memoryview) -> bool:
+    """From a text message's first bytes, whether it may be a Logux ``sync`` (``False`` only
+    when it certainly is not: another first element, or not an array). A message past the
+    store limit is kept for its actions only when this holds
+    (:class:`recorder.capture.Oversize`)."""
+    rest = bytes(prefix).lstrip(_SPACE)
+    if not rest:
+        return True
+    if rest[:1] != b"[":
+        return False
+    rest = rest[1:].lstrip(_SPACE)
+    if not rest:
+        return True
+    if rest[:1] != b'"':
+        return False
+    if b"\\" in rest[:6]:  # an escaped first element: only parsing tells
+        return True
+    if len(rest) < 6:
+        return b'"sync"'.startswith(rest)
+    return rest.startswith(b'"sync"')
+
+
 @dataclass(frozen=True, slots=True)
 class LoguxFrame:
     """One frame as the Logux protocol reads it."""
