@@ -248,8 +248,8 @@ def register(app: typer.Typer) -> None:
             help=(
                 "A Logux sync past --max-frame-size is still held whole and parsed, so its "
                 "actions become events (its bytes are not stored): at most SIZE bytes of "
-                "such frames at once, across all connections (default 4 × --max-frame-size, "
-                "16MiB). Beyond it the frame is forwarded and a gap says its actions are not "
+                "such frames at once, across all connections (default 2 × --max-frame-size, "
+                "8MiB). Beyond it the frame is forwarded and a gap says its actions are not "
                 "events."
             ),
         ),

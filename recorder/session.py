@@ -223,10 +223,13 @@ class Session:
         if derive is not None:  # a protocol that may hold a frame back names each event's seq
             derived = derive(parse(payload, binary), conn_id, t_ns, direction, seq)
             found = [(d.body, d.seq) for d in derived]
+            del derived
         else:
             bodies = protocol.events_from(parse(payload, binary), conn_id, t_ns)
             found = [(body, seq) for body in bodies]
-        for body, cause_seq in found:
+        found.reverse()  # popped in order: each body is let go once its event is made
+        while found:
+            body, cause_seq = found.pop()
             v = self.last_v + 1
             event = {"v": v, **body}
             event["v"] = v  # the numbering is the recorder's; the message's other fields stay

@@ -23,9 +23,11 @@ DEFAULT_MAX_RECORD = 4 * 2**20
 holds about 45,000 such actions; the capture holds at most this much per connection and
 direction while a message is incomplete)."""
 
-PARSE_MULTIPLE = 4
-"""The default ``--max-parse-size``: this many times ``--max-frame-size`` (16 MiB at the
-default, about 180,000 small Logux actions in one ``sync``)."""
+PARSE_MULTIPLE = 2
+"""The default ``--max-parse-size``: this many times ``--max-frame-size`` (8 MiB at the
+default: about 90,000 Logux actions of the size a real client syncs, 130,000 compact ones —
+below the writer queue's 200,000 records, which every event of one frame waits in at once).
+Parsing costs about 35 times the frame in memory at its peak (bench/RESULTS.md)."""
 
 _SIZE = re.compile(r"\s*(\d+)\s*(|b|kib|kb|k|mib|mb|m|gib|gb|g)\s*", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}

@@ -205,13 +205,16 @@ class OrderedSource:
         Raises:
             NotLogux: an event without a Logux meta.
         """
-        metas: list[tuple[int, Any]] = []
-        if events.last_v is not None:
+
+        def metas() -> Iterator[tuple[int, Any]]:
+            if events.last_v is None:
+                return
             for page, loads in events.loaded_pages(events.first_v or 1, events.last_v):
                 for v, payload in page:
                     event = loads(payload)
-                    metas.append((v, event.get("meta") if type(event) is dict else None))
-        return cls(events, logux_ordering(metas))
+                    yield v, event.get("meta") if type(event) is dict else None
+
+        return cls(events, logux_ordering(metas()))
 
     def _rows(self, from_step: int, to_step: int) -> Iterator[list[tuple[int, bytes]]]:
         """Rows ``(step, payload)`` of steps ``from_step..to_step``, a page at a time: each
