@@ -211,6 +211,8 @@ def _deeper_than(value: Any, limit: int) -> bool:
         value = value.values()
     elif type(value) is not list:
         return False
+    if limit < 1:
+        return True
     stack = [iter(value)]
     while stack:
         for child in stack[-1]:
