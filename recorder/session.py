@@ -240,7 +240,11 @@ class Session:
             self._emit(Event(v, kind, value, cause_seq, None, t_ns))  # t_ns: when it was made
 
     def too_large(self, conn_id: int, direction: Direction, size: int, binary: bool) -> Message:
-        """Record a forwarded message past the size limit: its wire size and ``too-large``."""
+        """Record a forwarded message past the size limit: its wire size and ``too-large``.
+
+        With ``--events-from inbound`` (the plain protocol) it may have been an event: a gap
+        says none was derived from it.
+        """
         self.seq += 1
         seq = self.seq
         if direction == "in":
@@ -249,6 +253,14 @@ class Session:
         record = Message(seq, conn_id, direction, now, None, b"", binary, "too-large", size)
         self.messages += 1
         self._emit(record)
+        protocol = self.protocol
+        if (
+            protocol is not None
+            and protocol.name != "logux"
+            and not binary
+            and direction in self._directions
+        ):
+            self._not_derived(seq, size, "stored as too-large")
         return record
 
     def unparsed(self, conn_id: int, direction: Direction, size: int, binary: bool) -> Message:
@@ -267,8 +279,11 @@ class Session:
     def _not_derived(self, seq: int, size: int, why: str) -> None:
         """Message ``seq`` may stand for events that were not derived: a gap says so."""
         self.underived += 1
-        what = "its Logux actions are" if self.framing == "logux" else "its event is"
-        reason = f"message {seq} ({size} bytes) {why}: {what} not recorded as events"
+        if self.framing == "logux":
+            what = "its Logux actions are not recorded as events"
+        else:
+            what = "not parsed, so no event was derived from it"
+        reason = f"message {seq} ({size} bytes) {why}: {what}"
         self.gap("messages", seq, seq, reason[:200])
 
     def in_seqs(self, conn_id: int) -> list[int]:

@@ -216,8 +216,11 @@ def test_a_kept_sync_past_the_limit_is_stored_as_too_large_with_its_events_eithe
     assert session.oversize is not None and not session.oversize.active()
     conn = session.open_connection("peer", "/")
     session.message(conn.id, "in", b'{"type": "big", "pad": "' + b"x" * 40 + b'"}', False)
-    [gap] = [r for r in put if isinstance(r, Gap)]
-    assert gap.start == gap.end == 1 and "its event is not recorded" in gap.reason
+    session.too_large(conn.id, "in", 5000, False)  # as the capture reports one it skipped
+    session.too_large(conn.id, "out", 5000, False)  # a reply: never an event
+    gaps = [r for r in put if isinstance(r, Gap)]
+    assert [(g.start, g.end) for g in gaps] == [(1, 1), (2, 2)]
+    assert all("no event was derived from it" in g.reason for g in gaps)
     assert not [r for r in put if isinstance(r, Event)]
 
 
