@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from contextlib import closing
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
@@ -214,7 +215,8 @@ class OrderedSource:
                     event = loads(payload)
                     yield v, event.get("meta") if type(event) is dict else None
 
-        return cls(events, logux_ordering(metas()))
+        with closing(metas()) as walk:  # NotLogux midway: the store's page reader ends now
+            return cls(events, logux_ordering(walk))
 
     def _rows(self, from_step: int, to_step: int) -> Iterator[list[tuple[int, bytes]]]:
         """Rows ``(step, payload)`` of steps ``from_step..to_step``, a page at a time: each
