@@ -1,8 +1,9 @@
 """Fault bench (issue 12 item 8): the recorder under faults, each in its own processes.
 
 Usage:
-    .venv/bin/python bench/faults.py [--case silent|kill9|bomb|enospc|upstream|all]
+    .venv/bin/python bench/faults.py [--case silent|kill9|bomb|enospc|upstream|logux|all]
         [--clients 200] [--seconds 15] [--max-queue-bytes 67108864] [--rounds 40]
+        [--actions 120000]
 
 Cases:
     silent: a chatty server (every inbound message is broadcast to every connection) behind
@@ -23,6 +24,12 @@ Cases:
     upstream: 20 clients talking through the recorder, the upstream killed (-9) mid-run, 50
         clients that then get 502, the upstream started again, one client through. Prints
         whether the recorder kept running and its stderr lines about the upstream.
+    logux: a Logux client's backlog of ACTIONS actions in one ``sync`` frame (~7.4 MiB at the
+        default) through ``rdt record`` (its defaults: frames stored to 4 MiB, parsed to
+        8 MiB), then one past the parse ceiling; a second client pings every 10 ms meanwhile.
+        Baseline: the same frame stored whole (``--max-frame-size 32MiB``), in its own recorder.
+        Prints per run the recorder's RSS before and its peak, the events derived, the gaps, and
+        the longest ping round trip (the forwarding loop is busy while a frame is parsed).
     all: every case above, one after the other.
 
 Everything listens on loopback; every loop is bounded by ``--seconds``.
@@ -483,7 +490,121 @@ def upstream(args: argparse.Namespace) -> None:
     )
 
 
-CASES = {"silent": silent, "kill9": kill9, "bomb": bomb, "enospc": enospc, "upstream": upstream}
+# ---------------------------------------------------------------- logux
+
+LOGUX = """
+import asyncio, json
+from websockets.asyncio.server import serve
+async def handler(ws):
+    async for data in ws:
+        msg = json.loads(data)
+        if msg[0] == "connect":
+            await ws.send(json.dumps(["connected", 4, "server:bench", [0, 1_700_000_000_000]]))
+        elif msg[0] == "ping":
+            await ws.send(json.dumps(["pong", msg[1]]))
+        elif msg[0] == "sync":
+            await ws.send(json.dumps(["synced", msg[1]]))
+async def main():
+    async with serve(handler, "127.0.0.1", 0, max_size=None, compression=None) as s:
+        print(s.sockets[0].getsockname()[1], flush=True)
+        await asyncio.Future()
+asyncio.run(main())
+"""
+
+
+def logux_sync(added: int, actions: int, offset: int = 0) -> bytes:
+    """One ``sync`` frame of ``actions`` compact ``counter/add`` actions (ids from ``offset``)."""
+    parts = [f'["sync",{added}'.encode()]
+    for i in range(offset, offset + actions):
+        parts.append(
+            f',{{"type":"counter/add","by":{i % 7 + 1}}},{{"id":[{i},{i}],"time":{i}}}'.encode()
+        )
+    return b"".join(parts) + b"]"
+
+
+async def logux_run(port: int, frames: list[bytes]) -> float:
+    """Send ``frames`` as one Logux client while another pings every 10 ms; the longest ping
+    round trip (seconds)."""
+    from websockets.asyncio.client import connect
+
+    worst = 0.0
+    done = asyncio.Event()
+
+    async def pinger() -> None:
+        nonlocal worst
+        async with connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+            await ws.send('["connect",4,"20:pinger",0]')
+            await ws.recv()
+            n = 0
+            while not done.is_set():
+                n += 1
+                began = time.perf_counter()
+                await ws.send(f'["ping",{n}]')
+                await ws.recv()
+                worst = max(worst, time.perf_counter() - began)
+                await asyncio.sleep(0.01)
+
+    async def backlog() -> None:
+        async with connect(f"ws://127.0.0.1:{port}/", max_size=None, compression=None) as ws:
+            await ws.send('["connect",4,"10:offline",0]')
+            await ws.recv()
+            for frame in frames:
+                await ws.send(frame.decode())
+                await ws.recv()
+        await asyncio.sleep(0.5)
+        done.set()
+
+    await asyncio.gather(pinger(), backlog())
+    return worst
+
+
+def logux(args: argparse.Namespace) -> None:
+    from devtools.store import Log
+
+    n = args.actions
+    backlog = logux_sync(n, n)
+    past = logux_sync(n + 1, int(n * 1.5), offset=n)
+    for label, extra, frames in (
+        ("baseline: stored whole", ["--max-frame-size", "32MiB"], [backlog]),
+        ("kept for its events (defaults: stored to 4 MiB, parsed to 8 MiB)", [], [backlog]),
+        ("past the parse ceiling (defaults)", [], [past]),
+    ):  # fmt: skip
+        server, port = start_server(LOGUX)
+        tmp = tempfile.mkdtemp(prefix="rdt-faults-")
+        log = str(Path(tmp) / "logux.rdtlog")
+        recorder, rport = start_recorder(f"ws://127.0.0.1:{port}", log, *extra)
+        try:
+            base = status_kib(recorder.pid, "VmRSS")
+            worst = asyncio.run(logux_run(rport, frames))
+            peak = status_kib(recorder.pid, "VmHWM")
+        finally:
+            interrupt(recorder, server)
+        with Log.open(log) as opened:
+            reader = opened.reader()
+            events = reader.counts().events
+            big = [
+                (m.flag, len(m.payload) if m.size < 0 else m.size)
+                for m in reader.messages()
+                if m.type == "sync" or m.flag
+            ]
+            gaps = len(reader.gaps())
+        print(
+            f"logux {label}: one sync of {frames[0].count(b'counter/add'):,} actions "
+            f"({len(frames[0]) / 2**20:.1f} MiB): recorder RSS before {base // 1024} MB, peak "
+            f"{peak // 1024} MB; events {events:,}; the frame stored as "
+            f"{big[:1]} (flag, size); gaps {gaps}; longest ping round trip "
+            f"{worst * 1000:.0f} ms"
+        )
+
+
+CASES = {
+    "silent": silent,
+    "kill9": kill9,
+    "bomb": bomb,
+    "enospc": enospc,
+    "upstream": upstream,
+    "logux": logux,
+}
 
 
 def main() -> None:
@@ -493,6 +614,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--max-queue-bytes", type=int, default=64 * 1024 * 1024)
+    parser.add_argument("--actions", type=int, default=120_000)
     args = parser.parse_args()
     for name in CASES if args.case == "all" else [args.case]:
         CASES[name](args)

@@ -10,7 +10,9 @@ defaults (Typer's style)::
 
 :data:`LOG` (the ``LOG`` argument), :data:`RECORDING` (``--recording/-r``, resolved by
 :meth:`devtools.store.Log.recording`: pass the text through unchanged), :data:`JSON`
-(``--json``, one document) and :data:`REDUCER` (``--reducer``, required). The factories give
+(``--json``, one document), :data:`REDUCER` (``--reducer``, required) and :data:`ORDER`
+(``--order v|logux``, the fold order of the commands that show states:
+:mod:`replayer.order` checks the value). The factories give
 the variants: :func:`log_argument` (optional, or several), :func:`json_option` (another help
 line, e.g. JSON Lines) and :func:`reducer_option` (optional).
 """
@@ -43,6 +45,13 @@ REDUCER_HELP = (
     "path/to/file.js|.mjs|.cjs:name (run in a Node worker; :default for a default export)."
 )
 
+ORDER_HELP = (
+    "v|logux. v (default): fold the events in the order they were recorded. logux: in Logux's "
+    "own order (meta.time, then the id's node, counter and time), the order a Logux log "
+    "applies them; v numbers stay the recorded ones, and a state at V is the state after the "
+    "events up to and including V in that order. Only for a Logux recording (exit 3 else)."
+)
+
 
 def log_argument(*, required: bool = True, many: bool = False, help: str = LOG_HELP) -> Any:
     """The ``LOG`` argument (``many``: one or more logs)."""
@@ -64,7 +73,13 @@ def reducer_option(*, required: bool = True, help: str = REDUCER_HELP) -> Any:
     return typer.Option(... if required else None, "--reducer", metavar="REF", help=help)
 
 
+def order_option(help: str = ORDER_HELP) -> Any:
+    """``--order v|logux``."""
+    return typer.Option("v", "--order", metavar="ORDER", help=help)
+
+
 LOG = log_argument()
+ORDER = order_option()
 RECORDING = recording_option()
 JSON = json_option()
 REDUCER = reducer_option()

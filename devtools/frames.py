@@ -40,7 +40,14 @@ import orjson
 
 from devtools import jsonutil
 
-__all__ = ["FLAGS", "ORJSON_MAX_DEPTH", "ParsedFrame", "nesting_depth", "parse_frame"]
+__all__ = [
+    "FLAGS",
+    "ORJSON_MAX_DEPTH",
+    "ParsedFrame",
+    "nesting_depth",
+    "parse_frame",
+    "parse_json",
+]
 
 FLAGS = (
     "binary",
@@ -63,8 +70,9 @@ ORJSON_MAX_DEPTH = 1024
 class ParsedFrame:
     """The outcome of parsing one frame."""
 
-    value: dict[str, Any] | None
-    """The JSON object when the frame is a valid message, else ``None``."""
+    value: Any
+    """The JSON object when the frame is a valid message, else ``None`` (from
+    :func:`parse_json`: any JSON value)."""
     type: str | None
     """Its ``type`` when the frame is a valid message, else ``None``."""
     flag: str | None
@@ -126,6 +134,41 @@ def parse_frame(
     Raises:
         TypeError: only when ``payload`` is not bytes-like or ``str`` (a caller's bug).
     """
+    value = _value(payload, binary, max_depth, max_size)
+    if type(value) is ParsedFrame:
+        return value
+    if type(value) is not dict:
+        return _FLAGGED["not-object"]
+    message_type = value.get("type")
+    if type(message_type) is not str:
+        return _FLAGGED["no-type"]
+    return ParsedFrame(value, message_type, None)
+
+
+def parse_json(
+    payload: bytes | bytearray | memoryview | str,
+    binary: bool = False,
+    *,
+    max_depth: int = 512,
+    max_size: int | None = None,
+) -> ParsedFrame:
+    """Like :func:`parse_frame` for any JSON value: ``value`` is whatever the frame holds (an
+    array too; ``type`` is ``None``), flagged only when it is no JSON at all (``binary``,
+    ``invalid-utf8``, ``not-json``, ``nan``, ``lone-surrogate``, ``too-deep``, ``too-large``).
+    For protocols whose messages are not objects (Logux's arrays): one parse, not two."""
+    value = _value(payload, binary, max_depth, max_size)
+    if type(value) is ParsedFrame:
+        return value
+    return ParsedFrame(value, None, None)
+
+
+def _value(
+    payload: bytes | bytearray | memoryview | str,
+    binary: bool,
+    max_depth: int,
+    max_size: int | None,
+) -> Any:
+    """The frame's JSON value, or the flagged :class:`ParsedFrame` saying why there is none."""
     if binary:
         return _FLAGGED["binary"]
     if isinstance(payload, str):
@@ -139,7 +182,11 @@ def parse_frame(
     except orjson.JSONDecodeError:
         return _diagnose(payload, max_depth)
     # orjson accepted it: valid UTF-8, no lone surrogates, no NaN, no overflow, depth <= 1024.
-    if len(payload) > 2 * max_depth and nesting_depth(payload) > max_depth:
+    if len(payload) > 2 * max_depth and (
+        _deeper_than(value, max_depth)
+        if len(payload) > TREE_DEPTH_FROM
+        else nesting_depth(payload) > max_depth
+    ):
         return _FLAGGED["too-deep"]
     if (
         _NINETEEN_DIGITS in payload.translate(_DIGITS_AS_ZERO)
@@ -149,12 +196,35 @@ def parse_frame(
             value = jsonutil.loads(payload)
         except (ValueError, RecursionError):  # pragma: no cover - orjson accepted it already
             return _FLAGGED["not-json"]
-    if type(value) is not dict:
-        return _FLAGGED["not-object"]
-    message_type = value.get("type")
-    if type(message_type) is not str:
-        return _FLAGGED["no-type"]
-    return ParsedFrame(value, message_type, None)
+    return value
+
+
+TREE_DEPTH_FROM = 2**20
+"""Payloads longer than this have their depth measured on the parsed value: the text scan
+(:func:`nesting_depth`) cuts the strings out with a regex whose pieces cost ~15× the payload
+in memory (200 MiB for a 12.5 MiB Logux backlog); the walk costs a stack of ``max_depth``."""
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest deeper than ``limit`` in ``value`` (already parsed)."""
+    if type(value) is dict:
+        value = value.values()
+    elif type(value) is not list:
+        return False
+    if limit < 1:
+        return True
+    stack = [iter(value)]
+    while stack:
+        for child in stack[-1]:
+            kind = type(child)
+            if kind is dict or kind is list:
+                if len(stack) >= limit:
+                    return True
+                stack.append(iter(child.values() if kind is dict else child))
+                break
+        else:
+            stack.pop()
+    return False
 
 
 def nesting_depth(payload: bytes) -> int:
@@ -169,8 +239,9 @@ def nesting_depth(payload: bytes) -> int:
     return max(accumulate(map(_DELTA.__getitem__, brackets)), default=0)
 
 
-def _diagnose(payload: bytes, max_depth: int) -> ParsedFrame:
-    """Name why orjson refused ``payload`` (the slow path; bad frames only)."""
+def _diagnose(payload: bytes, max_depth: int) -> Any:
+    """Name why orjson refused ``payload`` (the slow path; bad frames only): a flagged
+    :class:`ParsedFrame`, or the value when the exact parser takes it after all."""
     try:
         payload.decode("utf-8")
     except UnicodeDecodeError:
@@ -187,15 +258,9 @@ def _diagnose(payload: bytes, max_depth: int) -> ParsedFrame:
     if _MAYBE_HUGE.search(outside) is not None:
         # orjson calls a 309+ digit integer "infinity"; the exact parser may still take it.
         try:
-            value = jsonutil.loads(payload)
+            return jsonutil.loads(payload)
         except (ValueError, RecursionError):
             return _FLAGGED["not-json"]
-        if type(value) is not dict:
-            return _FLAGGED["not-object"]
-        message_type = value.get("type")
-        if type(message_type) is not str:
-            return _FLAGGED["no-type"]
-        return ParsedFrame(value, message_type, None)
     return _FLAGGED["not-json"]
 
 

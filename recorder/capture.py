@@ -47,6 +47,51 @@ class CapturedClose:
     reason: str
 
 
+class Oversize:
+    """Which messages past the store limit are still kept whole, to be parsed for their events.
+
+    The recorder stores at most ``--max-frame-size`` bytes of a message; past that the capture
+    skips a message without buffering it. A message whose events are wanted (a Logux ``sync``:
+    its actions are events even when its bytes are not stored) may instead be kept up to a
+    second ceiling, ``--max-parse-size``, counted across every connection and direction of the
+    recorder: at most ``ceiling`` bytes of such messages are held at once. One object is shared
+    by all captures (all on the event loop, so no lock).
+
+    Args:
+        ceiling: the most bytes of kept messages held at once (and so the largest one).
+        active: whether messages may be kept at all now (e.g. the recording speaks Logux).
+        wanted: from the first bytes of a text message (at most :data:`PREFIX`), whether it
+            may be one whose events are wanted (``False`` only when it certainly is not).
+    """
+
+    __slots__ = ("active", "ceiling", "held", "wanted")
+
+    def __init__(
+        self, ceiling: int, active: Callable[[], bool], wanted: Callable[[bytes], bool]
+    ) -> None:
+        self.ceiling = ceiling
+        self.active = active
+        self.wanted = wanted
+        self.held = 0
+        """Bytes of kept messages held now."""
+
+    def available(self) -> int:
+        return max(self.ceiling - self.held, 0)
+
+    def take(self, n: int) -> bool:
+        """Count ``n`` more bytes as held, if they fit under the ceiling."""
+        if self.held + n > self.ceiling:
+            return False
+        self.held += n
+        return True
+
+    def give(self, n: int) -> None:
+        self.held -= n
+
+
+PREFIX = 64
+"""Bytes of a message :attr:`Oversize.wanted` is shown."""
+
 _NOTHING: list[Captured | CapturedClose] = []  # never appended to
 _U16 = struct.Struct("!H")
 _U64 = struct.Struct("!Q")
@@ -110,20 +155,30 @@ class StreamCapture:
             binary)`` is called once it ends. With context takeover the decoder cannot skip
             a compressed message, so the capture of that direction stops (:attr:`error`).
         on_too_large: see ``max_size`` (default: nothing is reported).
+        oversize: the policy keeping some messages past ``max_size`` whole (see
+            :class:`Oversize`); they go to ``on_message`` like any other. A compressed frame
+            whose wire size alone is past ``max_size`` is never kept.
+        on_unparsed: called instead of ``on_too_large`` for a message skipped although
+            ``oversize`` wanted it (past its ceiling, or its decoding went past it): its
+            events could not be derived.
     """
 
     __slots__ = (
         "_binary",
         "_buf",
         "_extensions",
+        "_held",
         "_mask",
         "_max",
         "_on_message",
         "_on_too_large",
+        "_on_unparsed",
+        "_over",
         "_parts",
         "_skip_binary",
         "_skip_fin",
         "_skip_frame",
+        "_skip_missed",
         "_skip_msg",
         "_skip_wire",
         "_stop_after_skip",
@@ -139,10 +194,18 @@ class StreamCapture:
         on_message: Callable[[bytes, bool], object] | None = None,
         max_size: int | None = None,
         on_too_large: Callable[[int, bool], object] | None = None,
+        oversize: Oversize | None = None,
+        on_unparsed: Callable[[int, bool], object] | None = None,
     ) -> None:
         self._on_message = on_message
         self._max = max_size
         self._on_too_large = on_too_large
+        self._over = oversize if max_size is not None else None
+        self._on_unparsed = on_unparsed
+        self._held = 0
+        """Bytes of the current message counted in :attr:`Oversize.held` (kept past the limit)."""
+        self._skip_missed = False
+        """Whether the message being skipped was one ``oversize`` wanted."""
         self._skip_frame = 0
         """Bytes of the frame being skipped still to come."""
         self._skip_fin = False
@@ -198,6 +261,8 @@ class StreamCapture:
         except Exception as error:  # decompression errors and the like: never raise to the proxy
             self.error = f"unparseable frame: {type(error).__name__}: {error}"
             used = len(view)
+        if self.error is not None or self.closed:
+            self.release()
         if view is buf:
             del buf[:used]
         elif used < len(view):
@@ -242,14 +307,23 @@ class StreamCapture:
             if bool(head2 & 0x80) != masked:
                 raise ProtocolError("incorrect masking")
             op_bits = head1 & 0x0F
-            if op_bits < 8 and (
-                self._skip_msg or (limit is not None and length + self.pending_bytes > limit)
+            skip = self._skip_msg
+            if (
+                op_bits < 8
+                and not skip
+                and limit is not None
+                and length + self.pending_bytes > limit
             ):
+                keep = self._keep_frame(op_bits, head1, data, at, length)
+                if keep is None:  # the message's first bytes decide: wait for them
+                    break
+                skip = not keep
+            if skip:
                 # A data frame of a message past the limit: skip it as it goes by.
                 if op_bits == 0 and not self._skip_msg and not self._parts:
                     raise ProtocolError("unexpected continuation frame")
                 if not self._skip_msg:
-                    self._start_skip(op_bits, bool(head1 & 0x40))
+                    self._start_skip(op_bits, bool(head1 & 0x40), self._skip_missed)
                 self._skip_wire += length
                 self._skip_fin = bool(head1 & 0x80)
                 self._skip_frame = (4 if masked else 0) + length
@@ -270,9 +344,9 @@ class StreamCapture:
             if opcode is None:
                 raise ProtocolError("invalid opcode")
             fin = bool(head1 & 0x80)
-            room = None if limit is None else max(limit - self.pending_bytes, 0) or 1
             try:
                 if head1 & 0x70:
+                    room = self._room(opcode)
                     frame = Frame(
                         opcode,
                         payload,
@@ -286,6 +360,7 @@ class StreamCapture:
                     frame.check()
                     payload = bytes(frame.data)
                 elif extensions and opcode is OP_CONT and self._parts:
+                    room = self._room(opcode)
                     frame = Frame(opcode, payload, fin)
                     for extension in extensions:
                         frame = extension.decode(frame, max_size=room)
@@ -294,7 +369,10 @@ class StreamCapture:
                 # Inflating went past the limit: stop there (the bytes are forwarded anyway).
                 wire = length
                 binary = self._binary if opcode is OP_CONT else opcode is OP_BINARY
-                self._start_skip(0 if opcode is OP_CONT else opcode.value, True)
+                missed = self._could_keep(binary) and (
+                    self._held > 0 or not self._parts or self._over.wanted(self._prefix())  # type: ignore[union-attr]
+                )
+                self._start_skip(0 if opcode is OP_CONT else opcode.value, True, missed)
                 self._skip_binary = binary
                 self._skip_wire += wire
                 self._skip_fin = fin
@@ -303,8 +381,12 @@ class StreamCapture:
                     if self.error is not None:
                         return size
                 continue
-            if limit is not None and len(payload) + self.pending_bytes > limit:
-                self._start_skip(0 if opcode is OP_CONT else opcode.value, False)
+            if (
+                limit is not None
+                and len(payload) + self.pending_bytes > limit
+                and not self._keep_decoded(opcode, payload)
+            ):
+                self._start_skip(0 if opcode is OP_CONT else opcode.value, False, self._skip_missed)
                 if opcode is not OP_CONT:
                     self._skip_binary = opcode is OP_BINARY
                 self._skip_wire += length
@@ -323,8 +405,10 @@ class StreamCapture:
                     self._parts = [payload]
                 elif emit is not None:
                     emit(payload, opcode is OP_BINARY)
+                    self._release()
                 else:
                     item = Captured(payload, opcode is OP_BINARY)
+                    self._release()
             elif opcode is OP_CONT:
                 if not self._parts:
                     raise ProtocolError("unexpected continuation frame")
@@ -336,6 +420,8 @@ class StreamCapture:
                         emit(whole, self._binary)
                     else:
                         item = Captured(whole, self._binary)
+                    del whole
+                    self._release()
             elif opcode is OP_CLOSE:
                 if not fin or length > 125:
                     raise ProtocolError("invalid close frame")
@@ -354,7 +440,113 @@ class StreamCapture:
                     return size
         return pos
 
-    def _start_skip(self, op_bits: int, compressed: bool) -> None:
+    # ------------------------------------------------------------ past the limit
+
+    def _could_keep(self, binary: bool) -> bool:
+        """Whether a message past the limit may be kept at all (text, and the policy on)."""
+        over = self._over
+        return over is not None and not binary and over.active()
+
+    def _prefix(self) -> bytes:
+        """The first bytes of the current message (its parts so far)."""
+        head = b""
+        for part in self._parts:
+            head += part[: PREFIX - len(head)]
+            if len(head) >= PREFIX:
+                break
+        return head
+
+    def _grow(self, total: int) -> bool:
+        """Count the kept message's ``total`` bytes in the shared ceiling, if they fit."""
+        over = self._over
+        assert over is not None
+        if total > self._held:
+            if not over.take(total - self._held):
+                return False
+            self._held = total
+        return True
+
+    def _release(self) -> None:
+        """The current message ended (or was dropped): its bytes leave the shared count."""
+        if self._held:
+            self._over.give(self._held)  # type: ignore[union-attr]
+            self._held = 0
+
+    def release(self) -> None:
+        """The connection ended: give back what an unfinished kept message held."""
+        self._parts = []
+        self._release()
+
+    def _keep_frame(
+        self, op_bits: int, head1: int, data: bytes | bytearray, at: int, length: int
+    ) -> bool | None:
+        """A data frame takes its message past the limit, by its wire length: whether to go
+        on with it (``None``: wait for more bytes). Sets :attr:`_skip_missed` for a skip."""
+        self._skip_missed = False
+        binary = self._binary if op_bits == 0 else op_bits == OP_BINARY.value
+        if (op_bits == 0 and not self._parts) or not self._could_keep(binary):
+            return False
+        over = self._over
+        assert over is not None
+        total = length + self.pending_bytes
+        if self._held == 0:
+            if self._parts:
+                prefix = self._prefix()
+            else:
+                n = min(length, PREFIX)
+                masked = self._mask
+                if len(data) - at < (4 if masked else 0) + n:
+                    return None
+                if masked:
+                    prefix = apply_mask(data[at + 4 : at + 4 + n], data[at : at + 4])
+                else:
+                    prefix = bytes(data[at : at + n])
+            compressed = bool(head1 & 0x40) if op_bits else self._decoding_cont()
+            if compressed and self._extensions and not self._parts:
+                # Compressed wire bytes alone past the limit: never kept (decoded, larger still).
+                self._skip_missed = True
+                return False
+            if not over.wanted(prefix):
+                return False
+        compressed = bool(self._extensions) and (
+            bool(head1 & 0x40) if op_bits else self._decoding_cont()
+        )
+        if compressed:  # decoding decides (:meth:`_room`, :meth:`_keep_decoded`)
+            if total <= self._max + self._held + over.available():  # type: ignore[operator]
+                return True
+        elif self._grow(total):
+            return True
+        self._skip_missed = True
+        return False
+
+    def _room(self, opcode: Opcode) -> int | None:
+        """How many more bytes the current message may take once decoded (``None``: no
+        limit): up to the limit, or past it as far as the shared ceiling allows."""
+        limit = self._max
+        if limit is None:
+            return None
+        binary = self._binary if opcode is OP_CONT else opcode is OP_BINARY
+        if opcode in (OP_TEXT, OP_BINARY, OP_CONT) and self._could_keep(binary):
+            limit += self._held + self._over.available()  # type: ignore[union-attr]
+        return max(limit - self.pending_bytes, 0) or 1
+
+    def _keep_decoded(self, opcode: Opcode, payload: bytes) -> bool:
+        """A decoded data frame takes its message past the limit: whether it is kept. Sets
+        :attr:`_skip_missed` for a skip."""
+        self._skip_missed = False
+        binary = self._binary if opcode is OP_CONT else opcode is OP_BINARY
+        if opcode not in (OP_TEXT, OP_BINARY, OP_CONT) or not self._could_keep(binary):
+            return False
+        if self._held == 0:
+            prefix = self._prefix() if self._parts else payload[:PREFIX]
+            if not self._over.wanted(prefix):  # type: ignore[union-attr]
+                return False
+        if self._grow(len(payload) + self.pending_bytes):
+            return True
+        self._skip_missed = True
+        return False
+
+    def _start_skip(self, op_bits: int, compressed: bool, missed: bool = False) -> None:
         """The current message goes past the limit: drop what was kept, skip the rest."""
         if op_bits == 0:  # a continuation: the message began earlier
             binary = self._binary
@@ -364,9 +556,11 @@ class StreamCapture:
             binary = op_bits == OP_BINARY.value
             wire = 0
         self._parts = []
+        self._release()
         self._skip_msg = True
         self._skip_binary = binary
         self._skip_wire = wire
+        self._skip_missed = missed
         if compressed and self._extensions:
             deflate = self._extensions[-1]
             if isinstance(deflate, PerMessageDeflate):
@@ -383,8 +577,12 @@ class StreamCapture:
     def _too_large_done(self) -> None:
         """The skipped message ended: report it (its wire size) and go on, or stop."""
         self._skip_msg = False
-        if self._on_too_large is not None:
-            self._on_too_large(self._skip_wire, self._skip_binary)
+        report = self._on_too_large
+        if self._skip_missed and self._on_unparsed is not None:
+            report = self._on_unparsed
+        self._skip_missed = False
+        if report is not None:
+            report(self._skip_wire, self._skip_binary)
         self._skip_wire = 0
         if self._stop_after_skip is not None:
             self.error = self._stop_after_skip

@@ -98,6 +98,7 @@ def build_settings(
     event_types: list[str] | None = None,
     protocol: str = "auto",
     max_frame_size: str | None = None,
+    max_parse_size: str | None = None,
     token: str,
     redact: list[str] | None,
     allow_origin: list[str] | None,
@@ -147,6 +148,14 @@ def build_settings(
     if upstream is None and devtools_path:
         raise BadInput("--devtools-path is a path on --upstream: give --upstream too")
     limit = parse_size(max_frame_size) if max_frame_size is not None else DEFAULT_MAX_RECORD
+    ceiling = None
+    if max_parse_size is not None:
+        ceiling = parse_size(max_parse_size, "--max-parse-size")
+        if ceiling < limit:
+            raise BadInput(
+                f"--max-parse-size ({max_parse_size}) must be at least --max-frame-size "
+                f"({limit} bytes)"
+            )
     parsed = parse_upstream(upstream) if upstream is not None else None
     if parsed is not None:
         client_tls(parsed, ca=upstream_ca, insecure=insecure)  # bad TLS options: exit 3 now
@@ -169,6 +178,7 @@ def build_settings(
         events_from=events_from,
         protocol=protocol,
         max_record_size=limit,
+        max_parse_size=ceiling,
         event_types=tuple(event_types or ()),
         redact=tuple(redact or ()),
         allow_origins=tuple(allow_origin or ()),
@@ -302,6 +312,18 @@ def register(app: typer.Typer) -> None:
             help="Store frames up to SIZE (bytes, or 512KiB, 2MiB; default 4MiB); larger "
             "ones are forwarded, stored as too-large.",
         ),
+        max_parse_size: str = typer.Option(
+            None,
+            "--max-parse-size",
+            metavar="SIZE",
+            help=(
+                "A Logux sync past --max-frame-size is still held whole and parsed, so its "
+                "actions become events (its bytes are not stored): at most SIZE bytes of "
+                "such frames at once, across all connections (default 2 × --max-frame-size, "
+                "8MiB). Beyond it the frame is forwarded and a gap says its actions are not "
+                "events."
+            ),
+        ),
         control: str = typer.Option(None, help="Control endpoint (default 127.0.0.1:8766)."),
         token: str = typer.Option(None, help="Devtools token (default: $RDT_TOKEN or generated)."),
         redact: list[str] = typer.Option(None, help="JSON pointer removed before storing."),
@@ -347,6 +369,7 @@ def register(app: typer.Typer) -> None:
             event_types=event_types,
             protocol=protocol,
             max_frame_size=max_frame_size,
+            max_parse_size=max_parse_size,
             token=resolved.value,
             redact=redact,
             allow_origin=allow_origin,

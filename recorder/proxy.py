@@ -163,22 +163,19 @@ class Relay:
                     f"connection {self.conn_id}: unknown extension {unknown}",
                 )
             # Each whole message goes straight to the session: numbered, stamped, handed over.
-            forwarded = self.session.forwarded
-            too_large = self.session.too_large
-            limit = self.session.settings.max_record_size
-            self.capture_in = StreamCapture(
-                from_client=True,
-                extensions=ext_in,
-                on_message=functools.partial(forwarded, self.conn_id, "in"),
-                max_size=limit,
-                on_too_large=functools.partial(too_large, self.conn_id, "in"),
-            )
-            self.capture_out = StreamCapture(
-                from_client=False,
-                extensions=ext_out,
-                on_message=functools.partial(forwarded, self.conn_id, "out"),
-                max_size=limit,
-                on_too_large=functools.partial(too_large, self.conn_id, "out"),
+            session = self.session
+            limit = session.settings.max_record_size
+            self.capture_in, self.capture_out = (
+                StreamCapture(
+                    from_client=direction == "in",
+                    extensions=ext,
+                    on_message=functools.partial(session.forwarded, self.conn_id, direction),
+                    max_size=limit,
+                    on_too_large=functools.partial(session.too_large, self.conn_id, direction),
+                    oversize=session.oversize,
+                    on_unparsed=functools.partial(session.unparsed, self.conn_id, direction),
+                )
+                for direction, ext in (("in", ext_in), ("out", ext_out))
             )
             self.open = True
         if rest:
@@ -277,6 +274,9 @@ class Relay:
         if self.closed:
             return
         self.closed = True
+        for capture in (self.capture_in, self.capture_out):
+            if capture is not None:  # a kept message cut short gives its share back
+                capture.release()
         self.proxy.relays.pop(self.conn_id, None)
         if self.conn_id:
             self.session.close_connection(self.conn_id, code, reason)

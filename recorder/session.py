@@ -28,8 +28,9 @@ from devtools.model import (
     WorkerSnapshot,
 )
 from devtools.schema import EVENTS_FROM
+from recorder.capture import Oversize
 from recorder.protocols import logux_protocol, protocol_for
-from recorder.protocols.logux import looks_like_connect
+from recorder.protocols.logux import looks_like_connect, may_be_sync
 from recorder.records import RawMessage, build_message
 from recorder.redact import parse_pointers, redact_everywhere
 from recorder.settings import RecorderSettings
@@ -86,7 +87,15 @@ class Session:
         self.server_facts: dict[str, Any] = {}
         """The recorder's own facts, merged into every server info it records."""
         self.underived = 0
-        """Inbound frames too large to store, so no event was derived from them."""
+        """Frames too large to store that no event was derived from (each is also a gap)."""
+        self.oversize: Oversize | None = (
+            Oversize(settings.parse_ceiling, self._keeps_large, may_be_sync)
+            if self._max is not None
+            else None
+        )
+        """Which messages past the size limit the captures keep whole for their events: a
+        Logux ``sync`` (its actions are events even though its bytes are not stored), up to
+        ``--max-parse-size`` bytes held at once across all connections."""
 
     def _emit(self, record: Any) -> None:
         self._put(record)
@@ -164,6 +173,9 @@ class Session:
         if put_message is None or self.listeners:
             self.message(conn_id, direction, payload, binary)
             return
+        if self._max is not None and len(payload) > self._max:
+            self._kept(conn_id, direction, payload, binary)
+            return
         self.seq = seq = self.seq + 1
         if direction == "in":
             self._in_seqs[conn_id].append(seq)
@@ -174,6 +186,17 @@ class Session:
         put_message((seq, conn_id, direction, t_ns, payload, binary))
         if self.protocol is not None and direction in self._directions:
             self._derive(conn_id, seq, t_ns, payload, binary, direction)
+
+    def _kept(self, conn_id: int, direction: Direction, payload: bytes, binary: bool) -> None:
+        """A message past the size limit the capture kept for its events (a Logux ``sync``):
+        stored as ``too-large`` with its size, its events derived (``cause_seq`` its ``seq``)."""
+        record = self.too_large(conn_id, direction, len(payload), binary)
+        if self.protocol is not None and direction in self._directions:
+            self._derive(conn_id, record.seq, record.t_ns, payload, binary, direction)
+
+    def _keeps_large(self) -> bool:
+        """Whether messages past the size limit are worth keeping: Logux events are derived."""
+        return self.framing == "logux" and getattr(self.protocol, "name", None) == "logux"
 
     @property
     def _directions(self) -> tuple[str, ...]:
@@ -192,20 +215,24 @@ class Session:
         self, conn_id: int, seq: int, t_ns: int, payload: bytes, binary: bool, direction: str
     ) -> None:
         """Number the events the protocol derives from message ``seq`` (redacted)."""
-        if self._max is not None and len(payload) > self._max:
-            self.underived += 1  # stored as too-large: not parsed on the forwarding loop
-            return
         protocol = self.protocol
         assert protocol is not None
+        if self._max is not None and len(payload) > self._max and protocol.name != "logux":
+            # One inbound message would be one event of that size: not parsed, said in a gap.
+            self._not_derived(seq, len(payload), "stored as too-large")
+            return
         parse = getattr(protocol, "parse", parse_frame)
         derive = getattr(protocol, "derive", None)
         if derive is not None:  # a protocol that may hold a frame back names each event's seq
             derived = derive(parse(payload, binary), conn_id, t_ns, direction, seq)
             found = [(d.body, d.seq) for d in derived]
+            del derived
         else:
             bodies = protocol.events_from(parse(payload, binary), conn_id, t_ns)
             found = [(body, seq) for body in bodies]
-        for body, cause_seq in found:
+        found.reverse()  # popped in order: each body is let go once its event is made
+        while found:
+            body, cause_seq = found.pop()
             v = self.last_v + 1
             event = {"v": v, **body}
             event["v"] = v  # the numbering is the recorder's; the message's other fields stay
@@ -216,7 +243,11 @@ class Session:
             self._emit(Event(v, kind, value, cause_seq, None, t_ns))  # t_ns: when it was made
 
     def too_large(self, conn_id: int, direction: Direction, size: int, binary: bool) -> Message:
-        """Record a forwarded message past the size limit: its wire size and ``too-large``."""
+        """Record a forwarded message past the size limit: its wire size and ``too-large``.
+
+        With ``--events-from inbound`` (the plain protocol) it may have been an event: a gap
+        says none was derived from it.
+        """
         self.seq += 1
         seq = self.seq
         if direction == "in":
@@ -225,7 +256,38 @@ class Session:
         record = Message(seq, conn_id, direction, now, None, b"", binary, "too-large", size)
         self.messages += 1
         self._emit(record)
+        protocol = self.protocol
+        if (
+            protocol is not None
+            and protocol.name != "logux"
+            and not binary
+            and direction in self._directions
+        ):
+            self._not_derived(seq, size, "stored as too-large")
         return record
+
+    def unparsed(self, conn_id: int, direction: Direction, size: int, binary: bool) -> Message:
+        """Record a message past the size limit that the capture could not keep for its events
+        (past ``--max-parse-size``): ``too-large``, and a gap saying its events are missing."""
+        record = self.too_large(conn_id, direction, size, binary)
+        if self.protocol is not None and direction in self._directions:
+            self._not_derived(record.seq, size, f"past --max-parse-size {self.oversize_text}")
+        return record
+
+    @property
+    def oversize_text(self) -> str:
+        ceiling = self.settings.parse_ceiling
+        return f"{ceiling >> 20} MiB" if ceiling % 2**20 == 0 else f"{ceiling} bytes"
+
+    def _not_derived(self, seq: int, size: int, why: str) -> None:
+        """Message ``seq`` may stand for events that were not derived: a gap says so."""
+        self.underived += 1
+        if self.framing == "logux":
+            what = "its Logux actions are not recorded as events"
+        else:
+            what = "not parsed, so no event was derived from it"
+        reason = f"message {seq} ({size} bytes) {why}: {what}"
+        self.gap("messages", seq, seq, reason[:200])
 
     def in_seqs(self, conn_id: int) -> list[int]:
         """The ``seq`` of each client message on a connection, in order."""

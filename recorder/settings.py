@@ -23,6 +23,12 @@ DEFAULT_MAX_RECORD = 4 * 2**20
 holds about 45,000 such actions; the capture holds at most this much per connection and
 direction while a message is incomplete)."""
 
+PARSE_MULTIPLE = 2
+"""The default ``--max-parse-size``: this many times ``--max-frame-size`` (8 MiB at the
+default: about 90,000 Logux actions of the size a real client syncs, 130,000 compact ones —
+below the writer queue's 200,000 records, which every event of one frame waits in at once).
+Parsing costs about 35 times the frame in memory at its peak (bench/RESULTS.md)."""
+
 _SIZE = re.compile(r"\s*(\d+)\s*(|b|kib|kb|k|mib|mb|m|gib|gb|g)\s*", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30}
 
@@ -208,6 +214,10 @@ class RecorderSettings:
     allow_origins: tuple[str, ...] = ()
     """``Origin`` values the control endpoint accepts (any other Origin header is refused)."""
     max_record_size: int = DEFAULT_MAX_RECORD
+    max_parse_size: int | None = None
+    """The most bytes of Logux ``sync`` messages past ``max_record_size`` held at once, across
+    all connections, to derive their actions (their bytes are not stored); ``None``:
+    :data:`PARSE_MULTIPLE` × ``max_record_size``. See :class:`recorder.capture.Oversize`."""
     flush_interval: float = 0.05
     """Seconds between writer flushes (the bar: at most 0.1)."""
     queue_limit: int = 200_000
@@ -237,3 +247,10 @@ class RecorderSettings:
         """Whether this records several workers (``--devtools URL`` or ``--bus``): worker
         tables, one copy of the events, disagreements."""
         return bool(self.devtools_urls) or self.bus is not None
+
+    @property
+    def parse_ceiling(self) -> int:
+        """``max_parse_size``, or its default."""
+        if self.max_parse_size is not None:
+            return self.max_parse_size
+        return PARSE_MULTIPLE * self.max_record_size

@@ -19,6 +19,7 @@ from rich.text import Text
 from devtools.clikit import (
     JSON,
     LOG,
+    ORDER,
     RECORDING,
     REDUCER,
     err_console,
@@ -84,6 +85,7 @@ def _open(
     source: str,
     every: int,
     allow_empty: bool = False,
+    order: str = "v",
 ) -> Replay:
     return Replay.open(
         log,
@@ -93,7 +95,18 @@ def _open(
         checkpoint_every=every,
         progress=sys.stderr.isatty(),
         allow_empty=allow_empty,
+        order=order,
     )
+
+
+def _in_order(replay: Replay) -> str:
+    """What a title adds in another order than ``v``: `` (logux order)``."""
+    return "" if replay.order == "v" else f" ({replay.order} order)"
+
+
+def _with_order(replay: Replay, doc: dict[str, Any]) -> dict[str, Any]:
+    """A ``--json`` document, with ``"order"`` added in another order than ``v``."""
+    return doc if replay.order == "v" else {**doc, "order": replay.order}
 
 
 def state(
@@ -105,18 +118,26 @@ def state(
     as_json: bool = JSON,
     every: int = EVERY,
     allow_empty: bool = ALLOW_EMPTY,
+    order: str = ORDER,
 ) -> None:
     """The state after event V (default: the last).
 
+    With --order logux, the state after the events up to and including V in Logux's order
+    (default: after all of them; the v shown is the event folded last).
+
     Example: rdt state orders.rdtlog --reducer samples.sales_order:reducer --at 120 --json
+
+    Example: rdt state logux.rdtlog --reducer samples.logux_counter:reducer --order logux
     """
-    with _open(log, reducer, recording, source, every, allow_empty) as replay:
-        v = replay.last_v if at is None else replay.check_v(at, "--at")
+    with _open(log, reducer, recording, source, every, allow_empty, order) as replay:
+        v = replay.final_v if at is None else replay.check_v(at, "--at")
         value = replay.state_at(v)
+        title = f"state after v={v}{_in_order(replay)}"
+        doc = _with_order(replay, {"v": v, "state": value})
     if as_json:
-        print_json({"v": v, "state": value})
+        print_json(doc)
         return
-    out_console().print(state_tree(value, title=f"state after v={v}"))
+    out_console().print(state_tree(value, title=title))
 
 
 def diff(
@@ -129,19 +150,22 @@ def diff(
     as_json: bool = JSON,
     every: int = EVERY,
     allow_empty: bool = ALLOW_EMPTY,
+    order: str = ORDER,
 ) -> None:
     """The difference between the states after A and after B (RFC 6902 with --json).
 
     Example: rdt diff orders.rdtlog 100 120 --reducer samples.sales_order:reducer
     """
-    with _open(log, reducer, recording, source, every, allow_empty) as replay:
+    with _open(log, reducer, recording, source, every, allow_empty, order) as replay:
         replay.check_v(a, "A")
         replay.check_v(b, "B")
         patch = diff_states(replay.state_at(a), replay.state_at(b), with_old=True)
+        title = f"v={a} → v={b}{_in_order(replay)}"
+        doc = _with_order(replay, {"from": a, "to": b, "patch": without_old(patch)})
     if as_json:
-        print_json({"from": a, "to": b, "patch": without_old(patch)})
+        print_json(doc)
         return
-    out_console().print(patch_tree(patch, title=f"v={a} → v={b}"))
+    out_console().print(patch_tree(patch, title=title))
 
 
 def bisect(
@@ -155,21 +179,27 @@ def bisect(
     as_json: bool = JSON,
     every: int = EVERY,
     allow_empty: bool = ALLOW_EMPTY,
+    order: str = ORDER,
 ) -> None:
     """The first event after which EXPR holds; exit 0 when found, 1 when never.
 
     Example: rdt bisect orders.rdtlog --reducer samples.sales_order_buggy:reducer
     --bad "any(o['total'] < 0 for o in state['orders'].values())"
     """
-    with _open(log, reducer, recording, source, every, allow_empty) as replay:
+    with _open(log, reducer, recording, source, every, allow_empty, order) as replay:
         result = replay.bisect(bad, good=good, bad_at=bad_at)
         patch = (
-            diff_states(replay.state_at(result.v - 1), replay.state_at(result.v), with_old=True)
+            diff_states(
+                replay.state_at(replay.previous_v(result.v)),
+                replay.state_at(result.v),
+                with_old=True,
+            )
             if result.v is not None and not as_json
             else []
         )
+        doc = _with_order(replay, result.to_json())
     if as_json:
-        print_json(result.to_json())
+        print_json(doc)
     else:
         console = out_console()
         if result.v is None:
@@ -205,6 +235,7 @@ def what_if(
     as_json: bool = JSON,
     every: int = EVERY,
     allow_empty: bool = ALLOW_EMPTY,
+    order: str = ORDER,
 ) -> None:
     """Replays without the given events (or with one more) and shows how the final state differs.
 
@@ -222,11 +253,12 @@ def what_if(
         action = parse_action(action_text) if inserting else None
     except ValueError as error:
         raise BadInput(str(error)) from None
-    with _open(log, reducer, recording, source, every, allow_empty) as replay:
+    with _open(log, reducer, recording, source, every, allow_empty, order) as replay:
         result = replay.what_if_insert(after, action) if inserting else replay.what_if(skipped)
         final = replay.state_at()
+        doc = _with_order(replay, result.to_json())
     if as_json:
-        print_json(result.to_json())
+        print_json(doc)
         return
     console = out_console()
     where = (
@@ -271,6 +303,7 @@ def search(
         False, "--json", help='JSON Lines: one {"v", "old", "new"} per change.'
     ),
     every: int = EVERY,
+    order: str = ORDER,
 ) -> None:
     """The events at which a value, a match or a predicate changes; exit 1 when none does.
 
@@ -287,8 +320,9 @@ def search(
     watch = finder.probe(path=path, grep=grep, where=where)
     found = 0
     console = out_console()
-    with _open(log, reducer, recording, source, every) as replay:
+    with _open(log, reducer, recording, source, every, order=order) as replay:
         where_ = finder.span(replay, from_v, to_v)
+        order_note = _in_order(replay)
         bar = _SearchBar(where_) if sys.stderr.isatty() and not as_json else None
         try:
             start = replay.state_at(where_.start_v)
@@ -296,8 +330,8 @@ def search(
             if not as_json:
                 console.print(
                     Text(
-                        f"{watch.kind} {watch.text!r}, v {where_.start_v + 1}..{where_.to_v}; "
-                        f"at v {where_.start_v}: {_observed(first)}",
+                        f"{watch.kind} {watch.text!r}, v {where_.first_v}..{where_.to_v}"
+                        f"{order_note}; at v {where_.start_v}: {_observed(first)}",
                         style="bold",
                     )
                 )
@@ -346,7 +380,7 @@ class _SearchBar:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-        self.start_v = where.start_v
+        self.start_v = where.start_step
         self.progress = Progress(
             "searching",
             BarColumn(),
@@ -356,7 +390,7 @@ class _SearchBar:
             transient=True,
             redirect_stdout=False,
         )
-        self.task = self.progress.add_task("search", total=where.to_v - where.start_v)
+        self.task = self.progress.add_task("search", total=where.to_step - where.start_step)
         self.progress.start()
 
     def advance(self, v: int) -> None:

@@ -257,25 +257,35 @@ def changes(
 
 @dataclass(frozen=True, slots=True)
 class Span:
-    """The events a search walks: after ``start_v`` (whose state it starts from) to ``to_v``."""
+    """The events a search walks: after ``start_v`` (whose state it starts from) to ``to_v``,
+    recorded numbers; ``first_v`` is the first event walked. The same as the fold's steps
+    (:meth:`replayer.engine.Replay.step_of`; equal to the numbers in ``v`` order)."""
 
     start_v: int
     to_v: int
+    start_step: int
+    to_step: int
+    first_v: int
 
 
 def span(replay: Any, from_v: int | None, to_v: int | None) -> Span:
-    """Check ``--from``/``--to`` against the replay.
+    """Check ``--from``/``--to`` against the replay (recorded numbers; in another order than
+    ``v``, the events folded from ``--from`` to ``--to``).
 
     Raises:
         VersionOutOfRange: either is outside the log, or ``--from`` comes after ``--to``.
     """
     from replayer.errors import VersionOutOfRange
 
-    lo = replay.first_v if from_v is None else replay.check_v(from_v, "--from")
-    hi = replay.last_v if to_v is None else replay.check_v(to_v, "--to")
-    if lo > hi:
-        raise VersionOutOfRange(f"--from={lo} comes after --to={hi}")
-    return Span(max(lo, replay.first_v) - 1, hi)
+    first = replay.base_v + 1
+    lo = first if from_v is None else replay.step_of(replay.check_v(from_v, "--from"))
+    hi = replay.final_v if to_v is None else replay.check_v(to_v, "--to")
+    hi_step = replay.step_of(hi)
+    if lo > hi_step:
+        raise VersionOutOfRange(f"--from={from_v} comes after --to={hi}")
+    start = max(lo, first) - 1
+    walked = replay.v_at(start + 1) if start < hi_step else start + 1
+    return Span(replay.v_at(start), hi, start, hi_step, walked)
 
 
 def search(
@@ -289,7 +299,8 @@ def search(
     """The changes of ``watch`` over ``replay``'s events ``from_v..to_v``, in one pass.
 
     Args:
-        progress: called with the last ``v`` folded, about once per thousand events.
+        progress: called with the last step folded (its ``v`` in ``v`` order), about once
+            per thousand events.
 
     Raises:
         VersionOutOfRange: ``from_v``/``to_v`` out of range (raised before the first change).
@@ -303,18 +314,18 @@ def _search(
     replay: Any, watch: Probe, where: Span, progress: Callable[[int], None] | None
 ) -> Iterator[Change]:
     state = replay.state_at(where.start_v)
-    if where.to_v <= where.start_v:
+    if where.to_step <= where.start_step:
         return
     runtime = replay.reducer
+    lo, hi = where.start_step + 1, where.to_step
     if isinstance(runtime, PyReducer):
-        steps = _page_steps(
-            runtime.func, state, replay.source.loaded_pages(where.start_v + 1, where.to_v), progress
-        )
+        steps = _page_steps(runtime.func, state, replay.source.loaded_pages(lo, hi), progress)
     else:
-        steps = _progress_steps(
-            runtime.steps(state, replay.events(where.start_v + 1, where.to_v)), progress
-        )
-    yield from changes(watch, (where.start_v, state), steps)
+        steps = _progress_steps(runtime.steps(state, replay.steps(lo, hi)), progress)
+    if replay.ordering is not None:
+        steps = ((replay.v_at(step), event, after) for step, event, after in steps)
+    with replay.recorded_numbers():
+        yield from changes(watch, (where.start_v, state), steps)
 
 
 def _page_steps(

@@ -6,6 +6,8 @@ events derived from messages by ``rdt record --events-from inbound`` / pulled fr
 ``rdt import-events``). Asked for explicitly (``--source messages``), :class:`MessageSource`
 numbers the inbound client messages that parsed ``v = 1, 2, 3 …`` in ``seq`` order, skipping
 (and counting) the flagged ones. Both only call :class:`devtools.store.LogReader` methods.
+With ``--order logux``, :class:`OrderedSource` hands the recorded events over in Logux's
+order (:mod:`replayer.order`), numbered by their step in it.
 
 The rule for a recording without events lives here, in :func:`open_source`, and only here:
 ``auto`` never falls back to the client messages (folding commands through an event reducer
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from contextlib import closing
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from operator import itemgetter
@@ -25,9 +28,10 @@ from typing import Any, Protocol
 
 import orjson
 
-from devtools.errors import refuse_empty
+from devtools.errors import BadInput, refuse_empty
 from devtools.jsonutil import DIGIT_RUN
 from devtools.jsonutil import loads as exact_loads
+from replayer.order import Ordering, check_order, logux_ordering
 
 CHUNK = 512
 
@@ -178,23 +182,114 @@ class MessageSource:
         return None if message is None else exact_loads(message.payload)
 
 
+class OrderedSource:
+    """The recorded events in another order than ``v``: step ``1 … n`` is the event
+    ``ordering.v(step)``; rows carry the step, so checkpoints fall on steps.
+
+    Opening reads every event once (its meta) to sort them (:mod:`replayer.order`).
+    """
+
+    def __init__(self, events: EventSource, ordering: Ordering) -> None:
+        self.events = events
+        self.ordering = ordering
+        self.kind = f"events/{ordering.order}:{ordering.digest}"
+        """Keys the checkpoints: never shared with another order, nor another permutation."""
+        self.skipped = 0
+        n = len(ordering)
+        self.first_v: int | None = 1 if n else None
+        self.last_v: int | None = n or None
+
+    @classmethod
+    def logux(cls, events: EventSource) -> OrderedSource:
+        """The events in Logux's order.
+
+        Raises:
+            NotLogux: an event without a Logux meta.
+        """
+
+        def metas() -> Iterator[tuple[int, Any]]:
+            if events.last_v is None:
+                return
+            for page, loads in events.loaded_pages(events.first_v or 1, events.last_v):
+                for v, payload in page:
+                    event = loads(payload)
+                    yield v, event.get("meta") if type(event) is dict else None
+
+        with closing(metas()) as walk:  # NotLogux midway: the store's page reader ends now
+            return cls(events, logux_ordering(walk))
+
+    def _rows(self, from_step: int, to_step: int) -> Iterator[list[tuple[int, bytes]]]:
+        """Rows ``(step, payload)`` of steps ``from_step..to_step``, a page at a time: each
+        page's events are read by ``v`` in runs (few queries when the orders mostly agree)."""
+        lo, hi = max(from_step, 1), min(to_step, len(self.ordering))
+        vs = self.ordering.vs
+        reader = self.events.reader
+        for start in range(lo, hi + 1, 2 * CHUNK):
+            wanted = vs[start - 1 : min(start - 1 + 2 * CHUNK, hi)]
+            found: dict[int, bytes] = {}
+            for first, last in _runs(sorted(wanted)):
+                found.update(reader.event_payloads(first, last))
+            yield [(start + i, found[v]) for i, v in enumerate(wanted)]
+
+    def payloads(self, from_v: int, to_v: int) -> Iterator[tuple[int, bytes]]:
+        for page in self._rows(from_v, to_v):
+            yield from page
+
+    def loaded_pages(
+        self, from_v: int, to_v: int
+    ) -> Iterator[tuple[list[tuple[int, bytes]], Loader]]:
+        """Pages of ``(step, payload)``, each with its exact loader."""
+        for page in self._rows(from_v, to_v):
+            yield page, chunk_loads(page)
+
+    def event(self, v: int) -> Any:
+        """The event folded at step ``v``."""
+        if not 1 <= v <= len(self.ordering):
+            return None
+        return self.events.event(self.ordering.v(v))
+
+
+RUN_GAP = 64
+"""Events not needed that a run read may step over rather than start another query."""
+
+
+def _runs(vs: list[int]) -> Iterator[tuple[int, int]]:
+    """``(first, last)`` ranges covering the sorted ``vs``, joined across small holes."""
+    if not vs:
+        return
+    first = last = vs[0]
+    for v in vs[1:]:
+        if v - last > RUN_GAP:
+            yield first, last
+            first = v
+        last = v
+    yield first, last
+
+
 def open_source(
-    reader: Any, kind: str, *, allow_empty: bool = False
-) -> EventSource | MessageSource:
+    reader: Any, kind: str, *, allow_empty: bool = False, order: str = "v"
+) -> EventSource | MessageSource | OrderedSource:
     """The source ``kind`` (``auto``, ``events`` or ``messages``) over ``reader``.
 
     ``auto`` and ``events`` take the recorded events; ``messages`` the parsed client messages.
     A recording without events is refused unless ``kind`` is ``messages`` or ``allow_empty``
-    (then the empty event source: the state is the initial one).
+    (then the empty event source: the state is the initial one). ``order`` ``logux`` hands
+    the events over in Logux's order (:class:`OrderedSource`).
 
     Raises:
         ValueError: an unknown kind.
+        BadInput: an unknown order, or ``logux`` with ``messages``.
+        NotLogux: ``logux`` over events without Logux metas.
         EmptyRecording: ``auto``/``events`` over a recording with no events, not allowed.
     """
     if kind not in ("auto", "events", "messages"):
         raise ValueError(f"--source must be auto, events or messages, not {kind!r}")
+    if check_order(order) != "v" and kind == "messages":
+        raise BadInput("--order logux orders the recorded events, not --source messages")
     if kind == "messages":
         return MessageSource(reader)
     events = EventSource(reader)
     refuse_empty(reader.recording, events.last_v, allow_empty=allow_empty)
+    if order == "logux":
+        return OrderedSource.logux(events)
     return events

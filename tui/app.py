@@ -112,10 +112,13 @@ class RdtApp(App[None]):
         reducer: str | None = None,
         feed: Any = None,
         log: Any = None,
+        order: str = "v",
     ) -> None:
         super().__init__()
         self.timeline = timeline
-        self.log_name = mask(name)
+        self.order = order
+        """The replay's order (``--order``): ``v`` or ``logux``."""
+        self.log_name = mask(name) + ("" if order == "v" else f" ({order} order)")
         self.replay = replay
         self.reducer_ref = reducer
         self.feed = feed
@@ -401,7 +404,9 @@ class RdtApp(App[None]):
         try:
             from replayer.engine import Replay
 
-            replay = Replay.open(self.timeline.reader, reducer=self.reducer_ref, recording=None)
+            replay = Replay.open(
+                self.timeline.reader, reducer=self.reducer_ref, recording=None, order=self.order
+            )
         except (RdtError, ImportError) as error:
             self.call_from_thread(self.notify, str(error), title="replay", severity="error")
             self.call_from_thread(self.set_busy, None)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from devtools.clikit import RECORDING, log_argument, reducer_option, reports_errors
+from devtools.clikit import ORDER, RECORDING, log_argument, reducer_option, reports_errors
 
 if TYPE_CHECKING:
     from tui.stack import DemoParts
@@ -39,20 +39,25 @@ def tui(
     token: str | None = typer.Option(
         None, "--token", envvar="RDT_TOKEN", help="The control endpoint's token (or RDT_TOKEN)."
     ),
+    order: str = ORDER,
 ) -> None:
     """Open the terminal time-travel debugger over a log or a live recorder.
 
     Example: rdt tui orders.rdtlog --reducer samples.sales_order:reducer
+
+    Example: rdt tui logux.rdtlog --reducer samples.logux_counter:reducer --order logux
     """
     from devtools.errors import BadInput
     from tui.launch import live_app, replay_app
 
     if live is not None:
+        if order != "v":
+            raise BadInput("--order is for a log's replay, not --live (events fold as they come)")
         live_app(live, token=token, reducer=reducer).run()
         return
     if log is None:
         raise BadInput("give a LOG to replay, or --live ws://HOST:PORT to follow a recorder")
-    app, opened = replay_app(log, reducer=reducer, recording=recording)
+    app, opened = replay_app(log, reducer=reducer, recording=recording, order=order)
     try:
         app.run()
     finally:

@@ -52,6 +52,18 @@ def state_at(timeline: Any, replay: Any, v: int) -> tuple[Any, str | None]:
     return None, NEEDS_REDUCER.format(v=v)
 
 
+def _previous(replay: Any, v: int) -> int:
+    """The event folded before ``v``: ``v - 1``, or its predecessor in the replay's order
+    (``--order logux``)."""
+    previous = getattr(replay, "previous_v", None)
+    if previous is not None:
+        try:
+            return previous(v)
+        except RdtError:
+            pass
+    return v - 1
+
+
 def details(timeline: Any, replay: Any, row: Row, pinned: int | None = None) -> Details:
     """Compute the State, Diff and Cause contents for ``row`` (blocking)."""
     from replayer.diff import diff
@@ -71,7 +83,7 @@ def details(timeline: Any, replay: Any, row: Row, pinned: int | None = None) -> 
         )
     v = record.v
     state, note = state_at(timeline, replay, v)
-    base = pinned if pinned is not None and pinned != v else v - 1
+    base = pinned if pinned is not None and pinned != v else _previous(replay, v)
     title = f"v {base} → v {v}" + (" (pinned)" if base == pinned else "")
     patch = None
     diff_note = note

@@ -24,8 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from devtools import jsonutil
-from devtools.frames import parse_frame
+from devtools.frames import parse_json
 
 MESSAGE_TYPES = (
     "connect",
@@ -52,6 +51,31 @@ def looks_like_connect(payload: bytes | bytearray | memoryview) -> bool:
     return _CONNECT.match(bytes(payload[:64])) is not None
 
 
+_SPACE = b" \t\r\n"
+
+
+def may_be_sync(prefix: bytes | bytearray | memoryview) -> bool:
+    """From a text message's first bytes, whether it may be a Logux ``sync`` (``False`` only
+    when it certainly is not: another first element, or not an array). A message past the
+    store limit is kept for its actions only when this holds
+    (:class:`recorder.capture.Oversize`)."""
+    rest = bytes(prefix).lstrip(_SPACE)
+    if not rest:
+        return True
+    if rest[:1] != b"[":
+        return False
+    rest = rest[1:].lstrip(_SPACE)
+    if not rest:
+        return True
+    if rest[:1] != b'"':
+        return False
+    if b"\\" in rest[:6]:  # an escaped first element: only parsing tells
+        return True
+    if len(rest) < 6:
+        return b'"sync"'.startswith(rest)
+    return rest.startswith(b'"sync"')
+
+
 @dataclass(frozen=True, slots=True)
 class LoguxFrame:
     """One frame as the Logux protocol reads it."""
@@ -62,6 +86,9 @@ class LoguxFrame:
     """The message type, ``None`` when flagged."""
     flag: str | None
     """``None`` for a valid message, else a :data:`devtools.frames.FLAGS` or :data:`FLAGS`."""
+
+
+_NO_TYPE = LoguxFrame(None, None, "no-type")
 
 
 def _number(value: Any) -> bool:
@@ -135,15 +162,13 @@ def parse_logux(
     :func:`~devtools.frames.parse_frame`; every other flag (``binary``, ``not-json``, …) is
     :func:`~devtools.frames.parse_frame`'s.
     """
-    parsed = parse_frame(payload, binary, max_depth=max_depth)
-    if parsed.flag != "not-object":
-        return LoguxFrame(parsed.value, parsed.type, parsed.flag)
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8", "surrogatepass")
-    try:
-        value = jsonutil.loads(bytes(payload))
-    except (ValueError, RecursionError):  # pragma: no cover - parse_frame accepted it
-        return LoguxFrame(None, None, "not-json")
+    parsed = parse_json(payload, binary, max_depth=max_depth)
+    value = parsed.value
+    if parsed.flag is not None:
+        return LoguxFrame(None, None, parsed.flag)
+    if type(value) is dict:  # a plain message, typed as parse_frame types it
+        kind = value.get("type")
+        return LoguxFrame(value, kind, None) if type(kind) is str else _NO_TYPE
     if not isinstance(value, list) or not value or value[0] not in _VALID:
         return LoguxFrame(None, None, "not-logux")
     name = value[0]
@@ -251,7 +276,8 @@ class LoguxProtocol:
         """The events of one frame (message ``seq``): one per action first seen in a ``sync``.
 
         ``connect`` and ``connected`` set the connection's node ids and base time; a
-        ``connected`` also gives the events of the ``sync`` frames held before it.
+        ``connected`` also gives the events of the ``sync`` frames held before it. A ``sync``
+        frame's value is consumed: its action objects become the events' bodies.
         """
         if frame.flag is not None or not isinstance(frame.value, list):
             return []
@@ -285,12 +311,17 @@ class LoguxProtocol:
     ) -> list[Derived]:
         sender = peer.client_node if direction == "in" else peer.server_node
         found: list[Derived] = []
+        seen = self._seen
         for i in range(2, len(msg), 2):
-            meta = absolute_meta(msg[i + 1], peer.base_time, sender)
-            if meta["id"] in self._seen:
+            # The frame is this protocol's to consume: each action object becomes its event
+            # (no copy), and the frame lets go of it, so a backlog of 100,000 actions is held
+            # once, not twice.
+            event, wire = msg[i], msg[i + 1]
+            msg[i] = msg[i + 1] = None
+            meta = absolute_meta(wire, peer.base_time, sender)
+            if meta["id"] in seen:
                 continue
-            self._seen.add(meta["id"])
-            event = dict(msg[i])
+            seen.add(meta["id"])
             event["meta"] = meta
             event.setdefault("ts", t_ns)
             event.setdefault("sender", connection)

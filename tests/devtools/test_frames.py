@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -156,3 +158,30 @@ def test_messages_round_trip(body: dict, message_type: str) -> None:
     assert frame.flag is None
     assert frame.value == message
     assert frame.type == message_type
+
+
+_JSON = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='[]{}"\\ab', max_size=5),
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(st.text(alphabet="[]{}a", max_size=3), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(_JSON, st.integers(min_value=0, max_value=6))
+def test_the_depth_of_a_parsed_value_is_the_depth_of_its_text(value, limit) -> None:
+    """Large frames are measured on the parsed value (a walk), small ones on the text (a
+    scan): the two agree, brackets inside strings not counted."""
+    from devtools.frames import _deeper_than
+
+    text = json.dumps(value).encode()
+    assert _deeper_than(value, limit) == (nesting_depth(text) > limit)
+
+
+def test_a_large_frame_too_deep_is_flagged_like_a_small_one() -> None:
+    deep = b'{"type":"x","pad":"' + b"y" * 2**20 + b'","n":' + b"[" * 600 + b"]" * 600 + b"}"
+    assert len(deep) > 2**20
+    assert parse_frame(deep).flag == "too-deep"
+    assert parse_frame(deep.replace(b"[" * 600, b"[" * 400).replace(b"]" * 600, b"]" * 400)).ok

@@ -155,3 +155,43 @@ async def test_the_bomb_through_the_recorder_keeps_rss_bounded(sqlite_log):
     assert [(m.type, m.flag) for m in messages] == [("a", None), (None, "too-large")]
     assert messages[1].size == len(BOMB)
     assert grown_mib < 64, grown_mib
+
+
+async def test_a_bomb_dressed_as_a_logux_sync_stops_at_the_parse_ceiling(sqlite_log):
+    """A Logux recording keeps a sync past --max-frame-size to parse its actions: a bomb that
+    starts like one is inflated to --max-parse-size at most (8 MiB here), never to its 512 MiB,
+    and is recorded as too-large with a gap saying its actions are not events."""
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    spaces = b" " * 2**20
+    parts = [z.compress(b'["sync",1,'), *(z.compress(spaces) for _ in range(512))]
+    data = (b"".join(parts) + z.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+    async def sink(ws):  # websockets' own limit (1 MiB) refuses the bomb cheaply with 1009
+        async for _ in ws:
+            pass
+
+    async with serve(sink, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        settings = settings_for(port, sqlite_log, max_record_size=LIMIT, max_parse_size=8 * LIMIT)
+        handle = await start_recorder(settings)
+        try:
+            client = await RawClient.connect(
+                handle.port, extensions="permessage-deflate; client_no_context_takeover"
+            )
+            reset_peak_rss()
+            before = peak_rss_kib()
+            client.writer.write(frame(small(b'["connect",4,"10:a",0]')) + frame(data))
+            await client.writer.drain()
+            await asyncio.sleep(0.5)
+            await handle.flush()
+            grown_mib = (peak_rss_kib() - before) / 1024
+            await client.close()
+        finally:
+            await handle.close()
+    with Log.open(sqlite_log) as log:
+        reader = log.reader()
+        messages = [m for m in reader.messages() if m.direction == "in"]
+        gaps = reader.gaps()
+    assert [(m.type, m.flag) for m in messages] == [("connect", None), (None, "too-large")]
+    assert [(g.start, "not recorded as events" in g.reason) for g in gaps] == [(2, True)]
+    assert grown_mib < 64, grown_mib

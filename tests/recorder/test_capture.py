@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    PerMessageDeflate,
+)
 from websockets.frames import Close, Frame, Opcode
 
-from recorder.capture import Captured, CapturedClose, StreamCapture, negotiated_extensions
+from recorder.capture import (
+    Captured,
+    CapturedClose,
+    Oversize,
+    StreamCapture,
+    negotiated_extensions,
+)
+from recorder.protocols.logux import may_be_sync
 
 
 def frames(*items: Frame, mask: bool = True) -> bytes:
@@ -120,3 +130,122 @@ def test_an_unknown_opcode_stops_the_capture_with_a_reason():
     assert capture.feed(good + bad + good) == [Captured(b'{"type":"a"}', False)]
     assert capture.error == "protocol error: invalid opcode"
     assert capture.feed(good) == []
+
+
+# ---------------------------------------------------------------- past the limit, kept whole
+
+
+SYNC = b'["sync",1,' + b",".join([b'{"type":"a"},{"id":1,"time":1}'] * 200) + b"]"
+"""A Logux ``sync`` of 6,409 bytes: past the 1,000-byte limit of these tests."""
+
+
+class Kept:
+    """A capture with the policy on: what it emits and what it reports."""
+
+    def __init__(self, over: Oversize, *, compressed: bool = False) -> None:
+        self.seen: list[bytes] = []
+        self.too_large: list[int] = []
+        self.unparsed: list[int] = []
+        extensions = []
+        if compressed:
+            extensions = [
+                PerMessageDeflate(
+                    remote_no_context_takeover=True,
+                    local_no_context_takeover=True,
+                    remote_max_window_bits=15,
+                    local_max_window_bits=15,
+                )
+            ]
+        self.capture = StreamCapture(
+            from_client=True,
+            extensions=extensions,
+            on_message=lambda payload, binary: self.seen.append(payload),
+            max_size=1000,
+            on_too_large=lambda size, binary: self.too_large.append(size),
+            oversize=over,
+            on_unparsed=lambda size, binary: self.unparsed.append(size),
+        )
+
+    def feed(self, data: bytes, step: int = 97) -> None:
+        for i in range(0, len(data), step):
+            self.capture.feed(data[i : i + step])
+
+
+def policy(ceiling: int = 10_000, *, active: bool = True) -> Oversize:
+    return Oversize(ceiling, lambda: active, may_be_sync)
+
+
+def test_a_sync_past_the_limit_is_kept_whole_and_its_share_given_back():
+    over = policy()
+    kept = Kept(over)
+    kept.feed(frames(Frame(Opcode.TEXT, SYNC), Frame(Opcode.TEXT, b'["ping",1]')))
+    assert kept.seen == [SYNC, b'["ping",1]'] and kept.too_large == kept.unparsed == []
+    assert over.held == 0
+
+
+def test_a_fragmented_sync_that_crosses_the_limit_midway_is_kept():
+    over = policy()
+    kept = Kept(over)
+    pieces = [SYNC[:600], SYNC[600:3000], SYNC[3000:]]
+    kept.feed(
+        frames(
+            Frame(Opcode.TEXT, pieces[0], fin=False),
+            Frame(Opcode.CONT, pieces[1], fin=False),
+            Frame(Opcode.CONT, pieces[2]),
+        )
+    )
+    assert kept.seen == [SYNC] and over.held == 0
+
+
+def test_other_messages_past_the_limit_are_skipped_as_before():
+    over = policy()
+    kept = Kept(over)
+    ping = b'["ping",' + b" " * 2000 + b"1]"
+    kept.feed(
+        frames(Frame(Opcode.TEXT, ping), Frame(Opcode.BINARY, SYNC), Frame(Opcode.TEXT, SYNC))
+    )
+    assert kept.too_large == [len(ping), len(SYNC)] and kept.unparsed == []
+    assert kept.seen == [SYNC]  # the text one; a binary frame is never a Logux message
+    off = Kept(policy(active=False))  # not a Logux recording: nothing is kept
+    off.feed(frames(Frame(Opcode.TEXT, SYNC)))
+    assert off.seen == [] and off.too_large == [len(SYNC)]
+
+
+def test_a_sync_past_the_ceiling_is_reported_unparsed_and_never_buffered():
+    over = policy(ceiling=5000)
+    kept = Kept(over)
+    kept.feed(frames(Frame(Opcode.TEXT, SYNC), Frame(Opcode.TEXT, b'["ping",1]')))
+    assert kept.unparsed == [len(SYNC)] and kept.too_large == []
+    assert kept.seen == [b'["ping",1]'] and over.held == 0
+    assert kept.capture.pending_bytes == 0
+
+
+def test_the_ceiling_is_shared_by_every_connection_until_a_kept_message_ends():
+    over = policy(ceiling=8000)
+    first, second = Kept(over), Kept(over)
+    data = frames(Frame(Opcode.TEXT, SYNC))
+    first.feed(data[:-1])  # incomplete: it holds its share
+    assert over.held == len(SYNC)
+    second.feed(data)
+    assert second.unparsed == [len(SYNC)] and second.seen == []
+    first.feed(data[-1:])
+    assert first.seen == [SYNC] and over.held == 0
+    second.feed(data)
+    assert second.seen == [SYNC]
+    third = Kept(over)
+    third.feed(data[:-1])
+    third.capture.release()  # its connection ended mid-message
+    assert over.held == 0
+
+
+def test_a_compressed_sync_decoded_past_the_limit_is_kept_and_a_bomb_stops_at_the_ceiling():
+    from tests.recorder.test_bounded_memory import frame, small
+
+    over = policy()
+    kept = Kept(over, compressed=True)
+    kept.feed(frame(small(SYNC)))
+    assert kept.seen == [SYNC] and over.held == 0
+    bomb = b'["sync",1,' + b" " * 10**7
+    kept.feed(frame(small(bomb)) + frame(b"[]", compressed=False))
+    assert kept.unparsed == [len(small(bomb))] and kept.seen == [SYNC, b"[]"]
+    assert over.held == 0

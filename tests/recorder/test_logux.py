@@ -167,6 +167,72 @@ def test_the_session_numbers_held_actions_when_connected_arrives():
     assert events[0].event["ts"] < events[0].t_ns  # read with its sync, made at connected
 
 
+def test_a_kept_sync_past_the_limit_is_stored_as_too_large_with_its_events_either_path():
+    """Through the session (no sockets), with and without a live listener: the message row is
+    ``too-large`` with its size and no bytes; its actions are events caused by it. A plain
+    ``--events-from inbound`` message past the limit is no event, and a gap says so."""
+    from devtools.model import Event, Gap, Message
+    from recorder.session import Session
+    from recorder.settings import RecorderSettings, Upstream
+
+    sync = raw(["sync", 2, *add_action(1, 0), *add_action(2, 1)])
+    for listening in (False, True):
+        settings = RecorderSettings(
+            upstream=Upstream("127.0.0.1", 1),
+            log="unused",
+            token="t",
+            max_record_size=64,
+            clock=iter(range(100, 200)).__next__,
+        )
+        put: list[Any] = []
+        session = Session(settings, put.append, put.append)
+        if listening:
+            session.listeners.add(lambda record: None)
+        conn = session.open_connection("peer", "/")
+        for direction, frame in [
+            ("in", raw(["connect", 5, "10:a", 0])),
+            ("out", raw(["connected", 5, "s", [BASE, BASE]])),
+            ("in", sync),
+        ]:
+            assert session.oversize is not None
+            if len(frame) > 64:
+                assert session.oversize.active() and session.oversize.wanted(frame[:64])
+            session.forwarded(conn.id, direction, frame, False)
+        [row] = [r for r in put if isinstance(r, Message) and r.seq == 3]
+        assert (row.flag, row.size, row.payload, row.type) == ("too-large", len(sync), b"", None)
+        events = [r for r in put if isinstance(r, Event)]
+        assert [(e.v, e.cause_seq, e.event["by"]) for e in events] == [(1, 3, 2), (2, 3, 3)]
+
+    settings = RecorderSettings(
+        upstream=Upstream("127.0.0.1", 1),
+        log="unused",
+        token="t",
+        protocol="plain",
+        events_from="inbound",
+        max_record_size=16,
+    )
+    put = []
+    session = Session(settings, put.append)
+    assert session.oversize is not None and not session.oversize.active()
+    conn = session.open_connection("peer", "/")
+    session.message(conn.id, "in", b'{"type": "big", "pad": "' + b"x" * 40 + b'"}', False)
+    session.too_large(conn.id, "in", 5000, False)  # as the capture reports one it skipped
+    session.too_large(conn.id, "out", 5000, False)  # a reply: never an event
+    gaps = [r for r in put if isinstance(r, Gap)]
+    assert [(g.start, g.end) for g in gaps] == [(1, 1), (2, 2)]
+    assert all("no event was derived from it" in g.reason for g in gaps)
+    assert not [r for r in put if isinstance(r, Event)]
+
+
+def test_a_logux_message_that_may_be_a_sync_is_told_from_its_first_bytes():
+    from recorder.protocols.logux import may_be_sync
+
+    for maybe in (b'["sync",1', b' [ "sync" ,', b"", b"  [", b'["sy', b'["\\u0073ync"'):
+        assert may_be_sync(maybe), maybe
+    for other in (b'["synced",1', b'["ping"', b'{"type"', b"[1,", b'["SYNC"'):
+        assert not may_be_sync(other), other
+
+
 def test_auto_detects_logux_from_the_first_client_frame():
     assert looks_like_connect(b'["connect",4,"10:a",0]')
     assert looks_like_connect(b' [ "connect" , 4]')
@@ -192,9 +258,12 @@ class MiniLoguxServer:
     def __init__(self) -> None:
         self.value = 0
         self.processed = 0
+        self.received: list[str | bytes] = []
+        """Every frame as the server got it."""
 
     async def handler(self, ws: Any) -> None:
         async for data in ws:
+            self.received.append(data)
             msg = json.loads(data)
             if not isinstance(msg, list) or not msg:
                 await ws.send(json.dumps(["error", "wrong-format", str(data)[:50]]))
@@ -216,6 +285,11 @@ class MiniLoguxServer:
                 await ws.send(json.dumps(back))
             else:
                 await ws.send(json.dumps(["error", "unknown-message", msg[0]]))
+
+
+def add_action(by: int, seq: int) -> list[Any]:
+    """A ``counter/add`` and its relative meta (``seq`` makes its id)."""
+    return [{"type": "counter/add", "by": by % 7 + 1}, {"id": [by, seq], "time": by}]
 
 
 def backlog(n: int) -> list[Any]:
@@ -292,6 +366,67 @@ async def test_an_offline_backlog_is_stored_whole_and_replays_to_the_servers_cou
     assert json.loads(js.output) == {"v": 2 * n, "state": {"value": server.value, "count": n}}
 
 
+async def test_a_backlog_past_the_size_limit_still_becomes_its_events(sqlite_log):
+    """Issue 17 item 4: a sync past --max-frame-size was skipped unbuffered and its actions
+    became no events. Now it is kept to --max-parse-size, parsed, and not stored; past that
+    ceiling a gap says its actions are missing. Both frames reach the server byte for byte."""
+    n = 12_000
+    server = MiniLoguxServer()
+    sync = raw(backlog(n))
+    late = ["sync", n + 1, {"type": "counter/add", "by": 1000}, {"id": [99, 99_999], "time": 99}]
+    others = [x for i in range(30_000) for x in add_action(i, 50_000 + i)]
+    huge = raw(["sync", n + 2, *others, *late[2:]])  # its last action comes again below
+    assert 256 * 1024 < len(sync) < 2 * 2**20 < len(huge) < 4 * 2**20
+    async with serve(server.handler, "127.0.0.1", 0, max_size=None) as upstream:
+        port = upstream.sockets[0].getsockname()[1]
+        settings = settings_for(
+            port, sqlite_log, max_record_size=256 * 1024, max_parse_size=2 * 2**20
+        )
+        handle = await start_recorder(settings)
+        try:
+            async with connect(handle.url, max_size=None, compression=None) as ws:
+                await ws.send(json.dumps(["connect", 4, "10:client", 0]))
+                assert json.loads(await ws.recv())[0] == "connected"
+                await ws.send(sync.decode())
+                assert json.loads(await ws.recv()) == ["synced", n]
+                await ws.recv()
+                await ws.send(huge.decode())
+                assert json.loads(await ws.recv()) == ["synced", n + 2]
+                await ws.recv()
+                await ws.send(json.dumps(late))
+                assert json.loads(await ws.recv()) == ["synced", n + 1]
+                await ws.recv()
+        finally:
+            await handle.close()
+    assert [r.encode() if isinstance(r, str) else r for r in server.received[1:3]] == [sync, huge]
+    with Log.open(sqlite_log) as opened:
+        reader = opened.reader()
+        messages = {m.seq: m for m in reader.messages()}
+        events = list(reader.events())
+        gaps = reader.gaps()
+    backlog_in, huge_in = (m for m in messages.values() if m.type is None and m.direction == "in")
+    assert (backlog_in.flag, backlog_in.size, backlog_in.payload) == ("too-large", len(sync), b"")
+    assert (huge_in.flag, huge_in.size) == ("too-large", len(huge))
+    actions = [e for e in events if e.cause_seq == backlog_in.seq]
+    assert len(actions) == n and [e.v for e in actions] == list(range(1, n + 1))
+    assert actions[0].event["meta"]["id"] == f"{BASE - 5000} 10:client 0"
+    assert actions[-1].event["meta"]["time"] == BASE + n - 1 - 5000
+    # the frame past the ceiling: no events, said in a gap (its last action came again later)
+    assert not [e for e in events if e.cause_seq == huge_in.seq]
+    # … and the server's answer to it (30,001 logux/processed) is past the ceiling too
+    answer = next(m for m in messages.values() if m.seq > huge_in.seq and m.flag == "too-large")
+    assert answer.direction == "out"
+    assert [(g.kind, g.start, g.end) for g in gaps] == [
+        ("messages", huge_in.seq, huge_in.seq),
+        ("messages", answer.seq, answer.seq),
+    ]
+    assert "past --max-parse-size 2 MiB" in gaps[0].reason
+    assert "Logux actions are not recorded as events" in gaps[0].reason
+    assert events[-1].event["by"] == 1000
+    with Replay.open(sqlite_log, reducer="samples.logux_counter:reducer") as replay:
+        assert replay.state_at()["count"] == n + 1
+
+
 async def test_auto_leaves_plain_json_servers_as_they_were(sqlite_log):
     async def echo(ws: Any) -> None:
         async for data in ws:
@@ -315,9 +450,15 @@ async def test_auto_leaves_plain_json_servers_as_they_were(sqlite_log):
 
 
 def test_protocol_logux_with_devtools_path_and_a_bad_size_are_usage_errors():
-    for extra in (["--protocol", "logux", "--devtools-path", "/d"], ["--max-frame-size", "2XB"]):
+    for extra in (
+        ["--protocol", "logux", "--devtools-path", "/d"],
+        ["--max-frame-size", "2XB"],
+        ["--max-parse-size", "0"],
+        ["--max-frame-size", "2MiB", "--max-parse-size", "1MiB"],
+    ):
         result = runner.invoke(app, ["record", "--upstream", "ws://127.0.0.1:1", *extra])
         assert result.exit_code == 3, result.output
+        assert result.stderr.count("\n") == 1, result.stderr
     bad = runner.invoke(app, ["record", "--upstream", "ws://127.0.0.1:1", "--protocol", "x"])
     assert bad.exit_code == 3 and "--protocol" in bad.stderr
 

@@ -131,3 +131,37 @@ def test_the_live_timeline_links_records_as_they_arrive(tmp_path) -> None:
     assert [link.record.v for link in timeline.links(timeline.event(1))] == [3]
     assert [link.record.v for link in timeline.links(timeline.event(4))] == [2]
     assert [link.record.seq for link in timeline.links(timeline.message(8))] == [7]
+
+
+async def test_with_order_logux_the_state_and_diff_follow_logux_order(tmp_path) -> None:
+    """`rdt tui --order logux`: an event's state is the state after the events up to it in
+    Logux's order, and its diff is against the event folded before it there (not v - 1)."""
+    from tests.replayer.test_order import PY, SKEWED
+    from tui.widgets.diff_view import DiffView
+    from tui.widgets.state_view import StateView
+
+    log_path = factories.write_logux_log(tmp_path / "skewed.rdtlog", SKEWED)
+    app, log = replay_app(log_path, reducer=PY, order="logux")
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await go_to(pilot, 1)  # arrived first, folded second (after v 2, a minute older)
+            await settle(pilot)
+            assert app.query_one(StateView).state == {"adds": [2, 1], "last": 1}
+            await show_tab(pilot, "tab-diff")
+            assert "v 2 → v 1" in app.query_one(DiffView).plain
+            assert "(logux order)" in app.query_one(HeaderBar).info.name
+    finally:
+        log.close()
+
+
+def test_order_logux_is_refused_before_the_screen_opens_where_it_cannot_apply(tmp_path) -> None:
+    from devtools.errors import BadInput
+    from replayer.order import NotLogux
+
+    plain = str(tmp_path / "plain.rdtlog")
+    factories.write_log(plain)
+    with pytest.raises(NotLogux):
+        replay_app(plain, reducer="tests.factories:counter_reducer", order="logux")
+    with pytest.raises(BadInput, match="needs --reducer"):
+        replay_app(plain, order="logux")
