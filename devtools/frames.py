@@ -40,7 +40,7 @@ import orjson
 
 from devtools import jsonutil
 
-__all__ = ["FLAGS", "ORJSON_MAX_DEPTH", "ParsedFrame", "nesting_depth", "parse_frame"]
+__all__ = ["FLAGS", "ORJSON_MAX_DEPTH", "ParsedFrame", "frame_kind", "nesting_depth", "parse_frame"]
 
 FLAGS = (
     "binary",
@@ -128,10 +128,56 @@ def parse_frame(
     """
     if binary:
         return _FLAGGED["binary"]
+    payload = _as_bytes(payload)
+    value = _decode(payload, max_depth, max_size)
+    if type(value) is ParsedFrame:
+        return value
+    if (
+        _NINETEEN_DIGITS in payload.translate(_DIGITS_AS_ZERO)
+        and jsonutil._MAYBE_BIG_INT.search(payload) is not None
+    ):
+        try:
+            value = jsonutil.loads(payload)
+        except (ValueError, RecursionError):  # pragma: no cover - orjson accepted it already
+            return _FLAGGED["not-json"]
+    message_type = _message_type(value)
+    if type(message_type) is ParsedFrame:
+        return message_type
+    return ParsedFrame(value, message_type, None)
+
+
+def frame_kind(
+    payload: bytes | bytearray | memoryview | str,
+    binary: bool = False,
+    *,
+    max_depth: int = 512,
+) -> tuple[str | None, str | None]:
+    """A frame's ``(type, flag)``, the same as :func:`parse_frame` gives, without its value.
+
+    The recorder's hot path (a log row needs no value): no :class:`ParsedFrame` is built and
+    big integers are not re-parsed exactly (they change no type and no flag).
+    """
+    if binary:
+        return None, "binary"
+    value = _decode(_as_bytes(payload), max_depth, None)
+    if type(value) is ParsedFrame:
+        return value.type, value.flag
+    message_type = _message_type(value)
+    if type(message_type) is ParsedFrame:
+        return None, message_type.flag
+    return message_type, None
+
+
+def _as_bytes(payload: bytes | bytearray | memoryview | str) -> bytes:
+    if type(payload) is bytes:
+        return payload
     if isinstance(payload, str):
-        payload = payload.encode("utf-8", "surrogatepass")
-    elif not isinstance(payload, bytes):
-        payload = bytes(payload)
+        return payload.encode("utf-8", "surrogatepass")
+    return bytes(payload)
+
+
+def _decode(payload: bytes, max_depth: int, max_size: int | None) -> Any:
+    """orjson's value of ``payload`` when it may be a message, else the flagged frame."""
     if max_size is not None and len(payload) > max_size:
         return _FLAGGED["too-large"]
     try:
@@ -141,20 +187,17 @@ def parse_frame(
     # orjson accepted it: valid UTF-8, no lone surrogates, no NaN, no overflow, depth <= 1024.
     if len(payload) > 2 * max_depth and nesting_depth(payload) > max_depth:
         return _FLAGGED["too-deep"]
-    if (
-        _NINETEEN_DIGITS in payload.translate(_DIGITS_AS_ZERO)
-        and jsonutil._MAYBE_BIG_INT.search(payload) is not None
-    ):
-        try:
-            value = jsonutil.loads(payload)
-        except (ValueError, RecursionError):  # pragma: no cover - orjson accepted it already
-            return _FLAGGED["not-json"]
+    return value
+
+
+def _message_type(value: Any) -> Any:
+    """The ``type`` of a decoded frame, or the flagged frame saying why it has none."""
     if type(value) is not dict:
         return _FLAGGED["not-object"]
     message_type = value.get("type")
     if type(message_type) is not str:
         return _FLAGGED["no-type"]
-    return ParsedFrame(value, message_type, None)
+    return message_type
 
 
 def nesting_depth(payload: bytes) -> int:

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - the pure-Python fallback
     from websockets.utils import apply_mask
 
 OP_TEXT, OP_BINARY, OP_CONT, OP_CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE
+OP_PING = Opcode.PING
 _OPCODES: list[Opcode | None] = [None] * 16  # by the low nibble of the first header byte
 for _op in Opcode:
     _OPCODES[_op.value] = _op
@@ -110,6 +111,8 @@ class StreamCapture:
             binary)`` is called once it ends. With context takeover the decoder cannot skip
             a compressed message, so the capture of that direction stops (:attr:`error`).
         on_too_large: see ``max_size`` (default: nothing is reported).
+        on_ping: called with each ping's payload (a client answering pings itself; the
+            proxy forwards them and needs no call).
     """
 
     __slots__ = (
@@ -119,6 +122,7 @@ class StreamCapture:
         "_mask",
         "_max",
         "_on_message",
+        "_on_ping",
         "_on_too_large",
         "_parts",
         "_skip_binary",
@@ -139,8 +143,10 @@ class StreamCapture:
         on_message: Callable[[bytes, bool], object] | None = None,
         max_size: int | None = None,
         on_too_large: Callable[[int, bool], object] | None = None,
+        on_ping: Callable[[bytes], object] | None = None,
     ) -> None:
         self._on_message = on_message
+        self._on_ping = on_ping
         self._max = max_size
         self._on_too_large = on_too_large
         self._skip_frame = 0
@@ -348,6 +354,8 @@ class StreamCapture:
                 self.closed = True
             elif not fin or length > 125:  # ping / pong: forwarded, not recorded
                 raise ProtocolError("fragmented or oversized control frame")
+            elif opcode is OP_PING and self._on_ping is not None:
+                self._on_ping(payload)
             if item is not None:
                 out.append(item)
                 if self.closed:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from devtools import jsonutil
-from devtools.frames import parse_frame
+from devtools.frames import frame_kind, parse_frame
 from devtools.model import Direction, Message
 from recorder.redact import Pointer, redact_everywhere
 
@@ -45,6 +45,9 @@ def message_row(
         from recorder.protocols.logux import parse_logux
 
         parsed = parse_logux(payload, binary)
+    elif not pointers:  # the common row: no value needed
+        kind, flag = frame_kind(payload, binary)
+        return (seq, connection, direction, t_ns, kind, payload, binary, flag, -1)
     else:
         parsed = parse_frame(payload, binary)
     if not pointers:

@@ -249,6 +249,10 @@ class QueueingWriter:
             return 0.0
         return round((time.monotonic() - oldest) * 1000, 1)
 
+    def wake(self) -> None:
+        """Start writing what is queued now instead of at the next interval (never blocks)."""
+        self._wake.set()
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until everything queued before the call is written (call it off the loop).
 
