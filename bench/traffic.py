@@ -25,8 +25,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from websockets.asyncio.client import connect
+from websockets.http11 import USER_AGENT
 
 from devtools.model import Connection, Message
 from devtools.store import Log
@@ -56,7 +58,24 @@ def write_recording(path: str, messages: int, connections: int) -> None:
     with Log.open(path, create=True) as log:
         writer = log.writer(name="bench", started_ns=1)
         for c in range(1, connections + 1):
-            writer.add_connection(Connection(c, "127.0.0.1:1", f"/c{c}", opened_ns=c))
+            facts = {  # as `rdt record` keeps a websockets client's upgrade
+                "target": f"/c{c}",
+                "origin": None,
+                "user_agent": USER_AGENT,
+                "subprotocols": [],
+                "extensions": "permessage-deflate; client_max_window_bits",
+                "headers": [
+                    ["Host", "127.0.0.1:8765"],
+                    ["Upgrade", "websocket"],
+                    ["Connection", "Upgrade"],
+                    ["Sec-WebSocket-Version", "13"],
+                    ["Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"],
+                    ["User-Agent", USER_AGENT],
+                ],
+            }
+            writer.add_connection(
+                Connection(c, "127.0.0.1:1", f"/c{c}", opened_ns=c, handshake=facts)
+            )
         rows = []
         seq = 0
         for i in range(messages):
@@ -114,6 +133,26 @@ async def replay(port: int, plan, log: str) -> tuple[float, int]:
     return elapsed, result.received
 
 
+def _server_cpu(pid: int) -> float | None:
+    """CPU seconds the server process has used (Linux; ``None`` elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(work: Any, pid: int) -> tuple[Any, str]:
+    """Run ``work``; its result and the CPU seconds used here and by the server meanwhile."""
+    server_before, before = _server_cpu(pid), time.process_time()
+    result = asyncio.run(work)
+    here = time.process_time() - before
+    server_after = _server_cpu(pid)
+    there = "?" if server_before is None or server_after is None else server_after - server_before
+    return result, f"{here:.2f} s here, {there if there == '?' else f'{there:.2f}'} s server"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
@@ -139,20 +178,25 @@ def main() -> int:
             ]
             hand_rates, replay_rates, ratios = [], [], []
             for r in range(args.rounds):
-                hand = asyncio.run(hand_client(port, frames, paths))
-                took, received = asyncio.run(
-                    replay(port, plan, os.path.join(tmp, f"run{r}.rdtlog"))
-                )
-                with Log.open(os.path.join(tmp, f"run{r}.rdtlog")) as log:
-                    recorded = log.reader().counts().messages
+                log = os.path.join(tmp, f"run{r}.rdtlog")
+                # alternate which goes first, so a drift in the machine's load hits both
+                if r % 2 == 0:
+                    hand, hand_cpu = _timed(hand_client(port, frames, paths), server.pid)
+                    (took, _), replay_cpu = _timed(replay(port, plan, log), server.pid)
+                else:
+                    (took, _), replay_cpu = _timed(replay(port, plan, log), server.pid)
+                    hand, hand_cpu = _timed(hand_client(port, frames, paths), server.pid)
+                with Log.open(log) as opened:
+                    recorded = opened.reader().counts().messages
                 assert recorded == 2 * args.messages, recorded
                 hand_rate, replay_rate = len(frames) / hand, len(frames) / took
                 hand_rates.append(hand_rate)
                 replay_rates.append(replay_rate)
                 ratios.append(replay_rate / hand_rate)
                 print(
-                    f"round {r + 1}: hand client {hand_rate:,.0f} msg/s, replay-traffic fast "
-                    f"{replay_rate:,.0f} msg/s ({recorded} frames recorded), ratio {ratios[-1]:.2f}"
+                    f"round {r + 1}: hand client {hand_rate:,.0f} msg/s (cpu {hand_cpu}), "
+                    f"replay-traffic fast {replay_rate:,.0f} msg/s (cpu {replay_cpu}, "
+                    f"{recorded} frames recorded), ratio {ratios[-1]:.2f}"
                 )
     finally:
         server.terminate()
