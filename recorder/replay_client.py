@@ -59,18 +59,23 @@ class ReplayConnection(asyncio.Protocol):
     """One replayed client connection.
 
     Args:
+        on_open: called with the connection once the target accepted the handshake, before
+            any of its messages.
         on_message: called with ``(payload, binary)`` for each whole message the target sends.
-        on_end: called once when the connection is gone (``close_code``/``close_reason`` set).
+        on_end: called once when an opened connection is gone (``close_code``/``close_reason``
+            set).
         close_timeout: seconds to wait for the target's side of the closing handshake.
     """
 
     def __init__(
         self,
+        on_open: Callable[[ReplayConnection], object],
         on_message: Callable[[bytes, bool], object],
         on_end: Callable[[], object],
         *,
         close_timeout: float = 10.0,
     ) -> None:
+        self._on_open = on_open
         self._on_message = on_message
         self._on_end = on_end
         self._close_timeout = close_timeout
@@ -141,6 +146,7 @@ class ReplayConnection(asyncio.Protocol):
             on_ping=self._pong,
         )
         self.opened.set_result(None)
+        self._on_open(self)
         if rest:
             self.data_received(rest)
 
@@ -315,6 +321,7 @@ async def open_connection(
     protocol: ClientProtocol,
     request: bytes,
     *,
+    on_open: Callable[[ReplayConnection], object],
     on_message: Callable[[bytes, bool], object],
     on_end: Callable[[], object],
     timeout: float,
@@ -327,7 +334,7 @@ async def open_connection(
     """
     uri = protocol.uri
     loop = asyncio.get_running_loop()
-    conn = ReplayConnection(on_message, on_end, close_timeout=timeout)
+    conn = ReplayConnection(on_open, on_message, on_end, close_timeout=timeout)
     context = ssl.create_default_context() if uri.secure else None
     try:
         async with asyncio.timeout(timeout):
@@ -341,6 +348,8 @@ async def open_connection(
             conn.start(protocol, request)
             await conn.opened
     except TimeoutError:
+        if conn.opened.done() and conn.opened.exception() is None:
+            return conn  # accepted just as the time ran out
         if conn.transport is not None:
             conn.transport.abort()
         raise Refused("no answer to the handshake") from None

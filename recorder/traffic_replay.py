@@ -415,6 +415,13 @@ class TrafficReplay:
             if client.waiter is not None and client.received >= client.waiting_for:
                 client.wake()
 
+        def on_open(ws: ReplayConnection) -> None:  # before any of its messages
+            client.ws = ws
+            local = ws.transport.get_extra_info("sockname") if ws.transport is not None else None
+            peer = f"{local[0]}:{local[1]}" if local else "?"
+            conn = session.open_connection(peer, planned.path, handshake=facts)
+            assert conn.id == conn_id
+
         def on_end() -> None:
             client.ended = True
             client.wake()
@@ -426,10 +433,12 @@ class TrafficReplay:
             url, handshake, ((CONNECTION_HEADER, session.header_id(conn_id)),)
         )
         facts = _facts(handshake.target, headers)
+        self.clients[planned.id] = client
         try:
-            ws = await open_connection(
+            await open_connection(
                 protocol,
                 request,
+                on_open=on_open,
                 on_message=on_message,
                 on_end=on_end,
                 timeout=self.settings.reply_timeout,
@@ -438,17 +447,7 @@ class TrafficReplay:
             conn = session.open_connection("?", planned.path, handshake=facts)
             session.close_connection(conn.id, None, f"refused: {error}"[:200])
             client.problem = True
-            self.clients[planned.id] = client
             self._report(planned.id, None, "refused", f"the target refused {url}: {error}")
-            return
-        local = ws.transport.get_extra_info("sockname") if ws.transport is not None else None
-        peer = f"{local[0]}:{local[1]}" if local else "?"
-        conn = session.open_connection(peer, planned.path, handshake=facts)
-        assert conn.id == conn_id
-        client.ws = ws
-        self.clients[planned.id] = client
-        if ws.ended.done():  # gone between the handshake and now
-            on_end()
 
     def _send(self, client: _Client, step: Step) -> None:
         ws = client.ws
