@@ -518,3 +518,44 @@ async def test_a_target_answering_with_an_http_error_is_refused(tmp_path: Path):
         server.close()
     (problem,) = result.problems
     assert problem.kind == "refused" and "HTTP 403" in problem.detail
+
+
+async def test_a_greeting_sent_with_the_handshake_is_recorded_on_its_connection(tmp_path: Path):
+    """The replay's client may get a frame in the same chunk as the 101; it is recorded after
+    its connection is (and counted as a reply)."""
+    source, new = str(tmp_path / "a.rdtlog"), str(tmp_path / "b.rdtlog")
+    with Log.open(source, create=True) as log:
+        writer = log.writer(name="greeting", started_ns=1)
+        writer.add_connection(Connection(1, "p", "/g", opened_ns=1))
+        writer.add_messages(
+            [
+                Message(1, 1, "out", 2, "hello", b'{"type":"hello"}'),
+                Message(2, 1, "in", 3, "t", b'{"type":"t"}'),
+                Message(3, 1, "out", 4, "t", b'{"type":"t"}'),
+            ]
+        )
+        writer.close_connection(1, closed_ns=5, code=1000, reason=None)
+        writer.close(ended_ns=6)
+
+    async def greet(ws: Any) -> None:
+        await ws.send('{"type":"hello"}')
+        async for message in ws:
+            await ws.send(message)
+
+    server = await serve(greet, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        result = await _replay(source, port, new, "replies").run()
+    finally:
+        server.close()
+    assert result.problems == () and result.received == 2
+    with Log.open(new) as log:
+        reader = log.reader()
+        (conn,) = reader.connections()
+        messages = list(reader.messages())
+    assert [(m.direction, m.type) for m in messages] == [
+        ("out", "hello"),
+        ("in", "t"),
+        ("out", "t"),
+    ]
+    assert conn.opened_ns <= messages[0].t_ns
