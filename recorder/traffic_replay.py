@@ -216,7 +216,7 @@ class TrafficReplay:
             interval=self._recorder_settings.flush_interval,
             clock=settings.clock,
             warn=warn,
-            build_row=row_builder(),
+            build_row=row_builder(framing=lambda: self.session.framing),  # as rdt record
         )
         self.session = Session(self._recorder_settings, self.writer.put, self.writer.put_message)
         self.link: DevtoolsLink | None = None
