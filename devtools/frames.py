@@ -157,14 +157,23 @@ def frame_kind(
     The recorder's hot path (a log row needs no value): no :class:`ParsedFrame` is built and
     big integers are not re-parsed exactly (they change no type and no flag).
     """
+    # _decode and _message_type inlined: this runs once per recorded frame
     if binary:
         return None, "binary"
-    value = _decode(_as_bytes(payload), max_depth, None)
-    if type(value) is ParsedFrame:
-        return value.type, value.flag
-    message_type = _message_type(value)
-    if type(message_type) is ParsedFrame:
-        return None, message_type.flag
+    if type(payload) is not bytes:
+        payload = _as_bytes(payload)
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        flagged = _diagnose(payload, max_depth)
+        return flagged.type, flagged.flag
+    if len(payload) > 2 * max_depth and nesting_depth(payload) > max_depth:
+        return None, "too-deep"
+    if type(value) is not dict:
+        return None, "not-object"
+    message_type = value.get("type")
+    if type(message_type) is not str:
+        return None, "no-type"
     return message_type, None
 
 

@@ -46,6 +46,10 @@ from recorder.writer import QueueingWriter
 FAST_BURST = 64
 """``--pace fast``: frames sent between two turns of the event loop."""
 
+FLUSH_INTERVAL = 0.01
+"""Seconds between the new log's writes (``rdt record``: 0.05): the writer keeps close behind,
+so what is left to write once the last reply is in stays small."""
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -207,6 +211,7 @@ class TrafficReplay:
             devtools_path=settings.devtools_path,
             clock=settings.clock,
             stderr=settings.stderr,
+            flush_interval=FLUSH_INTERVAL,
         )
         warn = settings.stderr or (lambda line: print(f"rdt: {line}", file=sys.stderr, flush=True))
         self.log: Log | None = None
@@ -260,8 +265,9 @@ class TrafficReplay:
             await self._join_devtools()
             await self._steps()
             await self._writer_ready()
-            self.writer.wake()  # write what was sent while the last replies come in
+            ahead = self._tasks.spawn(self._write_ahead(), "rdt-replay-write-ahead")
             await self._finish_closers()
+            await ahead
             await self._settle_events()
         except asyncio.CancelledError:
             if not self._stopping:
@@ -281,6 +287,14 @@ class TrafficReplay:
             interrupted=interrupted,
             problems=tuple(self.problems),
         )
+
+    async def _write_ahead(self) -> None:
+        """Once everything is sent: while the last replies come in, write what was recorded
+        so far into the log file for good (a SQLite checkpoint), so that closing the log after
+        the last reply has little left to copy and sync."""
+        await asyncio.to_thread(self.writer.flush)
+        if self.log is not None:
+            await asyncio.to_thread(self.log.checkpoint)
 
     async def _writer_ready(self) -> None:
         """Wait until the new log is open (its error, if it could not be opened, is raised)."""

@@ -305,10 +305,8 @@ class QueueingWriter:
 
     def _drain(self) -> None:
         queue = self._queue
-        batch: list[Any] = []
         pop = queue.popleft
-        while queue:
-            batch.append(pop())
+        batch: list[Any] = [pop() for _ in range(len(queue))]  # what was there when it began
         if batch:
             self._out_bytes += sum(map(queued_size, batch))
         if not batch and not self._pending_gaps:
