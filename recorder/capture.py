@@ -11,6 +11,7 @@ stops the capture of that direction and reports why in :attr:`StreamCapture.erro
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -91,6 +92,24 @@ def negotiated_extensions(header: str | None, *, from_client: bool) -> tuple[lis
     return result, ", ".join(unknown)
 
 
+_EMPTY_BLOCK = b"\x00\x00\xff\xff"
+
+
+def _inflate(deflate: PerMessageDeflate, payload: bytes, room: int | None) -> bytes:
+    """:meth:`PerMessageDeflate.decode` of a small unfragmented message (websockets' own branch
+    for it, on the extension's own decoder) without the two :class:`Frame` values it builds:
+    most captured messages come this way."""
+    if deflate.remote_no_context_takeover:
+        deflate.decoder = zlib.decompressobj(wbits=-deflate.remote_max_window_bits)
+    try:
+        data = deflate.decoder.decompress(payload + _EMPTY_BLOCK, 0 if room is None else room)
+        if deflate.decoder.unconsumed_tail:
+            raise PayloadTooBig(None, room)
+    except zlib.error as exc:
+        raise ProtocolError("decompression failed") from exc
+    return data
+
+
 class StreamCapture:
     """Parses one direction of a websocket connection.
 
@@ -118,6 +137,7 @@ class StreamCapture:
     __slots__ = (
         "_binary",
         "_buf",
+        "_deflate",
         "_extensions",
         "_mask",
         "_max",
@@ -160,6 +180,9 @@ class StreamCapture:
         self._buf = bytearray()
         self._mask = from_client
         self._extensions = list(reversed(extensions))
+        only = self._extensions[0] if len(self._extensions) == 1 else None
+        self._deflate = only if isinstance(only, PerMessageDeflate) else None
+        """The decoder when permessage-deflate is the one extension (the fast path)."""
         self._parts: list[bytes] = []
         self._binary = False
         self.error: str | None = None
@@ -278,7 +301,16 @@ class StreamCapture:
             fin = bool(head1 & 0x80)
             room = None if limit is None else max(limit - self.pending_bytes, 0) or 1
             try:
-                if head1 & 0x70:
+                deflate = self._deflate
+                if (
+                    deflate is not None
+                    and head1 & 0xF0 == 0xC0  # fin and RSV1 alone: a whole compressed message
+                    and (op_bits == 1 or op_bits == 2)
+                    and length < 2044
+                    and not deflate.decode_cont_data
+                ):
+                    payload = _inflate(deflate, payload, room)
+                elif head1 & 0x70:
                     frame = Frame(
                         opcode,
                         payload,
