@@ -11,6 +11,7 @@
         │   └── AmbiguousRecording  a number that is one recording's id and another's name
         ├── ReducerLoadError      ``--reducer REF`` cannot be imported or is not callable
         ├── InvalidJSON           a JSON argument or file that does not parse
+        ├── BusError              ``--bus``: NATS unreachable, nats-py missing, join refused
         └── EmptyRecording        a recording with no events, asked for states or a verdict
 
 The CLI catches :class:`RdtError`, prints ``str(error)`` as one line on stderr and exits with
@@ -58,6 +59,10 @@ class ReducerLoadError(BadInput):
 
 class InvalidJSON(BadInput):
     """A JSON argument or file that does not parse."""
+
+
+class BusError(BadInput):
+    """The event bus cannot be used: nats-py missing, NATS unreachable, the join refused."""
 
 
 def one_line(error: BaseException) -> str:

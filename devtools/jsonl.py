@@ -31,7 +31,18 @@ from typing import Any, BinaryIO
 from devtools import schema
 from devtools.errors import BadInput, InvalidJSON
 from devtools.jsonutil import dumps, loads
-from devtools.model import Connection, Event, Gap, Mark, Message, Recording, Snapshot
+from devtools.model import (
+    Connection,
+    Event,
+    Gap,
+    Mark,
+    Message,
+    Recording,
+    Snapshot,
+    Worker,
+    WorkerHash,
+    WorkerSnapshot,
+)
 
 __all__ = [
     "Imported",
@@ -43,7 +54,18 @@ __all__ = [
     "recording_record",
 ]
 
-Record = Recording | Connection | Message | Event | Snapshot | Mark | Gap
+Record = (
+    Recording
+    | Connection
+    | Message
+    | Event
+    | Snapshot
+    | Mark
+    | Gap
+    | Worker
+    | WorkerHash
+    | WorkerSnapshot
+)
 
 _IMPORT_BATCH = 5000
 
@@ -149,6 +171,30 @@ def record(obj: Record) -> dict[str, Any]:
             "reason": obj.reason,
             "t_ns": obj.t_ns,
         }
+    if isinstance(obj, WorkerHash):
+        out = {"kind": "worker_hash", "worker": obj.worker, "v": obj.v, "hash": obj.hash}
+        if obj.event is not None:
+            out["event"] = obj.event
+        return out
+    if isinstance(obj, Worker):
+        return {
+            "kind": "worker",
+            "index": obj.index,
+            "id": obj.id,
+            "url": obj.url,
+            "name": obj.name,
+            "version": obj.version,
+            "server": obj.server,
+        }
+    if isinstance(obj, WorkerSnapshot):
+        return {
+            "kind": "worker_snapshot",
+            "worker": obj.worker,
+            "v": obj.v,
+            "state": obj.state,
+            "hash": obj.hash,
+            "t_ns": obj.t_ns,
+        }
     if isinstance(obj, Recording):
         return recording_record(obj)
     raise TypeError(f"not a log record: {type(obj).__name__}")
@@ -168,6 +214,9 @@ def export_lines(reader: Any) -> Iterator[bytes]:
         reader.snapshots(),
         reader.marks(),
         reader.gaps(),
+        reader.workers(),
+        reader.worker_hashes(),
+        reader.worker_snapshots(),
     ):
         for obj in source:
             yield dumps(record(obj)) + b"\n"
@@ -311,6 +360,32 @@ def parse_record(obj: Any, where: str = "<record>") -> Record:
             reason=f.get("reason", str, optional=True, default=""),
             t_ns=f.get("t_ns", int, optional=True, default=0),
         )
+    if kind == "worker":
+        return Worker(
+            index=f.get("index", int),
+            url=f.get("url", str, optional=True),
+            id=f.get("id", str, optional=True),
+            name=f.get("name", str, optional=True),
+            version=f.get("version", str, optional=True),
+            server=f.get("server", dict, optional=True),
+        )
+    if kind == "worker_hash":
+        return WorkerHash(
+            worker=f.get("worker", int),
+            v=f.get("v", int),
+            hash=f.get("hash", str, optional=True),
+            event=f.get("event", dict, optional=True),
+        )
+    if kind == "worker_snapshot":
+        if "state" not in obj:
+            raise f.bad("a worker_snapshot record needs 'state'")
+        return WorkerSnapshot(
+            worker=f.get("worker", int),
+            v=f.get("v", int),
+            state=obj["state"],
+            hash=f.get("hash", str, optional=True),
+            t_ns=f.get("t_ns", int, optional=True, default=0),
+        )
     if kind == "recording":
         version = f.get("format", int, optional=True, default=schema.FORMAT_VERSION)
         if version > schema.FORMAT_VERSION:
@@ -406,6 +481,7 @@ def import_lines(
     try:
         messages: list[Message] = []
         events: list[Event] = []
+        hashes: list[WorkerHash] = []
         for obj in records:
             if isinstance(obj, Message):
                 messages.append(obj)
@@ -425,10 +501,20 @@ def import_lines(
                 writer.add_mark(obj)
             elif isinstance(obj, Gap):
                 writer.add_gap(obj)
+            elif isinstance(obj, WorkerHash):
+                hashes.append(obj)
+                if len(hashes) >= _IMPORT_BATCH:
+                    writer.add_worker_hashes(hashes)
+                    hashes = []
+            elif isinstance(obj, Worker):
+                writer.add_worker(obj)
+            elif isinstance(obj, WorkerSnapshot):
+                writer.add_worker_snapshot(obj)
             if writer.pending >= _IMPORT_BATCH:
                 writer.flush()
         writer.add_messages(messages)
         writer.add_events(events)
+        writer.add_worker_hashes(hashes)
         writer.close(ended_ns=rec.ended_ns, mark_end=rec.ended_ns is not None)
     except BaseException:
         writer.discard()

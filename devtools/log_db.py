@@ -65,7 +65,14 @@ DROP_PAUSE = 0.02
 """Seconds of the least pause between two SQLite batches (the pause is at least the batch's
 own time: the drop holds the write lock at most half the time)."""
 
-_WRITTEN_TABLES = ("messages", "events", "snapshots", "connections", "checkpoints")
+_WRITTEN_TABLES = (
+    "messages",
+    "events",
+    "snapshots",
+    "connections",
+    "checkpoints",
+    "worker_hashes",
+)
 
 
 class LogDb:
@@ -282,9 +289,11 @@ class LogDb:
         return deleted
 
     def _delete_batched(self, table: sa.Table, recording_id: int, batch: int) -> int:
-        # the primary key after recording_id; marks and gaps: their own id (few rows each)
+        # the primary key after recording_id; marks and gaps: their own id (few rows each);
+        # worker_hashes and worker_snapshots: (v, worker), a range of v at a time
         keys = [c for c in table.primary_key.columns if c.name != "recording_id"]
-        if len(keys) > 1:  # checkpoints: (recording_id, key, v): one reducer key at a time
+        if len(keys) > 1 and not isinstance(keys[0].type, sa.Integer):
+            # checkpoints: (recording_id, key, v): one reducer key at a time
             head, last = keys[0], keys[-1]
             with self.reading() as conn:
                 groups = [

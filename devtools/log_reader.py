@@ -26,6 +26,9 @@ from devtools.model import (
     Recording,
     RecordingSummary,
     Snapshot,
+    Worker,
+    WorkerHash,
+    WorkerSnapshot,
 )
 
 PAGE_SIZE = 5000
@@ -238,6 +241,72 @@ class LogReader:
                 start=row.range_start,
                 end=row.range_end,
                 reason=row.reason,
+                t_ns=row.t_ns,
+            )
+            for row in rows
+        ]
+
+    # ---- workers (a recording of several workers; empty otherwise)
+
+    def workers(self) -> list[Worker]:
+        """The workers whose channels the recording followed, by index."""
+        t = schema.workers
+        rows = self._all(
+            sa.select(t).where(t.c.recording_id == self._rid).order_by(t.c.recording_id, t.c.worker)
+        )
+        return [
+            Worker(
+                index=row.worker,
+                url=row.url,
+                id=row.worker_id,
+                name=row.name,
+                version=row.version,
+                server=None if row.server is None else loads(bytes(row.server)),
+            )
+            for row in rows
+        ]
+
+    def worker_hashes(
+        self, from_v: int | None = None, to_v: int | None = None
+    ) -> Iterator[WorkerHash]:
+        """Every worker's report of each event with ``from_v <= v <= to_v``, by ``(v, worker)``,
+        in keyset pages of the primary key."""
+        t = schema.worker_hashes
+        after: tuple[int, int] | None = None
+        while True:
+            query = sa.select(t).where(t.c.recording_id == self._rid)
+            if after is not None:
+                query = query.where(sa.tuple_(t.c.v, t.c.worker) > sa.tuple_(*after))
+            elif from_v is not None:
+                query = query.where(t.c.v >= from_v)
+            if to_v is not None:
+                query = query.where(t.c.v <= to_v)
+            query = query.order_by(t.c.recording_id, t.c.v, t.c.worker).limit(self.page_size)
+            rows = self._all(query)
+            for row in rows:
+                yield WorkerHash(
+                    worker=row.worker,
+                    v=row.v,
+                    hash=row.hash,
+                    event=None if row.event is None else loads(bytes(row.event)),
+                )
+            if len(rows) < self.page_size:
+                return
+            after = (rows[-1].v, rows[-1].worker)
+
+    def worker_snapshots(self, worker: int | None = None) -> list[WorkerSnapshot]:
+        """The workers' own snapshots (of one ``worker``, or all), by ``(v, worker)``."""
+        t = schema.worker_snapshots
+        query = sa.select(t).where(t.c.recording_id == self._rid)
+        if worker is not None:
+            query = query.where(t.c.worker == worker)
+        rows = self._all(query.order_by(t.c.recording_id, t.c.v, t.c.worker))
+        return [
+            WorkerSnapshot(
+                worker=row.worker,
+                v=row.v,
+                state=loads(bytes(row.state)),
+                hash=row.hash,
                 t_ns=row.t_ns,
             )
             for row in rows

@@ -19,7 +19,18 @@ from devtools import schema
 from devtools.errors import LogError, one_line
 from devtools.jsonutil import dumps
 from devtools.log_db import ANALYZE_FIRST, ANALYZE_STEP, HasDb
-from devtools.model import Connection, Event, Gap, Mark, Message, Recording, Snapshot
+from devtools.model import (
+    Connection,
+    Event,
+    Gap,
+    Mark,
+    Message,
+    Recording,
+    Snapshot,
+    Worker,
+    WorkerHash,
+    WorkerSnapshot,
+)
 
 
 class LogWriter:
@@ -81,6 +92,24 @@ class LogWriter:
         self._sql_gap = sql.insert(
             schema.gaps, ("recording_id", "kind", "range_start", "range_end", "reason", "t_ns")
         )
+        self._sql_worker_delete = f"DELETE FROM workers WHERE recording_id = {m} AND worker = {m}"
+        self._sql_worker = sql.insert(
+            schema.workers,
+            ("recording_id", "worker", "worker_id", "url", "name", "version", "server"),
+        )
+        self._sql_worker_hashes = sql.insert(
+            schema.worker_hashes, schema.WORKER_HASH_COLUMNS, ignore=True
+        )
+        self._copy_worker_hashes = sql.copy(schema.worker_hashes, schema.WORKER_HASH_COLUMNS)
+        self._sql_worker_snapshot = sql.insert(
+            schema.worker_snapshots,
+            ("recording_id", "v", "worker", "state", "hash", "t_ns"),
+            ignore=True,
+        )
+        self._sql_fill = (
+            f"UPDATE events SET hash = COALESCE(hash, {m}), cause_seq = COALESCE(cause_seq, {m}) "
+            f"WHERE recording_id = {m} AND v = {m}"
+        )
         self._sql_server = f"UPDATE recordings SET server = {m} WHERE id = {m}"
         self._sql_ended = f"UPDATE recordings SET ended_ns = {m} WHERE id = {m}"
 
@@ -92,6 +121,10 @@ class LogWriter:
         self._snapshots: list[tuple] = []
         self._marks: list[tuple] = []
         self._gaps: list[tuple] = []
+        self._workers: dict[int, tuple] = {}
+        self._worker_hashes: list[tuple] = []
+        self._worker_snapshots: list[tuple] = []
+        self._fills: list[tuple] = []
         self._server: bytes | None = None
         self._pending = 0
 
@@ -198,6 +231,56 @@ class LogWriter:
             self._gaps.append(row)
         self._added(1)
 
+    def add_worker(self, worker: Worker) -> None:
+        """Buffer a worker's row; a later call for the same index replaces it (its hello)."""
+        row = (
+            self.recording_id,
+            worker.index,
+            worker.id,
+            worker.url,
+            worker.name,
+            worker.version,
+            None if worker.server is None else dumps(worker.server),
+        )
+        with self._lock:
+            self._workers[worker.index] = row
+        self._added(1)
+
+    def add_worker_hashes(self, hashes: Sequence[WorkerHash]) -> None:
+        """Buffer workers' hashes; a ``(v, worker)`` already stored is ignored."""
+        rid = self.recording_id
+        rows = [
+            (rid, h.v, h.worker, h.hash, None if h.event is None else dumps(h.event))
+            for h in hashes
+        ]
+        with self._lock:
+            self._worker_hashes.extend(rows)
+        self._added(len(rows))
+
+    def add_worker_snapshot(self, snapshot: WorkerSnapshot) -> None:
+        """Buffer a worker's snapshot; a second one of the same worker at the same ``v`` is
+        ignored."""
+        row = (
+            self.recording_id,
+            snapshot.v,
+            snapshot.worker,
+            dumps(snapshot.state),
+            snapshot.hash,
+            snapshot.t_ns,
+        )
+        with self._lock:
+            self._worker_snapshots.append(row)
+        self._added(1)
+
+    def fill_events(self, fills: Sequence[tuple[int, str | None, int | None]]) -> None:
+        """Buffer ``(v, hash, cause_seq)``: set a stored event's hash and cause where they are
+        still NULL (an event stored from one worker's report, completed by another's)."""
+        rid = self.recording_id
+        rows = [(h, cause, rid, v) for v, h, cause in fills]
+        with self._lock:
+            self._fills.extend(rows)
+        self._added(len(rows))
+
     def set_server(self, server: dict) -> None:
         """Record the server's ``{"name", "version"}`` (written at the next flush)."""
         with self._lock:
@@ -231,7 +314,8 @@ class LogWriter:
                 conn.close()
 
     def _write(self, cursor: Any, batch: tuple) -> None:
-        connections, messages, events, snapshots, marks, gaps, closes, server = batch
+        connections, messages, events, snapshots, marks, gaps, closes, server, more = batch
+        workers, worker_hashes, worker_snapshots, fills = more
         sql = self.db
         try:
             if connections:
@@ -243,7 +327,7 @@ class LogWriter:
                     cursor.executemany(sql.insert_messages, messages)
             if events:
                 if sql.copy_events is not None:
-                    self._copy_events(cursor, events)
+                    self._copy_or_insert(cursor, sql.copy_events, sql.insert_events, events)
                 else:
                     cursor.executemany(sql.insert_events, events)
             if snapshots:
@@ -254,23 +338,38 @@ class LogWriter:
                 cursor.executemany(self._sql_gap, gaps)
             if closes:
                 cursor.executemany(self._sql_close, closes)
+            if workers:
+                cursor.executemany(self._sql_worker_delete, [row[:2] for row in workers])
+                cursor.executemany(self._sql_worker, workers)
+            if worker_hashes:
+                if self._copy_worker_hashes is not None:
+                    self._copy_or_insert(
+                        cursor, self._copy_worker_hashes, self._sql_worker_hashes, worker_hashes
+                    )
+                else:
+                    cursor.executemany(self._sql_worker_hashes, worker_hashes)
+            if worker_snapshots:
+                cursor.executemany(self._sql_worker_snapshot, worker_snapshots)
+            if fills:
+                cursor.executemany(self._sql_fill, fills)
             if server is not None:
                 cursor.execute(self._sql_server, (server, self.recording_id))
         finally:
             cursor.close()
 
-    def _copy_events(self, cursor: Any, events: list[tuple]) -> None:
-        """PostgreSQL: ``COPY`` the events; if one is already stored (same ``v``: a resent
-        event), undo the copy and insert them row by row, keeping the stored ones."""
-        cursor.execute("SAVEPOINT rdt_events")
+    @staticmethod
+    def _copy_or_insert(cursor: Any, copy_sql: str | None, insert_sql: str, rows: list) -> None:
+        """PostgreSQL: ``COPY`` the rows; if one is already stored (same key: a resent event),
+        undo the copy and insert them row by row, keeping the stored ones."""
+        cursor.execute("SAVEPOINT rdt_copy")
         try:
-            _copy(cursor, self.db.copy_events, events)
+            _copy(cursor, copy_sql, rows)  # type: ignore[arg-type]
         except Exception as error:
             if getattr(error, "sqlstate", None) != "23505":  # unique_violation
                 raise
-            cursor.execute("ROLLBACK TO SAVEPOINT rdt_events")
-            cursor.executemany(self.db.insert_events, events)
-        cursor.execute("RELEASE SAVEPOINT rdt_events")
+            cursor.execute("ROLLBACK TO SAVEPOINT rdt_copy")
+            cursor.executemany(insert_sql, rows)
+        cursor.execute("RELEASE SAVEPOINT rdt_copy")
 
     def flush(self) -> None:
         """Write everything buffered in one transaction.
@@ -288,6 +387,12 @@ class LogWriter:
                 self._gaps,
                 self._closes,
                 self._server,
+                (
+                    list(self._workers.values()),
+                    self._worker_hashes,
+                    self._worker_snapshots,
+                    self._fills,
+                ),
             )
             if not self._pending:
                 return
@@ -311,9 +416,11 @@ class LogWriter:
         except Exception as error:
             self._drop_connection()
             raise LogError(f"cannot write to {self.db.target}: {one_line(error)}") from error
-        self.rows_written += len(batch[1]) + len(batch[2]) + len(batch[3])
+        self.rows_written += len(batch[1]) + len(batch[2]) + len(batch[3]) + len(batch[8][1])
         names = ("connections", "messages", "events", "snapshots")
         self._touched.update(name for name, rows in zip(names, batch, strict=False) if rows)
+        if batch[8][1]:
+            self._touched.add("worker_hashes")
         if self.rows_written >= self._next_analyze:
             self._analyze(background=True)
 

@@ -2,7 +2,10 @@
 
 A log holds one or more *recordings*; each recording holds the *connections* the proxy saw, the
 *messages* it forwarded (numbered ``seq`` 1, 2, 3 … in forwarding order), the server's *events*
-(numbered ``v``), *snapshots* of the state, and *marks* and *gaps*. These types are what the
+(numbered ``v``), *snapshots* of the state, and *marks* and *gaps*. A recording of several
+workers (``rdt record --devtools URL …``, ``--bus``) also holds the *workers*, each worker's
+state hash after each event (*worker hashes*) and the *worker snapshots* asked for when they
+disagreed. These types are what the
 store writes and reads, what JSON Lines export writes line by line, and what the recorder's
 control endpoint streams. Frames are kept as bytes (``payload``) plus a kind (``binary``):
 ``text`` is derived and refuses binary frames.
@@ -127,6 +130,54 @@ class Gap:
     start: int
     end: int
     reason: str
+    t_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Worker:
+    """One worker process whose devtools channel a recording followed (numbered 1, 2, 3 …).
+
+    Worker 1 is the first channel (``--devtools-path`` on the upstream, else the first
+    ``--devtools URL``): its hashes are the events' own ``hash``.
+    """
+
+    index: int
+    url: str | None = None
+    """Its devtools channel (a password in it masked); ``None`` when unknown."""
+    id: str | None = None
+    """The hello's ``server.worker`` (the worker's own id), when it sent one."""
+    name: str | None = None
+    version: str | None = None
+    server: dict[str, Any] | None = None
+    """The hello's whole ``server`` object."""
+
+    def describe(self) -> str:
+        """``worker 2 (w-b, sales-order 1.0-buggy)``: how messages name it."""
+        facts = [x for x in (self.id, " ".join(p for p in (self.name, self.version) if p)) if x]
+        return f"worker {self.index}" + (f" ({', '.join(facts)})" if facts else "")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerHash:
+    """What worker ``worker`` reported for event ``v``: its state hash after it."""
+
+    worker: int
+    v: int
+    hash: str | None
+    """``None``: the worker sent the event without a hash (it hashes only every K events)."""
+    event: dict[str, Any] | None = None
+    """The worker's event object when it differed from the one stored (``None``: the same)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSnapshot:
+    """Worker ``worker``'s state after event ``v`` (its join snapshot, or asked for when it
+    disagreed with the others)."""
+
+    worker: int
+    v: int
+    state: Any
+    hash: str | None = None
     t_ns: int = 0
 
 

@@ -36,8 +36,19 @@ CONNECTION_HEADER = "X-Rdt-Connection"
 MAX_CONNECTION_ID = 200
 """The longest ``X-Rdt-Connection`` value accepted (longer values are ignored)."""
 
-RECORD_KINDS = ("connection", "message", "event", "snapshot", "gap", "mark")
-"""The record kinds a control-endpoint subscriber may ask for (PROTOCOL.md §4)."""
+RECORD_KINDS = (
+    "connection",
+    "message",
+    "event",
+    "snapshot",
+    "gap",
+    "mark",
+    "worker",
+    "worker_snapshot",
+    "divergence",
+)
+"""The record kinds a control-endpoint subscriber may ask for (PROTOCOL.md §3, §5); the last
+three only a recording of several workers has."""
 
 DEVTOOLS_REQUESTS = frozenset({SUBSCRIBE, GET_STATE, DISPATCH})
 """Requests a reducer server's devtools channel serves."""
@@ -230,12 +241,17 @@ def cause(connection: str, n: int) -> dict[str, Any]:
     return {"connection": connection, "n": n}
 
 
-def hello(*, name: str, version: str, v: int, hash: str | None) -> dict[str, Any]:
-    """``@@devtools/hello``, sent on connect."""
+def hello(
+    *, name: str, version: str, v: int, hash: str | None, worker: str | None = None
+) -> dict[str, Any]:
+    """``@@devtools/hello``, sent on connect (``worker``: the worker id on a bus, PROTOCOL §9)."""
+    server = {"name": name, "version": version}
+    if worker is not None:
+        server["worker"] = worker
     return {
         "type": HELLO,
         "protocol": PROTOCOL_VERSION,
-        "server": {"name": name, "version": version},
+        "server": server,
         "v": v,
         "hash": hash,
     }

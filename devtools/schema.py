@@ -151,6 +151,52 @@ checkpoints = Table(
 )
 """The replayer's cache of states; safe to delete, rebuilt on demand."""
 
+workers = Table(
+    "workers",
+    metadata,
+    Column("recording_id", Integer, nullable=False),
+    Column("worker", Integer, nullable=False),  # 1, 2, 3 … in the order the channels were given
+    Column("worker_id", Text),  # the hello's server.worker, when sent
+    Column("url", Text),  # the devtools channel (a password in it masked)
+    Column("name", Text),
+    Column("version", Text),
+    Column("server", LargeBinary),  # JSON bytes of the hello's whole server object, or NULL
+    PrimaryKeyConstraint("recording_id", "worker"),
+)
+"""The workers of a recording of several (``rdt record --devtools URL …``); none otherwise."""
+
+worker_hashes = Table(
+    "worker_hashes",
+    metadata,
+    Column("recording_id", Integer, nullable=False),
+    Column("v", BigInteger, nullable=False),
+    Column("worker", Integer, nullable=False),
+    Column("hash", Text),  # the worker's state hash after event v (NULL: sent without one)
+    Column("event", LargeBinary),  # JSON bytes of its event object when it differed, else NULL
+    PrimaryKeyConstraint("recording_id", "v", "worker"),
+)
+"""Each worker's state hash after each event: ``(v, worker)`` is the key's order, so the
+workers' reports of one event are neighbours and a walk by ``v`` is a key range."""
+
+worker_snapshots = Table(
+    "worker_snapshots",
+    metadata,
+    Column("recording_id", Integer, nullable=False),
+    Column("v", BigInteger, nullable=False),
+    Column("worker", Integer, nullable=False),
+    Column("state", LargeBinary, nullable=False),  # the worker's state's JSON bytes after v
+    Column("hash", Text),
+    Column("t_ns", BigInteger, nullable=False),
+    PrimaryKeyConstraint("recording_id", "v", "worker"),
+)
+"""Workers' own states: join snapshots, and those asked for when a worker disagreed."""
+
+OPTIONAL_TABLES = ("checkpoints", "workers", "worker_hashes", "worker_snapshots")
+"""Tables an existing log may lack (the cache, and tables added later): created on open."""
+
+WORKER_HASH_COLUMNS = ("recording_id", "v", "worker", "hash", "event")
+"""Column order of the driver-level worker-hash insert."""
+
 MESSAGE_COLUMNS = (
     "recording_id",
     "seq",

@@ -16,6 +16,12 @@ with a close reason instead.
 The join is atomic by construction: committing a message's events, and taking a snapshot plus
 registering a subscriber, are both synchronous code with no ``await`` inside, so on the event loop
 one cannot interleave with the other.
+
+With a ``bus`` (:class:`devtools.bus_protocol.EventBus`, e.g. :class:`devtools.bus.NatsBus`)
+the server is one worker of several: instead of committing locally it publishes a message's
+events to the bus (retrying the middleware against the newer state when another worker
+published first), folds every event of the bus with :meth:`ReducerServer.fold`, and delivers
+the message's replies once its own events are folded here (PROTOCOL.md §9).
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from devtools import jsonutil, protocol
+from devtools.bus_protocol import Conflict, EventBus, Published
 from devtools.canonical import CanonicalError, state_hash
 from devtools.frames import parse_frame
 from devtools.server_context import (
@@ -68,6 +75,16 @@ ERROR_TYPE = "error"
 
 CLOSE_TOO_SLOW = 1008
 """The close code for a connection whose outgoing queue overflowed."""
+
+BUS_ATTEMPTS = 64
+"""How often a message's middleware runs again after other workers published first, at least
+(it goes on while :data:`BUS_PATIENCE` has not passed, up to :data:`BUS_MAX_ATTEMPTS`)."""
+
+BUS_PATIENCE = 5.0
+"""Seconds a message keeps trying after losing :data:`BUS_ATTEMPTS` races."""
+
+BUS_MAX_ATTEMPTS = 1000
+"""The most runs of one message's middleware on a bus."""
 
 
 def app_error(error: str, *, n: int | None = None, request: Any = None) -> dict[str, Any]:
@@ -133,6 +150,7 @@ class ReducerServer:
         queue_size: the most messages waiting for one connection before it is dropped.
         allow_origins: ``Origin`` values the devtools channel accepts; a handshake carrying
             any other ``Origin`` header is refused with 403 (a web page cannot join it).
+        bus: make this server one worker on an event bus (see the module doc); ``None``: alone.
     """
 
     def __init__(
@@ -149,6 +167,7 @@ class ReducerServer:
         clock: Callable[[], int] = time.time_ns,
         queue_size: int = 10_000,
         allow_origins: Sequence[str] = (),
+        bus: EventBus | None = None,
     ) -> None:
         if not token:
             raise ValueError("the devtools channel needs a non-empty token")
@@ -171,6 +190,14 @@ class ReducerServer:
         self._subscribers: dict[str, _Peer] = {}
         self._ids: dict[str, int] = {}
         self._tasks = TaskGroup()
+        self.bus = bus
+        self.conflicts = 0
+        """How often another worker published first and a message ran again (bus mode)."""
+
+    @property
+    def worker_id(self) -> str | None:
+        """This worker's id on the bus (``None`` without one)."""
+        return None if self.bus is None else self.bus.worker_id
 
     @property
     def token(self) -> str:
@@ -205,29 +232,118 @@ class ReducerServer:
         Messages are processed one at a time. A rejection or an exception discards everything
         the message did and returns a failed outcome; it never raises.
         """
+        if self.bus is not None:
+            return await self._process_on_bus(self.bus, sender, message, cause=cause, n=n)
         async with self._lock:
-            ctx = Context(
-                sender=sender,
-                state=self.state,
-                v=self.v,
-                reducer=self.reducer,
-                clock=self.clock,
-                cause=cause,
-                n=n,
-            )
-            try:
-                await self._run_chain(ctx, message, 0)
-            except Rejected as rejected:
-                return Outcome(ok=False, error=rejected.error)
-            except Exception as error:
-                log.exception("message %r from %s failed", message.get("type"), sender)
-                return Outcome(ok=False, error=f"internal error: {type(error).__name__}: {error}")
+            ctx = await self._run(sender, message, cause, n)
+            if isinstance(ctx, Outcome):
+                return ctx
             self._commit(ctx)
             return Outcome(
                 ok=True,
                 events=tuple(e.event["v"] for e in ctx.emitted),
                 replies=tuple(m for target, m in ctx.out if target == sender),
             )
+
+    async def _run(
+        self, sender: str, message: dict[str, Any], cause: dict[str, Any] | None, n: int | None
+    ) -> Context | Outcome:
+        """Run the middleware chain against the current state: its context, or why it failed."""
+        ctx = Context(
+            sender=sender,
+            state=self.state,
+            v=self.v,
+            reducer=self.reducer,
+            clock=self.clock,
+            cause=cause,
+            n=n,
+        )
+        try:
+            await self._run_chain(ctx, message, 0)
+        except Rejected as rejected:
+            return Outcome(ok=False, error=rejected.error)
+        except Exception as error:
+            log.exception("message %r from %s failed", message.get("type"), sender)
+            return Outcome(ok=False, error=f"internal error: {type(error).__name__}: {error}")
+        return ctx
+
+    async def _process_on_bus(
+        self,
+        bus: EventBus,
+        sender: str,
+        message: dict[str, Any],
+        *,
+        cause: dict[str, Any] | None,
+        n: int | None,
+    ) -> Outcome:
+        """:meth:`process` as one worker of several: publish, fold, then deliver."""
+        async with self._lock:
+            started = time.monotonic()
+            for attempt in range(BUS_MAX_ATTEMPTS):
+                if attempt >= BUS_ATTEMPTS and time.monotonic() - started > BUS_PATIENCE:
+                    break
+                if bus.failure is not None:
+                    return Outcome(ok=False, error=bus.failure)
+                ctx = await self._run(sender, message, cause, n)
+                if isinstance(ctx, Outcome):
+                    return ctx
+                replies = tuple(m for target, m in ctx.out if target == sender)
+                if not ctx.emitted:
+                    self._deliver(ctx.out, after=ctx.v)
+                    return Outcome(ok=True, replies=replies)
+                published = await bus.append(ctx.emitted, conflicts=attempt)
+                if isinstance(published, Conflict):
+                    self.conflicts += 1
+                    await bus.wait_folded(published.wait_for)
+                    continue
+                if not isinstance(published, Published):
+                    return Outcome(ok=False, error=published.error)
+                if not await bus.wait_folded(published.vs[-1]):
+                    return Outcome(
+                        ok=False,
+                        error=bus.failure
+                        or f"bus: event v={published.vs[-1]} is stored but not folded here yet",
+                    )
+                self._deliver(ctx.out, after=published.vs[-1])
+                return Outcome(ok=True, events=published.vs, replies=replies)
+            return Outcome(
+                ok=False,
+                error=f"bus: other workers published first {attempt} times in a row "
+                f"({time.monotonic() - started:.1f} s)",
+            )
+
+    def fold(self, v: int, event: dict[str, Any] | None, cause: dict[str, Any] | None) -> None:
+        """Apply event ``v`` from the bus and stream it to the devtools subscribers.
+
+        Synchronous on purpose (the join rule). ``event`` ``None`` is a stream message that is
+        no event (every worker skips it alike). A reducer that raises leaves the state as it
+        was: this worker's hash then shows where it parts from the others.
+        """
+        if event is None:
+            self.v = v
+            return
+        try:
+            state = self.reducer(self.state, event)
+        except Exception:
+            log.exception("the reducer failed on event v=%d (%r)", v, event.get("type"))
+            state = self.state
+        self.state = state
+        self.v = v
+        if self._subscribers:
+            self._publish(Emitted(event, state, cause))
+
+    def adopt(self, v: int, state: Any) -> None:
+        """Start from another worker's snapshot: the state after event ``v``."""
+        self.state = state
+        self.v = v
+        self._hash_cache = None
+
+    def deliver_broadcast(self, message: dict[str, Any]) -> None:
+        """Send another worker's broadcast to this worker's clients."""
+        data = self._encode(message)
+        if data is not None:
+            for peer in list(self._clients.values()):
+                self._enqueue(peer, data)
 
     async def _run_chain(self, ctx: Context, message: dict[str, Any], index: int) -> None:
         if index == len(self.middleware):
@@ -246,13 +362,20 @@ class ReducerServer:
             if self._subscribers:
                 for emitted in ctx.emitted:
                     self._publish(emitted)
-        for target, message in ctx.out:
+        self._deliver(ctx.out, after=ctx.v)
+
+    def _deliver(self, out: list[tuple[str | None, dict[str, Any]]], *, after: int) -> None:
+        """Send a message's replies and broadcasts (on a bus, broadcasts to every worker's
+        clients, once each has folded event ``after``)."""
+        for target, message in out:
             data = self._encode(message)
             if data is None:
                 continue
             if target is BROADCAST:
                 for peer in list(self._clients.values()):
                     self._enqueue(peer, data)
+                if self.bus is not None:
+                    self.bus.broadcast(after, message)
             elif target in self._clients:
                 self._enqueue(self._clients[target], data)
 
@@ -364,7 +487,8 @@ class ReducerServer:
             await self._serve_client(ws, ws.request.headers)
 
     async def _serve_client(self, ws: ServerConnection, headers: Headers) -> None:
-        peer = self._open(ws, "c")
+        # on a bus, client ids name their worker: events' senders stay unique across workers
+        peer = self._open(ws, "c" if self.bus is None else f"{self.bus.worker_id}/c")
         peer.connection = protocol.parse_cause_header(headers.get(protocol.CONNECTION_HEADER))
         self._clients[peer.id] = peer
         try:
@@ -391,7 +515,11 @@ class ReducerServer:
             peer,
             jsonutil.dumps(
                 protocol.hello(
-                    name=self.name, version=self.version, v=self.v, hash=self.state_hash()
+                    name=self.name,
+                    version=self.version,
+                    v=self.v,
+                    hash=self.state_hash(),
+                    worker=self.worker_id,
                 )
             ),
         )
@@ -440,10 +568,28 @@ class ReducerServer:
     # ------------------------------------------------------------------ serving
 
     async def serve(self, host: str = "127.0.0.1", port: int = 0, **kwargs: Any) -> ServerHandle:
-        """Start listening; ``port=0`` picks a free port. Extra arguments go to ``websockets``."""
-        server = await serve(
-            self._handler, host, port, process_request=self._process_request, **kwargs
-        )
+        """Start listening; ``port=0`` picks a free port. Extra arguments go to ``websockets``.
+
+        With a bus, the worker joins it first (and serves only once it has caught up).
+
+        Raises:
+            devtools.errors.BusError: the bus cannot be reached or joined.
+            OSError: the address cannot be bound.
+        """
+        if self.bus is not None:
+            try:
+                await self.bus.start(self)
+            except BaseException:
+                await self.bus.close()
+                raise
+        try:
+            server = await serve(
+                self._handler, host, port, process_request=self._process_request, **kwargs
+            )
+        except BaseException:
+            if self.bus is not None:
+                await self.bus.close()
+            raise
         bound = server.sockets[0].getsockname()
         return ServerHandle(self, server, host, bound[1])
 
@@ -470,8 +616,10 @@ class ReducerServer:
         asyncio.run(main())
 
     async def shutdown(self) -> None:
-        """Stop the connections' writer tasks."""
+        """Stop the connections' writer tasks (and leave the bus)."""
         await self._tasks.cancel_all()
+        if self.bus is not None:
+            await self.bus.close()
 
 
 class ServerHandle:

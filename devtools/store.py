@@ -226,12 +226,26 @@ class Log:
                 f"{self.target} was written by a newer rdt (format {version}); please update"
             )
         missing = {t for t in schema.metadata.tables if t not in tables}
-        if missing == {schema.checkpoints.name}:
-            # The cache table is safe to (re)create on an existing log.
-            schema.checkpoints.create(self.engine, checkfirst=True)
-        elif missing:
-            raise NotALog(f"{self.target} is not an rdt log (missing {', '.join(sorted(missing))})")
+        required = missing - set(schema.OPTIONAL_TABLES)
+        if required:
+            names = ", ".join(sorted(required))
+            raise NotALog(f"{self.target} is not an rdt log (missing {names})")
+        if missing:
+            # The cache table, and tables added since the log was written (an older rdt's log
+            # has no worker tables), are created empty on an existing log.
+            self._create_tables(missing)
         self._add_missing_columns()
+
+    def _create_tables(self, names: set[str]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                for name in sorted(names):
+                    schema.metadata.tables[name].create(conn, checkfirst=True)
+        except sa.exc.SQLAlchemyError as error:
+            raise LogError(
+                f"cannot open {self.target}: adding the tables {', '.join(sorted(names))} "
+                f"failed: {one_line(error)}"
+            ) from None
 
     def _add_missing_columns(self) -> None:
         """Logs written before ``connections.handshake`` existed get the (nullable) column."""

@@ -14,6 +14,7 @@ from devtools import jsonutil, protocol
 from devtools.clikit import json_option, out_console, print_json, reports_errors
 from devtools.control_client import ControlClient, ControlRefused
 from devtools.errors import BadInput, InvalidJSON
+from devtools.masking import mask
 from devtools.tokens import resolve_token
 from recorder.protocols import check_protocol, protocol_for
 from recorder.redact import parse_pointers
@@ -23,6 +24,7 @@ from recorder.settings import (
     DEFAULT_MAX_RECORD,
     RecorderSettings,
     client_tls,
+    parse_devtools_url,
     parse_hostport,
     parse_size,
     parse_upstream,
@@ -48,6 +50,21 @@ Example:
 
     rdt record --upstream ws://127.0.0.1:9000 --log orders.rdtlog --devtools-path /devtools
 
+Several workers of one service (each folds the same events and serves its own
+devtools channel): --devtools URL for each (repeatable; the upstream's own channel,
+with --devtools-path, is worker 1). The recorder stores one copy of the events and
+every worker's state hash after each, and says (on stderr, on the control feed) when
+a worker disagrees with the others; rdt verify reports it as worker-divergence. With
+--bus nats://HOST:PORT --stream S the recorder also reads the events straight from the
+workers' NATS JetStream stream (the bus extra: pip install 'reducer-devtools[bus]');
+--upstream is optional then.
+
+Example, three workers, events from their bus:
+
+    rdt record --bus nats://127.0.0.1:4222 --stream orders --devtools
+    ws://10.0.0.1:9000/devtools --devtools ws://10.0.0.2:9000/devtools --devtools
+    ws://10.0.0.3:9000/devtools --token "$RDT_TOKEN" --log cluster.rdtlog
+
 Example, a server without a devtools channel:
 
     rdt record --upstream ws://127.0.0.1:9000 --log orders.rdtlog --events-from inbound
@@ -71,7 +88,7 @@ def _default_log() -> str:
 
 def build_settings(
     *,
-    upstream: str,
+    upstream: str | None,
     listen: str | None,
     log: str | None,
     name: str | None,
@@ -91,6 +108,9 @@ def build_settings(
     redact_header: list[str] | None = None,
     redact_query: list[str] | None = None,
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES,
+    devtools: list[str] | None = None,
+    bus: str | None = None,
+    stream: str | None = None,
 ) -> RecorderSettings:
     """Turn the command's options into settings (raises ``BadInput`` for bad ones)."""
     parse_pointers(redact or [])
@@ -106,12 +126,40 @@ def build_settings(
             "--protocol logux and --devtools-path exclude each other: Logux events come from "
             "its sync messages"
         )
+    urls = tuple(devtools or ())
+    for url in urls:
+        parse_devtools_url(url)
+    if (bus is None) != (stream is None):
+        raise BadInput("--bus and --stream go together: the bus's URL and its stream")
+    if bus is not None and stream is not None:
+        from recorder.bus import check
+
+        problem = check(bus, stream)
+        if problem is not None:
+            raise BadInput(problem)
+    if (urls or bus) and (events_from is not None or protocol == "logux"):
+        raise BadInput(
+            "--devtools and --bus record the workers' own events: they exclude "
+            "--events-from inbound and --protocol logux"
+        )
+    if upstream is None and not urls and bus is None:
+        raise BadInput("give --upstream ws://HOST:PORT (or --devtools URL, or --bus)")
+    if upstream is None and devtools_path:
+        raise BadInput("--devtools-path is a path on --upstream: give --upstream too")
     limit = parse_size(max_frame_size) if max_frame_size is not None else DEFAULT_MAX_RECORD
-    parsed = parse_upstream(upstream)
-    client_tls(parsed, ca=upstream_ca, insecure=insecure)  # bad TLS options: exit 3 now
+    parsed = parse_upstream(upstream) if upstream is not None else None
+    if parsed is not None:
+        client_tls(parsed, ca=upstream_ca, insecure=insecure)  # bad TLS options: exit 3 now
     server_tls(listen_cert, listen_key)
+    if bus is not None:
+        from recorder.bus import require_nats
+
+        require_nats()
     return RecorderSettings(
-        upstream=parse_upstream(upstream),
+        upstream=parsed,
+        devtools_urls=urls,
+        bus=bus,
+        stream=stream,
         log=log or _default_log(),
         token=token,
         name=name or "recording",
@@ -146,8 +194,13 @@ async def _run_record(settings: RecorderSettings, token_generated: bool) -> None
     except OSError as error:
         raise BadInput(f"cannot listen: {error}") from error
     console = out_console()
-    console.print(f"recording {settings.upstream.url} -> {settings.log}")
-    console.print(f"listening on {handle.url}")
+    sources = [settings.upstream.url] if settings.upstream is not None else []
+    sources += [f"worker {i}: {link.url}" for i, link in enumerate(handle.links, 1)]
+    if settings.bus is not None:
+        sources.append(f"bus {mask(settings.bus)} stream {settings.stream}")
+    console.print(f"recording {', '.join(sources)} -> {settings.log}")
+    if handle.proxy is not None:
+        console.print(f"listening on {handle.url}")
     if handle.control_url:
         console.print(f"control endpoint {handle.control_url}")
     if token_generated:
@@ -166,7 +219,7 @@ async def _run_record(settings: RecorderSettings, token_generated: bool) -> None
             f"{handle.session.events} events"
         )
         console.print(f"stopped; recorded {counts} in {settings.log}")
-        failures = handle.proxy.health.summary()
+        failures = handle.proxy.health.summary() if handle.proxy is not None else None
         if failures:
             console.print(failures)
 
@@ -189,7 +242,9 @@ def register(app: typer.Typer) -> None:
     @reports_errors
     def record(
         upstream: str = typer.Option(
-            ..., help="The server: ws://HOST:PORT[/PATH] or wss://… (TLS, system trust store)."
+            None,
+            help="The server: ws://HOST:PORT[/PATH] or wss://… (TLS, system trust store); "
+            "optional with --devtools or --bus.",
         ),
         listen: str = typer.Option(None, help="Where clients connect (default 127.0.0.1:8765)."),
         log: str = typer.Option(
@@ -198,6 +253,22 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Option(None, help="The recording's name."),
         devtools_path: str = typer.Option(
             None, help="Record the server's events via its devtools channel at this path."
+        ),
+        devtools: list[str] = typer.Option(
+            None,
+            "--devtools",
+            metavar="URL",
+            help="Another worker's devtools channel, ws[s]://HOST:PORT/PATH (repeatable; "
+            "--token is sent to each, never put it in the URL).",
+        ),
+        bus: str = typer.Option(
+            None,
+            "--bus",
+            metavar="nats://HOST:PORT",
+            help="Read the events from the workers' NATS JetStream bus (with --stream).",
+        ),
+        stream: str = typer.Option(
+            None, "--stream", metavar="S", help="The bus's stream (subject S.events)."
         ),
         events_from: str = typer.Option(
             None,
@@ -286,6 +357,9 @@ def register(app: typer.Typer) -> None:
             redact_header=redact_header,
             redact_query=redact_query,
             max_queue_bytes=max_queue_bytes,
+            devtools=devtools,
+            bus=bus,
+            stream=stream,
         )
         asyncio.run(_run_record(settings, resolved.generated))
 

@@ -20,10 +20,12 @@ from websockets.http11 import Request, Response
 
 from devtools import jsonutil, protocol
 from devtools.jsonl import record as record_json
-from devtools.model import Connection, Event, Gap, Mark, Message, Snapshot
+from devtools.model import Connection, Event, Gap, Mark, Message, Snapshot, Worker, WorkerSnapshot
 from devtools.tasks import spawn
 from devtools.tokens import authorized
+from devtools.workers import disagreements
 from recorder.proxy import INJECT_HEADER
+from recorder.workers import Divergence
 
 LIVE_QUEUE = 100_000
 """Records a slow subscriber may fall behind before it is disconnected (close 1013)."""
@@ -41,6 +43,8 @@ LOGUX_PROTOCOL = 5
 QUIET = 0.25
 """Seconds without a reply or event after which an injected client's outcome is complete."""
 
+NO_PROXY = "the recorder was started without --upstream: no client connection to inject through"
+
 _KIND = {
     Connection: "connection",
     Message: "message",
@@ -48,7 +52,17 @@ _KIND = {
     Snapshot: "snapshot",
     Gap: "gap",
     Mark: "mark",
+    Worker: "worker",
+    WorkerSnapshot: "worker_snapshot",
+    Divergence: "divergence",
 }
+
+
+def _json(record: Any) -> dict[str, Any]:
+    """A live record as the feed sends it (PROTOCOL.md §3, §5)."""
+    if type(record) is Divergence:
+        return record.to_json()
+    return record_json(record)
 
 
 class ControlServer:
@@ -139,6 +153,10 @@ class ControlServer:
         )
         answer["open_connections"] = len(session.open)
         answer["lost"] = writer.lost
+        merge = self.recorder.merge
+        if merge is not None:
+            answer["workers"] = len(merge.workers)
+            answer["divergences"] = len(merge.divergences)
         return answer
 
     # ------------------------------------------------------------------ subscribe
@@ -157,6 +175,7 @@ class ControlServer:
 
         self.session.listeners.add(listener)
         sent_seq = sent_v = 0
+        sent_divergences: set[tuple[int, int]] = set()
         try:
             if request.from_seq is not None:
                 await asyncio.to_thread(self.recorder.writer.flush)
@@ -170,7 +189,9 @@ class ControlServer:
                             sent_seq = max(sent_seq, record.seq)
                         elif type(record) is Event:
                             sent_v = max(sent_v, record.v)
-                        await self._send(ws, record_json(record))
+                        elif type(record) is Divergence:
+                            sent_divergences.add(record.key)
+                        await self._send(ws, _json(record))
             while True:
                 if overflow.is_set():
                     await ws.close(1013, "subscriber too slow")
@@ -181,7 +202,12 @@ class ControlServer:
                     kind is Event and record.v <= sent_v
                 ):
                     continue  # already sent from the log
-                await self._send(ws, record_json(record))
+                if (
+                    kind is Divergence
+                    and (record.disagreement.worker, record.v) in sent_divergences
+                ):
+                    continue  # sent from the log
+                await self._send(ws, _json(record))
         except websockets.ConnectionClosed:
             pass
         finally:
@@ -256,6 +282,8 @@ class ControlServer:
 
     async def _inject_client(self, request: protocol.Inject) -> dict[str, Any]:
         recorder = self.recorder
+        if recorder.proxy is None:
+            return protocol.injected(request.id, False, error=NO_PROXY)
         nonce, relay_future = recorder.proxy.expect_injection()
         events: list[int] = []
         conn: list[int] = []
@@ -314,6 +342,8 @@ class ControlServer:
         server's ``logux/processed`` (ok) or ``logux/undo`` (not ok, its ``reason``) for that
         action's id, ``{connected base time + 1} {node} 0``. The answer carries it as ``logux``.
         """
+        if self.recorder.proxy is None:
+            return protocol.injected(request.id, False, error=NO_PROXY)
         node = f"rdt:inject:{secrets.token_hex(4)}"
         version, sub = self._logux_hello
         for _attempt in range(3):
@@ -475,7 +505,8 @@ def iter_pages(
     """The log's records for a subscriber replaying from ``from_seq``, in pages.
 
     Connections, snapshots and events come first (all of them), then messages, marks and gaps
-    from ``from_seq`` on.
+    from ``from_seq`` on, then (several workers) the workers, their snapshots and where they
+    disagreed (decided again from the log's worker hashes, by the rule the live feed follows).
     """
     sources: list[Callable[[], Any]] = []
     if "connection" in kinds:
@@ -490,6 +521,12 @@ def iter_pages(
         sources.append(lambda: [m for m in reader.marks() if m.seq >= from_seq])
     if "gap" in kinds:
         sources.append(reader.gaps)
+    if "worker" in kinds:
+        sources.append(reader.workers)
+    if "worker_snapshot" in kinds:
+        sources.append(reader.worker_snapshots)
+    if "divergence" in kinds:
+        sources.append(lambda: logged_divergences(reader))
     page: list[Any] = []
     for source in sources:
         for record in source():
@@ -499,3 +536,16 @@ def iter_pages(
                 page = []
     if page:
         yield page
+
+
+def logged_divergences(reader: Any) -> list[Divergence]:
+    """The disagreements in a recording's worker hashes, as the live feed's records."""
+    workers = {w.index: w for w in reader.workers()}
+    if len(workers) < 2:
+        return []
+    out = []
+    for found in disagreements(reader.worker_hashes()):
+        worker = workers.get(found.worker) or Worker(found.worker)
+        reference = None if found.reference is None else workers.get(found.reference)
+        out.append(Divergence(found, worker, reference))
+    return out

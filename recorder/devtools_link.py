@@ -4,7 +4,11 @@ Joins with ``@@devtools/subscribe`` (a snapshot, then every later event), record
 server info, every snapshot and every event (with its hash, its cause mapped to the recorded
 message ``seq``). When the channel drops it reconnects and rejoins; the new join snapshot tells
 which events were missed, and those are recorded as a gap. ``dispatch`` sends an action through
-the channel (the ``via: devtools`` inject).
+the channel (the ``via: devtools`` inject), ``get_state`` asks for a snapshot now.
+
+What the channel says goes to a :class:`Reports`: for one server, :class:`SessionReports`
+records it in the session as it is; for one worker of several,
+:class:`recorder.workers.WorkerReports` hands it to the merge of all workers.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from typing import Any
+from typing import Any, Protocol
 
 import websockets
 
@@ -21,20 +25,70 @@ from devtools.tokens import bearer_header
 from recorder.session import Session
 
 
+class Reports(Protocol):
+    """Where a link puts what its channel said."""
+
+    def hello(self, server: dict[str, Any]) -> None:
+        """The hello's ``server`` object."""
+
+    def event(self, v: int, event: dict[str, Any], cause: Any, hash: str | None) -> None:
+        """One event (``v`` greater than any reported before)."""
+
+    def snapshot(self, v: int, state: Any, hash: str | None, *, join: bool) -> None:
+        """A snapshot the server sent unasked (``join``: the join point after a subscribe)."""
+
+    def missed(self, start: int, end: int) -> None:
+        """Events ``start..end`` happened while the channel was down."""
+
+    def left(self) -> None:
+        """The channel dropped (it reconnects)."""
+
+
+class SessionReports:
+    """One server's channel: everything recorded in the session as it is."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def hello(self, server: dict[str, Any]) -> None:
+        self.session.server(server)
+
+    def event(self, v: int, event: dict[str, Any], cause: Any, hash: str | None) -> None:
+        self.session.event(v, event, cause, hash)
+
+    def snapshot(self, v: int, state: Any, hash: str | None, *, join: bool) -> None:
+        self.session.snapshot(v, state, hash)
+
+    def missed(self, start: int, end: int) -> None:
+        self.session.gap("events", start, end, "devtools channel dropped")
+
+    def left(self) -> None:
+        pass
+
+
 class DevtoolsLink:
     """Keeps the devtools channel joined while the recorder runs.
 
     Args:
-        session: where snapshots and events are recorded.
+        session: the recording (its gaps, and the records of :class:`SessionReports`).
         url: ``ws://host:port/devtools``.
         token: sent as ``Authorization: Bearer TOKEN``.
         retry: seconds between reconnection attempts.
+        reports: where what the channel says goes (default: :class:`SessionReports`).
     """
 
     def __init__(
-        self, session: Session, url: str, token: str, *, retry: float = 0.5, ssl: Any = None
+        self,
+        session: Session,
+        url: str,
+        token: str,
+        *,
+        retry: float = 0.5,
+        ssl: Any = None,
+        reports: Reports | None = None,
     ) -> None:
         self.session = session
+        self.reports: Reports = reports or SessionReports(session)
         self.ssl = ssl
         """The ``ssl.SSLContext`` for a ``wss://`` channel (``None``: websockets' default)."""
         self.url = url
@@ -49,7 +103,6 @@ class DevtoolsLink:
         self._ids = itertools.count(1)
         self._seen_v: int | None = None
         self._stopping = False
-        self.event_listeners: set[Any] = set()
 
     async def run(self) -> None:
         """Connect, join and record until :meth:`close`; reconnect when the channel drops."""
@@ -74,6 +127,8 @@ class DevtoolsLink:
                 self.error = f"devtools channel: {type(error).__name__}: {error}"
             finally:
                 self._ws = None
+                if self.joined.is_set():
+                    self.reports.left()
                 self.joined.clear()
                 for future in self._pending.values():
                     if not future.done():
@@ -98,9 +153,7 @@ class DevtoolsLink:
             if self._seen_v is not None and v <= self._seen_v:
                 return  # already recorded before a reconnect
             self._seen_v = v
-            record = self.session.event(v, event, message.get("cause"), message.get("hash"))
-            for listener in tuple(self.event_listeners):
-                listener(record)
+            self.reports.event(v, event, message.get("cause"), message.get("hash"))
         elif kind == protocol.SNAPSHOT:
             request_id = message.get("id")
             if request_id is not None and request_id in self._pending:
@@ -109,16 +162,17 @@ class DevtoolsLink:
             v = message.get("v")
             if not isinstance(v, int):
                 return
+            join = not self.joined.is_set()
             if self._seen_v is not None and v > self._seen_v:
-                self.session.gap("events", self._seen_v + 1, v, "devtools channel dropped")
-            if self._seen_v is None or v != self._seen_v or not self.joined.is_set():
-                self.session.snapshot(v, message.get("state"), message.get("hash"))
+                self.reports.missed(self._seen_v + 1, v)
+            if self._seen_v is None or v != self._seen_v or join:
+                self.reports.snapshot(v, message.get("state"), message.get("hash"), join=join)
             self._seen_v = v if self._seen_v is None else max(v, self._seen_v)
             self.joined.set()
         elif kind == protocol.HELLO:
             server = message.get("server")
             if isinstance(server, dict):
-                self.session.server(server)
+                self.reports.hello(server)
         elif kind in (protocol.DISPATCHED, protocol.ERROR):
             future = self._pending.pop(message.get("id"), None)
             if future is not None and not future.done():
@@ -126,6 +180,16 @@ class DevtoolsLink:
 
     async def dispatch(self, action: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
         """Send ``action`` through the channel; the server's ``dispatched`` (or error) answer."""
+        return await self._request(
+            lambda request_id: protocol.dispatch_request(request_id, action), timeout
+        )
+
+    async def get_state(self, *, timeout: float = 10.0) -> dict[str, Any]:
+        """Ask for a snapshot now; the server's ``snapshot`` (with ``v``, ``state``, ``hash``)
+        or an ``error`` answer."""
+        return await self._request(protocol.get_state_request, timeout)
+
+    async def _request(self, build: Any, timeout: float) -> dict[str, Any]:
         try:
             async with asyncio.timeout(timeout):
                 await self.joined.wait()
@@ -138,7 +202,7 @@ class DevtoolsLink:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         try:
-            await ws.send(jsonutil.dumps(protocol.dispatch_request(request_id, action)).decode())
+            await ws.send(jsonutil.dumps(build(request_id)).decode())
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:

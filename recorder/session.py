@@ -23,6 +23,9 @@ from devtools.model import (
     Message,
     Origin,
     Snapshot,
+    Worker,
+    WorkerHash,
+    WorkerSnapshot,
 )
 from devtools.schema import EVENTS_FROM
 from recorder.protocols import logux_protocol, protocol_for
@@ -30,7 +33,7 @@ from recorder.protocols.logux import looks_like_connect
 from recorder.records import RawMessage, build_message
 from recorder.redact import parse_pointers, redact_everywhere
 from recorder.settings import RecorderSettings
-from recorder.writer import ClosedConnection, ServerInfo
+from recorder.writer import ClosedConnection, EventFill, ServerInfo
 
 
 class Session:
@@ -195,13 +198,14 @@ class Session:
         protocol = self.protocol
         assert protocol is not None
         parse = getattr(protocol, "parse", parse_frame)
-        if "out" in self._directions:  # a protocol reading both directions is told which
-            bodies = protocol.events_from(  # type: ignore[call-arg]
-                parse(payload, binary), conn_id, t_ns, direction
-            )
+        derive = getattr(protocol, "derive", None)
+        if derive is not None:  # a protocol that may hold a frame back names each event's seq
+            derived = derive(parse(payload, binary), conn_id, t_ns, direction, seq)
+            found = [(d.body, d.seq) for d in derived]
         else:
             bodies = protocol.events_from(parse(payload, binary), conn_id, t_ns)
-        for body in bodies:
+            found = [(body, seq) for body in bodies]
+        for body, cause_seq in found:
             v = self.last_v + 1
             event = {"v": v, **body}
             event["v"] = v  # the numbering is the recorder's; the message's other fields stay
@@ -209,7 +213,7 @@ class Session:
             kind = value.get("type") if isinstance(value.get("type"), str) else ""
             self.events += 1
             self.last_v = v
-            self._emit(Event(v, kind, value, seq, None, t_ns))
+            self._emit(Event(v, kind, value, cause_seq, None, t_ns))  # t_ns: when it was made
 
     def too_large(self, conn_id: int, direction: Direction, size: int, binary: bool) -> Message:
         """Record a forwarded message past the size limit: its wire size and ``too-large``."""
@@ -269,6 +273,40 @@ class Session:
         if self.settings.redact:
             merged[REDACTED] = list(self.settings.redact)
         self._put(ServerInfo(merged))
+
+    # --------------------------------------------------------------- several workers
+
+    def worker(self, worker: Worker) -> Worker:
+        """Record a worker (again after its hello: the latest row wins)."""
+        if worker.server is not None:
+            value, _ = redact_everywhere(worker.server, self._pointers)
+            worker = replace(worker, server=value)
+        self._emit(worker)
+        return worker
+
+    def worker_hash(self, report: WorkerHash) -> None:
+        """Record one worker's hash after one event (to the log only: not a live record)."""
+        if report.event is not None:
+            value, _ = redact_everywhere(report.event, self._pointers)
+            report = replace(report, event=value)
+        self._put(report)
+
+    def worker_snapshot(self, worker: int, v: int, state: Any, hash: str | None) -> WorkerSnapshot:
+        """Record a worker's own state after ``v`` (redacted)."""
+        value, _ = redact_everywhere(state, self._pointers)
+        record = WorkerSnapshot(worker, v, value, hash, self._clock())
+        self._emit(record)
+        return record
+
+    def fill_event(self, v: int, hash: str | None, cause_seq: int | None) -> None:
+        """Complete a stored event's hash or cause where the log has none yet."""
+        self._put(EventFill(v, hash, cause_seq))
+
+    def announce(self, record: Any) -> None:
+        """Tell live subscribers (the log does not keep ``record``: a workers' divergence is
+        derived again from the worker hashes)."""
+        for listener in tuple(self.listeners):
+            listener(record)
 
     def gap(self, kind: str, start: int, end: int, reason: str) -> Gap:
         """Record what could not be recorded."""

@@ -128,6 +128,29 @@ def server_tls(cert: str | None, key: str | None) -> Any:
     return context
 
 
+def parse_devtools_url(url: str) -> Upstream:
+    """Parse a ``--devtools`` URL: ``ws[s]://HOST[:PORT]/PATH`` (its token comes from
+    ``--token``, never from the URL).
+
+    Raises:
+        BadInput: another scheme, no host, a bad port, or credentials or a fragment in it.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise BadInput(f"--devtools must be a ws:// or wss:// URL with a host, got {url!r}")
+    if parts.username or parts.password or parts.fragment or parts.query:
+        raise BadInput(
+            "--devtools: keep tokens and credentials out of the URL (its query, fragment and "
+            "user info); the recorder sends --token to every channel"
+        )
+    tls = parts.scheme == "wss"
+    try:
+        port = parts.port or (443 if tls else 80)
+    except ValueError:
+        raise BadInput(f"--devtools has a bad port: {url!r}") from None
+    return Upstream(parts.hostname, port, parts.path.rstrip("/"), tls)
+
+
 def parse_hostport(value: str, option: str) -> tuple[str, int]:
     """Parse ``HOST:PORT`` (``PORT`` alone means 127.0.0.1).
 
@@ -154,7 +177,9 @@ def _counter() -> Callable[[], int]:
 class RecorderSettings:
     """Everything a recorder needs to run. Clock and id sources are injectable for tests."""
 
-    upstream: Upstream
+    upstream: Upstream | None
+    """Where the proxy connects; ``None``: no proxy (a recorder of workers' channels or a bus
+    only, ``--devtools URL`` / ``--bus``)."""
     log: str
     """Where to record: a SQLite path or a SQLAlchemy URL."""
     token: str
@@ -164,6 +189,13 @@ class RecorderSettings:
     control: tuple[str, int] | None = DEFAULT_CONTROL
     """``None``: no control endpoint."""
     devtools_path: str | None = None
+    devtools_urls: tuple[str, ...] = ()
+    """More workers' devtools channels (``--devtools URL``, repeatable): a recording of several
+    workers (the upstream's own channel, with ``devtools_path``, is worker 1)."""
+    bus: str | None = None
+    """``nats://HOST:PORT``: read the events from the workers' bus (``--bus``)."""
+    stream: str | None = None
+    """The bus's JetStream stream (``--stream``)."""
     events_from: str | None = None
     """``inbound``: every typed client message becomes the next event (no devtools channel)."""
     protocol: str = "auto"
@@ -199,3 +231,9 @@ class RecorderSettings:
     """Handshake headers never stored (their names are kept, their values are not)."""
     redact_query: tuple[str, ...] = ()
     """Query parameters of the upgrade's target whose values are never stored."""
+
+    @property
+    def several_workers(self) -> bool:
+        """Whether this records several workers (``--devtools URL`` or ``--bus``): worker
+        tables, one copy of the events, disagreements."""
+        return bool(self.devtools_urls) or self.bus is not None

@@ -23,7 +23,17 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from devtools.model import Connection, Event, Gap, Mark, Message, Snapshot
+from devtools.model import (
+    Connection,
+    Event,
+    Gap,
+    Mark,
+    Message,
+    Snapshot,
+    Worker,
+    WorkerHash,
+    WorkerSnapshot,
+)
 from recorder.records import MessageRow, RawMessage, row_builder
 
 DEFAULT_MAX_QUEUE_BYTES = 64 * 1024 * 1024
@@ -58,6 +68,9 @@ class Sink(Protocol):
     def add_mark(self, mark: Mark) -> None: ...
     def add_gap(self, gap: Gap) -> None: ...
     def set_server(self, server: dict) -> None: ...
+    # Several workers (optional: only a recording of several workers queues them):
+    # add_worker(worker), add_worker_hashes(hashes), add_worker_snapshot(snapshot),
+    # fill_events([(v, hash, cause_seq)]).
     def flush(self) -> None: ...
     def close(self, *, ended_ns: int | None = None) -> None: ...
 
@@ -82,6 +95,15 @@ class ClosedConnection:
 
     def __init__(self, conn_id: int, closed_ns: int, code: int | None, reason: str | None):
         self.conn_id, self.closed_ns, self.code, self.reason = conn_id, closed_ns, code, reason
+
+
+class EventFill:
+    """A queued ``fill_events`` row: a stored event's hash or cause, known later."""
+
+    __slots__ = ("cause_seq", "hash", "v")
+
+    def __init__(self, v: int, hash: str | None, cause_seq: int | None) -> None:
+        self.v, self.hash, self.cause_seq = v, hash, cause_seq
 
 
 class ServerInfo:
@@ -148,6 +170,9 @@ class QueueingWriter:
         """Records written so far."""
         self.lost = 0
         """Messages and events that could not be recorded (each is covered by a gap)."""
+        self.lost_hashes = 0
+        """Workers' hashes not recorded: the queue was full (said once on stderr) or the store
+        failed (said with the gap of that batch's messages and events)."""
         self.gaps = 0
         """Gap records written."""
         self.failing = False
@@ -201,6 +226,14 @@ class QueueingWriter:
         if len(queue) >= self._limit or held > self.max_bytes:
             if isinstance(record, Message):
                 self._drop_message(record.seq)
+                return
+            if isinstance(record, WorkerHash):
+                self.lost_hashes += 1
+                if self.lost_hashes == 1:
+                    self._warn(
+                        "recorder queue full: dropping workers' state hashes (rdt verify "
+                        "compares the workers only where both hashes were recorded)"
+                    )
                 return
             if isinstance(record, Event):
                 if self._dropped_events is None:
@@ -342,6 +375,8 @@ class QueueingWriter:
                     sink.add_messages([Message(*row) for row in run])
             elif run_kind is Event:
                 sink.add_events(run)
+            elif run_kind is WorkerHash:
+                sink.add_worker_hashes(run)  # type: ignore[attr-defined]
 
         for record in batch:
             kind = type(record)
@@ -364,7 +399,7 @@ class QueueingWriter:
             if kind is not run_kind and run:
                 emit()
                 run = []
-            if kind is Event:
+            if kind is Event or kind is WorkerHash:
                 run_kind = kind
                 run.append(record)
                 continue
@@ -386,6 +421,12 @@ class QueueingWriter:
                 sink.add_gap(record)
             elif kind is ServerInfo:
                 sink.set_server(record.server)
+            elif kind is Worker:
+                sink.add_worker(record)  # type: ignore[attr-defined]
+            elif kind is WorkerSnapshot:
+                sink.add_worker_snapshot(record)  # type: ignore[attr-defined]
+            elif kind is EventFill:
+                sink.fill_events([(record.v, record.hash, record.cause_seq)])  # type: ignore[attr-defined]
         if run:
             emit()
 
@@ -394,6 +435,7 @@ class QueueingWriter:
         msgs = [r[0] if type(r) is tuple else r.seq for r in batch if type(r) in _MESSAGE_KINDS]
         events = [r.v for r in batch if isinstance(r, Event)]
         gaps = [r for r in batch if isinstance(r, Gap)]
+        self.lost_hashes += sum(type(r) is WorkerHash for r in batch)
         reason = f"store unavailable: {type(error).__name__}"
         if msgs:
             self._pending_gaps.append(Gap("messages", min(msgs), max(msgs), reason, now))

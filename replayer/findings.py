@@ -42,6 +42,7 @@ KINDS = {
     "unserializable": "the reducer returned a state JSON cannot carry",
     "exception": "the reducer raised",
     "reducer-divergence": "the two reducers disagree",
+    "worker-divergence": "the workers disagree on the same events",
 }
 """Every finding kind and the headline it gets."""
 

@@ -29,7 +29,7 @@ from replayer.diff import split_pointer
 from replayer.findings import Finding, LogResult
 from replayer.loader import is_js_ref
 from replayer.verify_messages import RunConfig, Subject
-from replayer.verify_plan import VerifyPlanner, first_mismatch, recorded_window
+from replayer.verify_plan import VerifyPlanner, WorkerEvidence, first_mismatch, recorded_window
 from replayer.verify_pool import PoolExecutor, run_workers
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "run_workers",
     "with_redaction_notes",
     "verify_log",
+    "worker_evidence",
     "verify_logs",
 ]
 
@@ -107,6 +108,7 @@ def verify_log(log: str, reducer: str, options: VerifyOptions | None = None) -> 
             checkpoint_every=options.checkpoint_every,
             log=log,
             event_at=event_at,
+            workers=worker_evidence(reader),
         )
         subject = Subject(log, reader.recording.id, reducer)
         executor = JsExecutor(subject) if js else PoolExecutor(subject)
@@ -114,6 +116,34 @@ def verify_log(log: str, reducer: str, options: VerifyOptions | None = None) -> 
         while requests:
             requests = planner.feed(executor.run(requests))
         return with_redaction_notes(planner.result(), reader.recording.server)
+
+
+def worker_evidence(reader: Any) -> list[WorkerEvidence]:
+    """The disagreements between the workers of a recording of several (none otherwise), by the
+    rule of :mod:`devtools.workers`, with each side's first snapshot at or after them."""
+    from devtools.workers import disagreements
+
+    workers = tuple(reader.workers())
+    if len(workers) < 2:
+        return []
+    snapshots = reader.worker_snapshots()
+
+    def first_at(worker: int | None, v: int) -> Any:
+        return next((s for s in snapshots if s.worker == worker and s.v >= v), None)
+
+    out = []
+    for found in disagreements(reader.worker_hashes()):
+        stored = reader.event(found.v) if found.kind == "event" else None
+        out.append(
+            WorkerEvidence(
+                disagreement=found,
+                workers=workers,
+                snapshot=first_at(found.worker, found.v),
+                reference_snapshot=first_at(found.reference, found.v),
+                event=stored.event if stored is not None else None,
+            )
+        )
+    return out
 
 
 def verify_logs(

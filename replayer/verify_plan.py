@@ -33,8 +33,16 @@ Causes of a divergence between runs (kind ``hash-divergence``, ``extra["cause"]`
 - ``hidden-state``: a warmed-up run disagrees with a fresh run of the *same* seed, earlier than
   any seed difference shows: the reducer keeps module-level state across calls.
 
-The headline (:attr:`LogResult.first_divergent_v`): where the log's recorded hashes or snapshots
-disagree with the fresh replay, the first such ``v``; otherwise the earliest finding.
+Several workers (a log recorded with ``rdt record --devtools URL …``): the log's own disagreements
+between workers come in as :class:`WorkerEvidence` (the rule of :mod:`devtools.workers`, read by
+the caller); round 1 asks the reference run for its hash at each such ``v`` and its states at the
+``v`` of the workers' snapshots, and each becomes a ``worker-divergence`` finding: which workers,
+from which ``v``, which of them the replay agrees with, and the state diff between the replay
+and the worker it does not agree with, at the ``v`` of that worker's snapshot.
+
+The headline (:attr:`LogResult.first_divergent_v`): where the workers disagree, or the log's
+recorded hashes or snapshots disagree with the fresh replay, the first such ``v`` (the workers'
+disagreement first on a tie); otherwise the earliest finding.
 """
 
 from __future__ import annotations
@@ -44,15 +52,54 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devtools.errors import LogError, ReducerLoadError
+from devtools.model import Worker, WorkerSnapshot
+from devtools.workers import Disagreement
 from replayer import fold
 from replayer.diff import diff
 from replayer.findings import Finding, LogResult, sort_findings
 from replayer.verify_messages import RunConfig, RunRequest, RunResult
 
-__all__ = ["TRUTH_KINDS", "VerifyPlanner", "first_mismatch", "recorded_window"]
+__all__ = [
+    "TRUTH_KINDS",
+    "WORKER_KIND",
+    "VerifyPlanner",
+    "WorkerEvidence",
+    "first_mismatch",
+    "recorded_window",
+]
 
-TRUTH_KINDS = ("recorded-hash", "recorded-snapshot")
-"""Findings where a fresh replay disagrees with what the log recorded: they decide the headline."""
+WORKER_KIND = "worker-divergence"
+"""Workers that folded the same events into different states."""
+TRUTH_KINDS = ("recorded-hash", "recorded-snapshot", WORKER_KIND)
+"""Findings where production disagreed with itself or a fresh replay disagrees with what the log
+recorded: they decide the headline (the workers' disagreement first at one ``v``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerEvidence:
+    """What a log of several workers holds about one worker's disagreement (the planner's
+    input, read from the log by the caller)."""
+
+    disagreement: Disagreement
+    workers: tuple[Worker, ...]
+    """Every worker of the recording, by index."""
+    snapshot: WorkerSnapshot | None = None
+    """The disagreeing worker's first snapshot at or after ``v`` (asked for when it was seen)."""
+    reference_snapshot: WorkerSnapshot | None = None
+    """The reference worker's, likewise."""
+    event: dict[str, Any] | None = None
+    """The stored event at ``v`` (for an event-object disagreement's diff)."""
+
+    @property
+    def v(self) -> int:
+        return self.disagreement.v
+
+    def worker(self, index: int | None) -> Worker | None:
+        return next((w for w in self.workers if w.index == index), None)
+
+    def snapshot_vs(self) -> list[int]:
+        """The ``v`` whose replayed states the finding's diff needs."""
+        return sorted({s.v for s in (self.snapshot, self.reference_snapshot) if s is not None})
 
 
 # --------------------------------------------------------------------------- pure comparisons
@@ -173,6 +220,7 @@ class VerifyPlanner:
         checkpoint_every: int = 1000,
         log: str = "",
         event_at: Callable[[int], Any] | None = None,
+        workers: Sequence[WorkerEvidence] = (),
     ) -> None:
         if not runs:
             raise ValueError("verify needs at least one run configuration")
@@ -180,6 +228,7 @@ class VerifyPlanner:
         self.K = max(checkpoint_every, 1)
         self.log = log
         self._event_at = event_at
+        self._workers = tuple(workers)
         self._pending: list[RunRequest] = []
         self._round = 0
         self._first: list[RunResult] = []
@@ -207,6 +256,12 @@ class VerifyPlanner:
             RunRequest(run=run, checkpoint_every=self.K, compare_recorded=i == 0)
             for i, run in enumerate(self.runs)
         ]
+        if self._workers:  # the reference's hash at each disagreement, its states at snapshots
+            ranges = sorted({(max(e.v - 1, 0), e.v) for e in self._workers if e.v > 0})
+            keep = sorted({v for e in self._workers for v in e.snapshot_vs()})
+            self._pending[0] = replace(
+                self._pending[0], hash_ranges=tuple(ranges), keep_states=tuple(keep)
+            )
         return list(self._pending)
 
     def feed(self, results: Sequence[RunResult]) -> list[RunRequest]:
@@ -239,7 +294,10 @@ class VerifyPlanner:
         """The verdict, once :meth:`feed` returned no more requests."""
         findings = [replace(f, event=self._event(f.v)) for f in self._conclude()]
         ordered = sort_findings(findings)
-        truth = [f for f in ordered if f.kind in TRUTH_KINDS and f.v is not None]
+        truth = sorted(
+            (f for f in ordered if f.kind in TRUTH_KINDS and f.v is not None),
+            key=lambda f: (f.v, f.kind != WORKER_KIND),
+        )
         located = [f for f in ordered if f.v is not None]
         headline = truth[0] if truth else (located[0] if located else None)
         return LogResult(
@@ -259,6 +317,7 @@ class VerifyPlanner:
 
     def _after_first(self, first: list[RunResult]) -> dict[RunConfig, _Plan]:
         self._first = first
+        self._states.setdefault(self.ref, {}).update(first[0].states)
         ok = [i for i, r in enumerate(first) if r.crash is None]
         if ok:
             self.start_v, self.last_v = first[ok[0]].start_v, first[ok[0]].last_v
@@ -397,6 +456,8 @@ class VerifyPlanner:
             findings.append(self._unserializable_finding())
         if self._mut is not None:
             findings.append(self._mutation_finding())
+        if first.crash is None:
+            findings.extend(self._worker_finding(e) for e in self._workers)
         return findings
 
     def _state(self, run: RunConfig, v: int) -> Any:
@@ -464,6 +525,97 @@ class VerifyPlanner:
                     )
                 )
         return out
+
+    def _worker_finding(self, evidence: WorkerEvidence) -> Finding:
+        d, v = evidence.disagreement, evidence.v
+        worker = evidence.worker(d.worker) or Worker(d.worker)
+        reference = evidence.worker(d.reference)
+        replayed = self._first[0].hashes.get(v) if self._first else None
+        if v < self.start_v:
+            replayed = None
+        agrees = sorted(w for w, h in d.hashes.items() if h is not None and h == replayed)
+        facts = [_worker_json(w, d.hashes.get(w.index)) for w in evidence.workers]
+        extra: dict[str, Any] = {
+            "differs": d.kind,
+            "worker": _worker_json(worker, d.hashes.get(worker.index)),
+            "reference": None
+            if reference is None
+            else _worker_json(reference, d.hashes.get(reference.index)),
+            "workers": facts,
+            "replay_hash": replayed,
+            "replay_agrees_with": agrees,
+            "snapshot_v": None,
+        }
+        ref_hash = d.hashes.get(d.reference) if d.reference is not None else None
+        agreeing = [
+            (evidence.worker(w) or Worker(w)).describe()
+            for w, h in sorted(d.hashes.items())
+            if w not in (d.worker, d.reference) and h is not None and h == ref_hash
+        ]
+        if d.kind == "event":
+            stored = evidence.event
+            patch = diff(stored, d.event, with_old=True) if stored is not None else None
+            extra["diff_label"] = f"diff (the stored event → {worker.describe()}'s)"
+            detail = (
+                f"{worker.describe()} reported another event object for v={v} than "
+                + (reference.describe() if reference is not None else "the other workers")
+                + " (the log stores the first report of each v, or the bus's): the workers no "
+                "longer fold the same events"
+            )
+            return Finding(
+                kind=WORKER_KIND,
+                v=v,
+                diff=patch,
+                detail=detail,
+                note="every worker must fold the same events; one that reports another event "
+                "for the same v sees another stream (or rewrites its events)",
+                help="compare the workers' middleware versions and what they publish to the bus",
+                extra=extra,
+            )
+        with_whom = reference.describe() if reference is not None else "the others"
+        also = f" ({', '.join(agreeing)} agree{'s' if len(agreeing) == 1 else ''} with it)"
+        detail = (
+            f"{worker.describe()} disagrees with {with_whom} from v={v}: their state hashes "
+            f"after the same event differ{also if agreeing else ''}"
+        )
+        if replayed is None:
+            detail += "; the replay has no state hash at that v"
+        elif agrees:
+            names = ", ".join((evidence.worker(w) or Worker(w)).describe() for w in agrees)
+            detail += f"; the replay agrees with {names}"
+        else:
+            detail += "; the replay agrees with none of them"
+        # the diff: the replay against the worker it does not agree with, at that worker's
+        # snapshot (the states the recorder asked for when the disagreement was seen)
+        if d.worker in agrees and evidence.reference_snapshot is not None:
+            side, snap = reference, evidence.reference_snapshot
+        else:
+            side, snap = worker, evidence.snapshot
+        patch = None
+        if snap is not None and side is not None:
+            mine = self._state(self.ref, snap.v)
+            if mine is not None:
+                patch = diff(mine, snap.state, with_old=True)
+                extra["snapshot_v"] = snap.v
+                extra["diff_label"] = f"diff (replay → {side.describe()}), both after v={snap.v}"
+                detail += (
+                    f". The diff is from the replayed state to the state of {side.describe()}, "
+                    f"both after v={snap.v} (the state the recorder asked that worker for when "
+                    "the disagreement was seen)"
+                )
+        if patch is None:
+            detail += ". No state of that worker was recorded at or after v (no diff)"
+        return Finding(
+            kind=WORKER_KIND,
+            v=v,
+            diff=patch,
+            detail=detail,
+            note="workers of one deployment folded the same events into different states: "
+            "they run different reducer versions (or one is not deterministic)",
+            help="deploy one reducer version to every worker; replay the log with each "
+            "version (`rdt compare LOG --reducer A --against B`) to see which is right",
+            extra=extra,
+        )
 
     def _recorded_finding(self) -> Finding:
         rec = self._first[0].recorded_hash
@@ -556,6 +708,16 @@ class VerifyPlanner:
 
 
 # --------------------------------------------------------------------------- round-1 findings
+
+
+def _worker_json(worker: Worker, hash: str | None) -> dict[str, Any]:
+    return {
+        "index": worker.index,
+        "id": worker.id,
+        "name": worker.name,
+        "version": worker.version,
+        "hash": hash,
+    }
 
 
 def _raise_worker_error(results: Sequence[RunResult]) -> None:

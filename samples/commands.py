@@ -7,8 +7,10 @@ import contextlib
 import importlib
 import os
 import shutil
+import signal
 import socket
 from collections import deque
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -82,15 +84,35 @@ def sample(
     duration: float | None = typer.Option(
         None, "--duration", help="Stop after this many seconds (default: run until Ctrl-C)."
     ),
+    bus: str | None = typer.Option(
+        None,
+        "--bus",
+        metavar="URL",
+        help="Run as one worker of several on a NATS JetStream bus, e.g. nats://HOST:4222 "
+        "(comma-separated for a cluster; needs the 'bus' extra, nats-py). Python samples only.",
+    ),
+    stream: str | None = typer.Option(
+        None, "--stream", help="The JetStream stream the workers share (created when missing)."
+    ),
+    worker_id: str | None = typer.Option(
+        None, "--worker-id", help="This worker's id on the bus (default: HOSTNAME-PID)."
+    ),
 ) -> None:
     """Run a sample reducer server with its devtools channel.
 
-    Prints the client URL, the devtools URL and the token, then serves until Ctrl-C.
+    Prints the client URL, the devtools URL and the token, then serves until Ctrl-C. With
+    --bus it is one worker of several sharing a NATS JetStream stream (docs/BUS.md).
 
     Example: rdt sample sales-order --port 8700 --traffic 50
+
+    Example: rdt sample sales-order --bus nats://127.0.0.1:4222 --stream orders --port 8701
     """
     if hash_every < 0 or (snapshot_every is not None and snapshot_every < 1):
         raise BadInput("--hash-every must be ≥ 0 and --snapshot-every ≥ 1")
+    if bus is None and (stream is not None or worker_id is not None):
+        raise BadInput("--stream and --worker-id go with --bus")
+    if bus is not None and name not in SAMPLE_MODULES:
+        raise BadInput(f"--bus runs the Python samples only ({', '.join(SAMPLE_MODULES)})")
     if name in LOGUX_SAMPLES:
         if traffic:
             raise BadInput(f"{name} takes no --traffic (send Logux clients to it instead)")
@@ -101,8 +123,13 @@ def sample(
         return
     module = load_sample(name)
     resolved = resolve_token(token)
+    extra: dict[str, Any] = {}
+    if bus is not None:
+        from devtools.bus import NatsBus
+
+        extra["bus"] = NatsBus.from_options(bus, stream, worker_id)
     server = module.make_server(
-        token=resolved.value, hash_every=hash_every, snapshot_every=snapshot_every
+        token=resolved.value, hash_every=hash_every, snapshot_every=snapshot_every, **extra
     )
     console = out_console()
 
@@ -113,6 +140,8 @@ def sample(
             raise BadInput(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
         try:
             console.print(f"sample:   {name}")
+            if server.bus is not None:
+                _print_worker(console, server.bus)
             console.print(f"clients:  {handle.url}")
             console.print(f"devtools: {handle.devtools_url}")
             if resolved.generated:
@@ -139,6 +168,21 @@ def sample(
         asyncio.run(main())
     except KeyboardInterrupt:
         console.print("stopped")
+
+
+def _print_worker(console: Any, bus: Any) -> None:
+    """The bus lines of ``rdt sample --bus``: worker id, bus and where it joined."""
+    console.print(f"worker:   {bus.worker_id}", soft_wrap=True)
+    console.print(f"bus:      {bus.url} stream {bus.stream}", soft_wrap=True)
+    plan = bus.joined
+    if plan is not None:
+        start = (
+            f"the snapshot of worker {plan.offer.worker}"
+            if plan.offer is not None
+            else "the stream's start"
+        )
+        line = f"joined:   v={plan.v} from {start}; caught up to v={plan.catch_up_to}"
+        console.print(line, soft_wrap=True)
 
 
 def node_command(name: str) -> list[str]:
@@ -211,10 +255,7 @@ def _node_sample(
         finally:
             await _stop(child)
 
-    try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        console.print("stopped")
+    _run_child_sample(main, console)
 
 
 def logux_command(name: str, host: str, port: int) -> list[str]:
@@ -297,9 +338,29 @@ def _logux_sample(name: str, host: str, port: int, duration: float | None) -> No
                 if task is not None:
                     task.cancel()
 
+    _run_child_sample(main, console)
+
+
+def _run_child_sample(main: Callable[[], Awaitable[None]], console: Any) -> None:
+    """Run a child-process sample's ``main`` until it returns, Ctrl-C or SIGTERM.
+
+    SIGTERM cancels ``main`` so its ``finally`` stops the child: the signal's default action
+    would end rdt at once and leave the Node server running, orphaned.
+    """
+
+    async def guarded() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            await main()
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
     try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
+        asyncio.run(guarded())
+    except (KeyboardInterrupt, asyncio.CancelledError):
         console.print("stopped")
 
 

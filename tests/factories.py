@@ -199,3 +199,70 @@ def write_log(
         writer.close_connection(1, closed_ns=T0 + 10**9, code=1000, reason="bye")
         writer.close(ended_ns=T0 + 2 * 10**9)
         return writer.recording
+
+
+# --------------------------------------------------------------------------- a Logux recording
+
+LOGUX_BASE = 1_795_420_800_000
+"""The Logux server's clock at ``connected`` (ms): the base time of :data:`LOGUX_FRAMES`."""
+
+LOGUX_FRAMES: list[tuple[str, Any]] = [
+    ("in", ["connect", 5, "10:a", 0, {"subprotocol": 1}]),
+    ("out", ["connected", 5, "server:s", [LOGUX_BASE - 1, LOGUX_BASE]]),
+    (
+        "in",
+        ["sync", 2, {"type": "counter/add", "by": 2}, {"id": [1, 0], "time": 1}]
+        + [{"type": "counter/add", "by": -1}, {"id": [2, 1], "time": 2}],
+    ),
+    ("out", ["synced", 2]),
+    (
+        "out",
+        ["sync", 7, {"type": "logux/processed", "id": f"{LOGUX_BASE + 1} 10:a 0"}]
+        + [{"id": 10, "time": 10}],
+    ),
+    ("in", ["synced", 7]),
+    (
+        "out",
+        ["sync", 8, {"type": "logux/undo", "id": f"{LOGUX_BASE + 2} 10:a 1", "reason": "denied"}]
+        + [{"id": 11, "time": 11}],
+    ),
+    ("in", ["synced", 8]),
+    ("in", ["ping", 1]),
+    ("out", ["pong", 1]),
+]
+"""One Logux client's traffic (messages #1–#10): two actions synced in #3, the first processed
+(#5), the second undone (#7), every sync confirmed by a ``synced``, a ping and its pong."""
+
+
+def write_logux_log(target: str | Path, frames: list[tuple[str, Any]] | None = None) -> str:
+    """Record ``frames`` (default :data:`LOGUX_FRAMES`, on one connection) as ``rdt record
+    --protocol logux`` does — through the recorder's own session, no sockets — into ``target``.
+
+    With the default frames the events are v 1–2 the ``counter/add`` actions (cause #3), v 3
+    their ``logux/processed`` (cause #5), v 4 the ``logux/undo`` (cause #7).
+    """
+    from devtools.store import Log
+    from recorder.session import Session
+    from recorder.settings import RecorderSettings, Upstream
+
+    clock = iter(range(T0, T0 + 10**12, 1000))
+    settings = RecorderSettings(
+        upstream=Upstream("127.0.0.1", 1),
+        log=str(target),
+        token="t",
+        protocol="logux",
+        clock=lambda: next(clock),
+    )
+    records: list[Any] = []
+    session = Session(settings, records.append)
+    conn = session.open_connection("127.0.0.1:5000", "/")
+    for direction, value in frames or LOGUX_FRAMES:
+        session.message(conn.id, direction, dumps(value), False)  # type: ignore[arg-type]
+    with Log.open(target, create=True) as log:
+        server = {"events_from": "messages", "protocol": "logux", "event_types": []}
+        writer = log.writer(name="logux", upstream="ws://127.0.0.1:31337", server=server)
+        writer.add_connection(conn)
+        writer.add_messages([r for r in records if isinstance(r, Message)])
+        writer.add_events([r for r in records if isinstance(r, Event)])
+        writer.close()
+    return str(target)

@@ -25,9 +25,9 @@ from devtools.masking import mask
 from tui.dialogs.help import HelpScreen
 from tui.dialogs.inject import InjectDialog, InjectHistory, Injection, parse_action
 from tui.dialogs.prompt import PromptDialog
-from tui.filters import FilterError, RowFilter, parse_filter
+from tui.filters import FilterError, RowFilter, parse_filter, unfolded
 from tui.heap import FreezeOldRows
-from tui.inspect import Details, details
+from tui.inspect import Details, details, links_of
 from tui.progress import bisect_status, counting
 from tui.rows import Row
 from tui.rowsource import FilteredSource
@@ -74,6 +74,7 @@ class RdtApp(App[None]):
         Binding("m", "mark", "Mark"),
         Binding("f", "follow", "Follow"),
         Binding("F", "search", "Search"),
+        Binding("z", "fold", "Fold pings", show=False),
         Binding("n", "next_hit", "Next hit", show=False),
         Binding("N", "previous_hit", "Previous hit", show=False),
         *(
@@ -127,6 +128,8 @@ class RdtApp(App[None]):
         if not self.live and not len(timeline.events):
             self.empty_note = str(EmptyRecording(timeline.reader.recording))
         self.row_filter: RowFilter | None = None
+        self.folded = False
+        """``z``: Logux's ping/pong/synced messages hidden from the message list (never dropped)."""
         self.following = self.live
         self.busy: str | None = None
         self.details: Details | None = None
@@ -150,6 +153,8 @@ class RdtApp(App[None]):
         self.stall_ms = 0.0
         """The longest live batch, in ms (the benchmark reads it)."""
         self._polling = False
+        self.worker_alerts: list[Any] = []
+        """Workers that disagree (:class:`tui.workers.WorkerAlert`), as they were raised."""
 
     # ------------------------------------------------------------------ layout
 
@@ -182,7 +187,9 @@ class RdtApp(App[None]):
             self.set_interval(LIVE_TICK, self._live_tick, name="live-tick")
             self.set_interval(LIVE_STATUS_EVERY, self._poll_status, name="live-status")
             self._poll_status()
-        elif self.empty_note is not None:
+            return
+        self._log_alerts()
+        if self.empty_note is not None:
             self.notify(self.empty_note, title="no events", severity="warning")
         elif self.reducer_ref is not None and self.replay is None:
             self._open_replay()
@@ -217,13 +224,40 @@ class RdtApp(App[None]):
                 events=len(self.timeline.events),
                 messages=len(self.timeline.messages),
                 filter=self.row_filter.text if self.row_filter else None,
+                folded=self._folding,
                 pinned=lst.pinned,
                 following=self.following if self.live else None,
                 busy=self.busy or (self.feed.error if self.live and self.feed.error else None),
                 newer=max(0, shown - 1 - lst.cursor) if self.live and row is not None else 0,
                 behind=self.feed.behind() if self.live else None,
+                workers=self._workers_line(),
             )
         )
+
+    def _workers_line(self) -> str | None:
+        if not self.worker_alerts:
+            return None
+        more = len(self.worker_alerts) - 1
+        return self.worker_alerts[0].headline + (f" (+{more} more)" if more else "")
+
+    def raise_worker_alerts(self, alerts: list[Any]) -> None:
+        """Say (a notification, the header) that workers disagree."""
+        for alert in alerts:
+            self.worker_alerts.append(alert)
+            message = f"{alert.headline}: {alert.describe()}"
+            self.notify(message, title="workers disagree", severity="error", timeout=30)
+        if alerts:
+            self.refresh_header()
+
+    @work(thread=True, exclusive=True, group="workers")
+    def _log_alerts(self) -> None:
+        """Replay mode: where the log's workers disagree (one pass over their hashes)."""
+        try:
+            alerts = self.timeline.worker_alerts()
+        except RdtError:
+            return
+        if alerts:
+            self.call_from_thread(self.raise_worker_alerts, alerts)
 
     def notify(self, message: str, **kw: Any) -> None:  # type: ignore[override]
         """Show a toast (our own text, never markup) and keep it in :attr:`notes`."""
@@ -323,7 +357,9 @@ class RdtApp(App[None]):
         self._rendered.add(tab)
         if tab == "tab-state":
             state = self._one(StateView)
-            if found.state_note is None:
+            if found.workers is not None and found.workers.states:
+                state.show_state(found.workers.states, found.workers.title)
+            elif found.state_note is None:
                 state.show_state(found.state, f"state after {found.row.label}")
             else:
                 state.show_note(found.state_note)
@@ -340,7 +376,22 @@ class RdtApp(App[None]):
         elif tab == "tab-raw":
             self._one(RawView).show_row(found.row, found.cause)
         elif tab == "tab-cause":
-            self._one(CauseView).show_chain(found.cause, found.caused, found.replies)
+            cause = self._one(CauseView)
+            cause.show_chain(found.cause, found.caused, found.replies, found.links, found.workers)
+            if found.links is None:
+                self._links_worker(found)
+
+    @work(thread=True, exclusive=True, group="links")
+    def _links_worker(self, found: Details) -> None:
+        self.call_from_thread(self._links_found, links_of(self.timeline, found), found)
+
+    def _links_found(self, linked: Details, found: Details) -> None:
+        if self.details is not found:
+            return  # the cursor moved on meanwhile
+        self.details = linked
+        self._rendered.discard("tab-cause")
+        if self._active_tab() == "tab-cause":
+            self._render_tab("tab-cause")
 
     # ------------------------------------------------------------------ replay engine
 
@@ -378,6 +429,24 @@ class RdtApp(App[None]):
         self.event_list.marked = self.marks[self.kind]
         self.event_list.set_source(self._base_source(), 0)
         self.refresh_header()
+        if self._folding:
+            self._refilter()
+
+    @property
+    def _folding(self) -> bool:
+        """Whether folding hides rows of the list shown now (messages only)."""
+        return self.folded and self.kind == "message"
+
+    def action_fold(self) -> None:
+        """``z``: fold (hide) or unfold Logux's ping/pong/synced messages."""
+        self.folded = not self.folded
+        self.notify(
+            "ping/pong/synced folded (z: show them)" if self.folded else "ping/pong/synced shown"
+        )
+        if self.kind == "message":
+            self._refilter()
+        else:
+            self.refresh_header()
 
     def action_filter(self) -> None:
         def check(text: str) -> str | None:
@@ -404,25 +473,39 @@ class RdtApp(App[None]):
         self.apply_filter(parse_filter(text))
 
     def apply_filter(self, row_filter: RowFilter | None) -> None:
-        """Show only the rows ``row_filter`` matches (``None``: all rows)."""
+        """Show only the rows ``row_filter`` matches (``None``: all rows, but those folded)."""
+        self.row_filter = row_filter
+        self._refilter()
+
+    def _visible(self) -> Any:
+        """The predicate of the rows shown: the filter and the fold (``None``: every row)."""
+        user = self.row_filter.match if self.row_filter is not None else None
+        if not self._folding:
+            return user
+        if user is None:
+            return unfolded
+        return lambda row: unfolded(row) and user(row)
+
+    def _refilter(self) -> None:
+        """Show the rows :meth:`_visible` keeps, the cursor on the same row or the next."""
         base = self._base_source()
         row = self.event_list.row
-        self.row_filter = row_filter
-        if row_filter is None:
+        match = self._visible()
+        if match is None:
             index = base.index_of(row.key) if row is not None else 0
             self.event_list.set_source(base, index or 0)
             self.refresh_header()
             return
         self.set_busy("filtering…")
-        self._scan(base, row_filter, row.key if row is not None else None)
+        self._scan(base, match, row.key if row is not None else None)
 
     @work(thread=True, exclusive=True, group="filter")
-    def _scan(self, base: Any, row_filter: RowFilter, key: int | None) -> None:
+    def _scan(self, base: Any, match: Any, key: int | None) -> None:
         def progress(done: int, total: int) -> None:
             self.call_from_thread(self.set_busy, f"filtering {100 * done // max(total, 1)}%")
 
-        indices = base.scan(row_filter.match, progress)
-        self.call_from_thread(self._filtered, FilteredSource(base, indices, row_filter.match), key)
+        indices = base.scan(match, progress)
+        self.call_from_thread(self._filtered, FilteredSource(base, indices, match), key)
 
     def _filtered(self, source: FilteredSource, key: int | None) -> None:
         index = source.index_of(key) if key is not None else 0
@@ -814,6 +897,16 @@ class RdtApp(App[None]):
         applied = self.feed.drain(limit)
         if not applied and not self.feed.error:
             return False
+        feed = self.feed
+        if feed.alerts:
+            alerts = list(feed.alerts)
+            feed.alerts.clear()
+            self.raise_worker_alerts(alerts)
+        if feed.workers_changed:
+            feed.workers_changed = False
+            row = self.event_list.row
+            if row is not None and row.kind == "event" and not self.following:
+                self._compute_details(row, self.event_list.pinned)
         self.applied += applied
         self._frozen.grew(applied)
         lst = self.event_list

@@ -8,7 +8,8 @@ Three forms:
   ``sender``; a row matches when it is true (an expression that raises on a row does not match);
 - anything else — a glob over the row's ``type`` (``order/*``), optionally ``type:GLOB``.
 
-A filter hides rows in the list; the log is never changed.
+A filter hides rows in the list; the log is never changed. So does folding (``z``): Logux's
+keep-alive and acknowledgement messages (:data:`FOLDED`) hidden from the message list.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ _SAFE_BUILTINS: dict[str, Any] = {
         "isinstance", "dict", "list", "round", "sorted", "set", "tuple",
     )
 }  # fmt: skip
+
+
+FOLDED = ("ping", "pong", "synced")
+"""The message types ``z`` folds away: Logux's ``ping``/``pong`` and the ``synced`` answering
+every ``sync`` (a backlog's answers make half the messages)."""
+
+
+def unfolded(row: Row) -> bool:
+    """Whether ``row`` stays in the list while :data:`FOLDED` types are folded."""
+    return row.type not in FOLDED
 
 
 class FilterError(BadInput):

@@ -6,12 +6,14 @@ the snapshots recorded in the log at exactly that ``v``, else a note saying a re
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from devtools.errors import RdtError
+from devtools.logux_links import Link
 from devtools.model import Event, Message
 from tui.rows import Row
+from tui.workers import WorkerStates, worker_states
 
 NEEDS_REDUCER = "no recorded snapshot at v {v}: open the log with --reducer REF to replay states"
 
@@ -30,6 +32,11 @@ class Details:
     cause: Message | None = None
     caused: list[Event] = field(default_factory=list)
     replies: list[Message] = field(default_factory=list)
+    workers: WorkerStates | None = None
+    """Workers disagree at this event: both their states and the diff."""
+    links: list[Link] | None = None
+    """The Logux records linked to the row; ``None`` until looked up (only when the Cause tab
+    is shown: see :func:`links_of`)."""
 
 
 def state_at(timeline: Any, replay: Any, v: int) -> tuple[Any, str | None]:
@@ -80,8 +87,11 @@ def details(timeline: Any, replay: Any, row: Row, pinned: int | None = None) -> 
     cause = timeline.message(record.cause_seq) if record.cause_seq else None
     caused = timeline.events_caused_by(record.cause_seq, 10, near_v=v) if record.cause_seq else []
     replies = timeline.replies(cause) if cause is not None else []
+    alerts = [alert for alert in timeline.worker_alerts() if alert.v == v]
+    workers = worker_states(alerts, timeline.worker_snapshots()) if alerts else None
     return Details(
         row,
+        workers=workers,
         state=state,
         state_note=note,
         diff_title=title,
@@ -91,3 +101,12 @@ def details(timeline: Any, replay: Any, row: Row, pinned: int | None = None) -> 
         caused=caused or [record],
         replies=replies,
     )
+
+
+def links_of(timeline: Any, found: Details) -> Details:
+    """``found`` with its Logux links looked up (blocking: they may be a long way off)."""
+    try:
+        links = timeline.links(found.row.record)
+    except RdtError:
+        links = []
+    return replace(found, links=links)

@@ -22,9 +22,10 @@ import websockets
 from devtools import protocol
 from devtools.control_client import CLOSE_TIMEOUT, ControlClient, ControlError, connect
 from devtools.jsonutil import dumps, loads
-from devtools.model import Mark, Snapshot
+from devtools.model import Mark, Snapshot, WorkerSnapshot
 from tui.rows import event_from_record, event_row, message_from_record, message_row
 from tui.rowsource import LiveTimeline
+from tui.workers import WorkerAlert
 
 __all__ = ["CLOSE_TIMEOUT", "LiveError", "LiveFeed", "prepare"]
 
@@ -49,6 +50,16 @@ def prepare(record: dict[str, Any]) -> tuple[str, Any] | None:
         return "snapshot", Snapshot(record["v"], record.get("state"), record.get("hash"))
     if kind == "mark" and isinstance(record.get("seq"), int):
         return "mark", Mark(record["seq"], str(record.get("label", "")))
+    if kind == "divergence":
+        alert = WorkerAlert.from_record(record)
+        return ("alert", alert) if alert is not None else None
+    if (
+        kind == "worker_snapshot"
+        and isinstance(record.get("v"), int)
+        and isinstance(record.get("worker"), int)
+    ):
+        state, digest = record.get("state"), record.get("hash")
+        return "worker_snapshot", WorkerSnapshot(record["worker"], record["v"], state, digest)
     if record.get("type") == protocol.ERROR:
         return "error", str(record.get("error"))
     return None
@@ -72,6 +83,10 @@ class LiveFeed:
         (:meth:`poll_status`); ``None`` until one came."""
         self.connected = False
         self.error: str | None = None
+        self.alerts: deque[WorkerAlert] = deque()
+        """Workers' disagreements applied by :meth:`drain` and not yet taken by the screen."""
+        self.workers_changed = False
+        """:meth:`drain` applied an alert or a worker's state (the screen re-reads details)."""
         self.control = ControlClient(url, token, id_prefix="tui")
         """Inject and mark requests (a connection of their own, opened on first use)."""
         self._feed: Any = None
@@ -154,6 +169,13 @@ class LiveFeed:
                 timeline.add_snapshot(value)
             elif kind == "mark":
                 timeline.add_mark(value)
+            elif kind == "alert":
+                timeline.add_alert(value)
+                self.alerts.append(value)
+                self.workers_changed = True
+            elif kind == "worker_snapshot":
+                timeline.add_worker_snapshot(value)
+                self.workers_changed = True
             else:
                 self.error = value
         return count

@@ -18,8 +18,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from devtools.model import Event, Mark, Message, Snapshot
+from devtools.logux_links import Link, LinkIndex
+from devtools.model import Event, Mark, Message, Snapshot, WorkerSnapshot
+from tui.links import log_links
 from tui.rows import Row, RowKind, event_row, message_row
+from tui.workers import WorkerAlert, alerts_of
 
 PAGE = 128
 """Rows read per page."""
@@ -236,6 +239,16 @@ class Timeline(Protocol):
 
     def marks(self) -> list[Mark]: ...
 
+    def worker_alerts(self) -> list[WorkerAlert]:
+        """Where workers disagree (a recording of several workers; else none)."""
+        ...
+
+    def worker_snapshots(self) -> list[WorkerSnapshot]: ...
+
+    def links(self, record: Event | Message) -> list[Link]:
+        """The Logux records linked to ``record`` (its answer, its action, its ``synced``)."""
+        ...
+
 
 class LogTimeline:
     """A log read through a :class:`devtools.store.LogReader` (replay mode)."""
@@ -244,9 +257,29 @@ class LogTimeline:
         self.reader = reader
         self.events = LogRowSource(reader, "event")
         self.messages = LogRowSource(reader, "message")
+        self._alerts: list[WorkerAlert] | None = None
+        self._worker_snapshots: list[WorkerSnapshot] | None = None
+        server = reader.recording.server
+        self.logux = isinstance(server, dict) and server.get("protocol") == "logux"
+        """Whether the events are Logux actions (``rdt record --protocol logux|auto``)."""
 
     def snapshot_at_or_before(self, v: int) -> Snapshot | None:
         return self.reader.snapshot_at_or_before(v)
+
+    def worker_alerts(self) -> list[WorkerAlert]:
+        """Decided once from the log's worker hashes (blocking: one pass over them)."""
+        if self._alerts is None:
+            from devtools.workers import disagreements
+
+            workers = self.reader.workers()
+            found = disagreements(self.reader.worker_hashes()) if len(workers) > 1 else []
+            self._alerts = alerts_of(found, workers)
+        return self._alerts
+
+    def worker_snapshots(self) -> list[WorkerSnapshot]:
+        if self._worker_snapshots is None:
+            self._worker_snapshots = self.reader.worker_snapshots()
+        return self._worker_snapshots
 
     def message(self, seq: int) -> Message | None:
         return self.reader.message(seq)
@@ -291,6 +324,9 @@ class LogTimeline:
     def marks(self) -> list[Mark]:
         return list(self.reader.marks())
 
+    def links(self, record: Event | Message) -> list[Link]:
+        return log_links(self.reader, record, logux=self.logux)
+
 
 def _first_event_at_or_after(timeline: LogTimeline, t_ns: int) -> int:
     """Binary search over ``v`` for the first event recorded at or after ``t_ns``."""
@@ -314,6 +350,21 @@ class LiveTimeline:
         self._snapshots: list[Snapshot] = []
         self._marks: list[Mark] = []
         self._caused: dict[int, list[Event]] = {}
+        self._alerts: list[WorkerAlert] = []
+        self._worker_snapshots: list[WorkerSnapshot] = []
+        self._links = LinkIndex()
+
+    def add_alert(self, alert: WorkerAlert) -> None:
+        self._alerts.append(alert)
+
+    def add_worker_snapshot(self, snapshot: WorkerSnapshot) -> None:
+        self._worker_snapshots.append(snapshot)
+
+    def worker_alerts(self) -> list[WorkerAlert]:
+        return list(self._alerts)
+
+    def worker_snapshots(self) -> list[WorkerSnapshot]:
+        return sorted(self._worker_snapshots, key=lambda s: (s.v, s.worker))
 
     def add_event(self, event: Event) -> None:
         self.add_event_row(event_row(event))
@@ -321,15 +372,19 @@ class LiveTimeline:
     def add_event_row(self, row: Row) -> None:
         """Append an event's row (built beforehand, e.g. in the feed's reader thread)."""
         event: Event = row.record  # type: ignore[assignment]
-        if self.events.append(row) and event.cause_seq is not None:
+        if not self.events.append(row):
+            return
+        if event.cause_seq is not None:
             self._caused.setdefault(event.cause_seq, []).append(event)
+        self._links.add_event(event)
 
     def add_message(self, message: Message) -> None:
-        self.messages.append(message_row(message))
+        self.add_message_row(message_row(message))
 
     def add_message_row(self, row: Row) -> None:
         """Append a message's row (built beforehand)."""
-        self.messages.append(row)
+        if self.messages.append(row):
+            self._links.add_message(row.record)  # type: ignore[arg-type]
 
     def add_snapshot(self, snapshot: Snapshot) -> None:
         if not self._snapshots or snapshot.v >= self._snapshots[-1].v:
@@ -374,3 +429,6 @@ class LiveTimeline:
 
     def marks(self) -> list[Mark]:
         return list(self._marks)
+
+    def links(self, record: Event | Message) -> list[Link]:
+        return self._links.links(record, self.event, self.message)

@@ -12,8 +12,10 @@ in ``connected``'s ``[start, end]``: ``end``) and an id may omit the sender's no
 action of a ``sync`` becomes one event with its meta made absolute, as the receiving node
 would store it: ``meta.id`` is ``"<time> <nodeId> <seq>"`` and ``meta.time`` is absolute (ms).
 An action is an event the first time its id is seen (a server's resend of it to other clients
-is the same event). The per-connection bookkeeping (node ids, base time) is in
-:class:`LoguxProtocol`; :func:`absolute_meta` and :func:`parse_logux` are pure.
+is the same event). The per-connection bookkeeping (node ids, base time, a ``sync`` held until
+``connected`` gives the base time) is in :class:`LoguxProtocol`; :func:`absolute_meta` and
+:func:`parse_logux` are pure. Which answer links to which action is
+:mod:`devtools.logux_links`'s (the TUI reads it too).
 """
 
 from __future__ import annotations
@@ -173,11 +175,38 @@ def _ms(value: int | float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+HOLD_LIMIT = 256
+"""The most ``sync`` frames held for one connection while it waits for ``connected``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    """One event a frame stands for, with the message it came from."""
+
+    body: dict[str, Any]
+    """The event (without ``v``)."""
+    seq: int
+    """The ``seq`` of the ``sync`` message that carried the action (its ``cause_seq``; its
+    read time is the body's ``ts``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    msg: list
+    seq: int
+    t_ns: int
+    direction: str
+
+
 @dataclass(slots=True)
 class _Peer:
     client_node: str = "?"
     server_node: str = "?"
     base_time: int | float = 0
+    connected: bool = False
+    """Whether ``connected`` went by: until then the base time is unknown."""
+    held: list[_Held] = field(default_factory=list)
+    """``sync`` frames seen before ``connected``, derived once it arrives."""
 
 
 @dataclass(slots=True)
@@ -188,12 +217,22 @@ class LoguxProtocol:
     :func:`absolute_meta`), ``ts`` (when the recorder read the frame, integer ns) and
     ``sender`` (the recorder's connection id) added; the session adds ``v`` in the order the
     recorder first saw the actions. Not thread-safe: the session calls it on its loop.
+
+    A ``sync`` before the connection's ``connected`` (a client may send it only after, but the
+    recorder sees what comes) is held until ``connected`` arrives and then derived with that
+    base time — what a Logux node does, too: it queues every message that comes before
+    authentication and reads it after, relative to the ``baseTime`` its ``connected`` carries.
+    A connection that closes without ``connected`` had its held actions refused by the server:
+    they become no events (:attr:`dropped` counts them).
     """
 
     name: ClassVar[str] = "logux"
     directions: ClassVar[tuple[str, ...]] = ("in", "out")
     _peers: dict[int, _Peer] = field(default_factory=dict)
     _seen: set[str] = field(default_factory=set)
+    dropped: int = 0
+    """Actions of ``sync`` frames never derived: their connection closed before ``connected``,
+    or more than :data:`HOLD_LIMIT` frames waited for it."""
 
     @staticmethod
     def parse(payload: bytes, binary: bool) -> LoguxFrame:
@@ -203,9 +242,16 @@ class LoguxProtocol:
     def events_from(
         self, frame: LoguxFrame, connection: int, t_ns: int, direction: str = "in"
     ) -> list[dict[str, Any]]:
-        """The events (without ``v``) of one frame: one per action first seen in a ``sync``.
+        """The event bodies (without ``v``) of one frame (:meth:`derive` without the ``seq``)."""
+        return [d.body for d in self.derive(frame, connection, t_ns, direction)]
 
-        ``connect`` and ``connected`` set the connection's node ids and base time.
+    def derive(
+        self, frame: LoguxFrame, connection: int, t_ns: int, direction: str = "in", seq: int = 0
+    ) -> list[Derived]:
+        """The events of one frame (message ``seq``): one per action first seen in a ``sync``.
+
+        ``connect`` and ``connected`` set the connection's node ids and base time; a
+        ``connected`` also gives the events of the ``sync`` frames held before it.
         """
         if frame.flag is not None or not isinstance(frame.value, list):
             return []
@@ -217,10 +263,28 @@ class LoguxProtocol:
         elif kind == "connected" and direction == "out":
             peer.server_node = msg[2]
             peer.base_time = msg[3][1]
+            peer.connected = True
+            held, peer.held = peer.held, []
+            return [
+                d
+                for h in held
+                for d in self._actions(peer, h.msg, connection, h.seq, h.t_ns, h.direction)
+            ]
         if kind != "sync":
             return []
+        if not peer.connected:
+            if len(peer.held) < HOLD_LIMIT:
+                peer.held.append(_Held(msg, seq, t_ns, direction))
+            else:
+                self.dropped += (len(msg) - 2) // 2
+            return []
+        return self._actions(peer, msg, connection, seq, t_ns, direction)
+
+    def _actions(
+        self, peer: _Peer, msg: list, connection: int, seq: int, t_ns: int, direction: str
+    ) -> list[Derived]:
         sender = peer.client_node if direction == "in" else peer.server_node
-        events: list[dict[str, Any]] = []
+        found: list[Derived] = []
         for i in range(2, len(msg), 2):
             meta = absolute_meta(msg[i + 1], peer.base_time, sender)
             if meta["id"] in self._seen:
@@ -230,9 +294,11 @@ class LoguxProtocol:
             event["meta"] = meta
             event.setdefault("ts", t_ns)
             event.setdefault("sender", connection)
-            events.append(event)
-        return events
+            found.append(Derived(event, seq))
+        return found
 
     def forget(self, connection: int) -> None:
         """A connection closed: drop its bookkeeping (the ids seen stay)."""
-        self._peers.pop(connection, None)
+        peer = self._peers.pop(connection, None)
+        if peer is not None:
+            self.dropped += sum((len(h.msg) - 2) // 2 for h in peer.held)

@@ -34,7 +34,7 @@ def _bulk_load(log: Log, rid: int, n: int) -> None:
     raw = log.engine.raw_connection()
     try:
         cur = raw.cursor()
-        for table in ("events", "messages", "snapshots", "checkpoints"):
+        for table in ("events", "messages", "snapshots", "checkpoints", "worker_hashes"):
             cur.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
         events = [
             (rid, v, "counter/add", dumps({"type": "counter/add", "by": v}), v, f"h{v}", T0 + v)
@@ -55,6 +55,11 @@ def _bulk_load(log: Log, rid: int, n: int) -> None:
             "INSERT INTO checkpoints (recording_id, key, v, state, hash) "
             "VALUES (%s, %s, %s, %s, %s)",
             [(rid, KEY, v, b"{}", f"h{v}") for v in range(100, n + 1, 100)],
+        )
+        cur.executemany(  # two workers of a recording of several
+            "INSERT INTO worker_hashes (recording_id, v, worker, hash, event) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            [(rid, v, w, f"h{v}", None) for v in range(1, n + 1) for w in (1, 2)],
         )
         raw.commit()
     finally:
@@ -135,6 +140,8 @@ def test_every_hot_query_takes_the_index_right_after_a_bulk_load(loaded):
         store.hashes(KEY)
         store.state(KEY, N // 2)
         reader.counts()
+        list(reader.worker_hashes(N - 4000))  # keyset pages on (v, worker), one of them mid-v
+        reader.workers(), reader.worker_snapshots()
 
     statements = _captured(log, core_reads)
     assert len(statements) >= 14

@@ -19,6 +19,9 @@ def test_every_table_is_on_one_metadata():
         "marks",
         "gaps",
         "checkpoints",
+        "workers",
+        "worker_hashes",
+        "worker_snapshots",
     }
 
 
@@ -31,6 +34,9 @@ def test_per_recording_numbers_are_composite_primary_keys():
     assert pk(schema.snapshots) == ["recording_id", "v"]
     assert pk(schema.connections) == ["recording_id", "id"]
     assert pk(schema.checkpoints) == ["recording_id", "key", "v"]
+    assert pk(schema.workers) == ["recording_id", "worker"]
+    assert pk(schema.worker_hashes) == ["recording_id", "v", "worker"]
+    assert pk(schema.worker_snapshots) == ["recording_id", "v", "worker"]
 
 
 def test_payloads_are_bytes_columns():
@@ -46,6 +52,7 @@ def test_payloads_are_bytes_columns():
 def test_driver_level_column_lists_match_the_tables():
     assert set(schema.MESSAGE_COLUMNS) == set(schema.messages.c.keys())
     assert set(schema.EVENT_COLUMNS) == set(schema.events.c.keys())
+    assert set(schema.WORKER_HASH_COLUMNS) == set(schema.worker_hashes.c.keys())
 
 
 def test_schema_creates_on_sqlite_and_reads_by_type_index(tmp_path):

@@ -106,6 +106,67 @@ def test_each_sync_action_is_one_event_the_first_time_its_id_is_seen():
     assert logux.events_from(parse_logux(raw(resend)), 2, 0, "out") == []
 
 
+def test_a_sync_before_connected_waits_for_its_base_time():
+    """A sync the client sends before the server's `connected` (or even before its own
+    `connect`) was kept with relative ids: now it is held and derived when `connected` brings
+    the base time, as the server itself reads it (it queues messages until authenticated)."""
+    logux = LoguxProtocol()
+    sync = ["sync", 1, {"type": "counter/add", "by": 3}, {"id": [4, 1], "time": 4}]
+    early = ["sync", 2, {"type": "counter/add", "by": 1}, {"id": 2, "time": 2}]
+    assert logux.derive(parse_logux(raw(early)), 1, 10, "in", seq=1) == []
+    assert logux.derive(parse_logux(raw(["connect", 5, "10:a", 0])), 1, 11, "in", seq=2) == []
+    assert logux.derive(parse_logux(raw(sync)), 1, 12, "in", seq=3) == []
+    connected = ["connected", 5, "server:s", [BASE - 3, BASE]]
+    derived = logux.derive(parse_logux(raw(connected)), 1, 13, "out", seq=4)
+    seen = [(d.seq, d.body["meta"]["id"], d.body["meta"]["time"], d.body["ts"]) for d in derived]
+    assert seen == [
+        (1, f"{BASE + 2} 10:a 0", BASE + 2, 10),
+        (3, f"{BASE + 4} 10:a 1", BASE + 4, 12),
+    ]
+    # after connected, a sync is derived at once
+    later = ["sync", 3, {"type": "counter/add", "by": 1}, {"id": [5, 0], "time": 5}]
+    assert [d.seq for d in logux.derive(parse_logux(raw(later)), 1, 14, "in", seq=5)] == [5]
+    assert logux.dropped == 0
+
+
+def test_a_connection_that_closes_before_connected_makes_no_events_of_its_syncs():
+    """The server never accepted them (no `connected`: refused credentials or protocol)."""
+    logux = LoguxProtocol()
+    logux.derive(parse_logux(raw(["connect", 5, "10:a", 0])), 1, 0, "in", seq=1)
+    sync = ["sync", 2, {"type": "a"}, {"id": 1, "time": 1}, {"type": "b"}, {"id": 2, "time": 2}]
+    assert logux.derive(parse_logux(raw(sync)), 1, 0, "in", seq=2) == []
+    logux.forget(1)
+    assert logux.dropped == 2
+
+
+def test_the_session_numbers_held_actions_when_connected_arrives():
+    """Through the session (no sockets): the events of the early sync get the next v when
+    `connected` passes, with the sync as their cause and their read time as `ts`."""
+    from recorder.session import Session
+    from recorder.settings import RecorderSettings, Upstream
+
+    clock = iter(range(100, 200))
+    settings = RecorderSettings(
+        upstream=Upstream("127.0.0.1", 1),
+        log="unused",
+        token="t",
+        protocol="logux",
+        clock=lambda: next(clock),
+    )
+    put: list[Any] = []
+    session = Session(settings, put.append)
+    conn = session.open_connection("peer", "/")
+    session.message(conn.id, "in", raw(["connect", 5, "10:a", 0]), False)
+    session.message(conn.id, "in", raw(["sync", 1, {"type": "x"}, {"id": 1, "time": 1}]), False)
+    assert session.events == 0
+    session.message(conn.id, "out", raw(["connected", 5, "s", [BASE, BASE]]), False)
+    events = [r for r in put if type(r).__name__ == "Event"]
+    assert [(e.v, e.cause_seq, e.event["meta"]["id"]) for e in events] == [
+        (1, 2, f"{BASE + 1} 10:a 0")
+    ]
+    assert events[0].event["ts"] < events[0].t_ns  # read with its sync, made at connected
+
+
 def test_auto_detects_logux_from_the_first_client_frame():
     assert looks_like_connect(b'["connect",4,"10:a",0]')
     assert looks_like_connect(b' [ "connect" , 4]')

@@ -341,3 +341,81 @@ def test_requests_and_results_survive_the_pipe():
     doc = result.to_json()
     assert list(doc["states"]) == ["3"]  # int keys become strings only in the JSON
     assert RunResult.from_json(doc) == result
+
+
+# --------------------------------------------------------------------------- several workers
+
+
+def worker_evidence(v=25, *, kind="hash", event=None):
+    from devtools.model import Worker, WorkerSnapshot
+    from devtools.workers import Disagreement
+    from replayer.verify_plan import WorkerEvidence
+
+    workers = (Worker(1, None, "w-a", "orders", "1.0"), Worker(2, None, "w-b", "orders", "2.0"))
+    return WorkerEvidence(
+        disagreement=Disagreement(v, 2, 1, kind, {1: f"h{v}", 2: "bad"}, event),
+        workers=workers,
+        snapshot=WorkerSnapshot(2, v + 2, {"total": -1}),
+        reference_snapshot=WorkerSnapshot(1, v + 2, {"total": 0}),
+        event={"type": "t", "v": v},
+    )
+
+
+def test_workers_ask_the_reference_for_its_hash_at_the_v_and_its_state_at_the_snapshot():
+    plan = VerifyPlanner((FRESH, WARM), checkpoint_every=K, workers=[worker_evidence()])
+    ref, other = plan.start()
+    assert ref.hash_ranges == ((24, 25),) and ref.keep_states == (27,)
+    assert other == RunRequest(run=WARM, checkpoint_every=K)
+
+
+def test_a_worker_divergence_names_the_workers_the_replay_s_side_and_diffs_at_the_snapshot():
+    plan = VerifyPlanner(
+        (FRESH, WARM), checkpoint_every=K, event_at=EVENTS.get, workers=[worker_evidence()]
+    )
+    plan.start()
+    ref = full(event_hashes=hashes([24, 25]), states={27: {"total": 0}})
+    assert plan.feed([ref, full()]) == []
+    result = plan.result()
+    (finding,) = result.findings
+    assert result.first_divergent_v == 25 and result.decided_by == "worker-divergence"
+    assert finding.kind == "worker-divergence" and finding.event == EVENTS[25]
+    assert finding.extra["replay_agrees_with"] == [1]
+    assert (finding.extra["worker"]["version"], finding.extra["reference"]["id"]) == ("2.0", "w-a")
+    assert finding.diff == [{"op": "replace", "path": "/total", "value": -1, "from_value": 0}]
+    assert finding.extra["snapshot_v"] == 27 and "both after v=27" in finding.detail
+
+
+def test_when_the_replay_sides_with_the_drifted_worker_the_diff_is_against_the_other():
+    ev = worker_evidence()
+    plan = VerifyPlanner((FRESH,), checkpoint_every=K, workers=[ev])
+    plan.start()
+    replayed = (HashPoint(24, "h24"), HashPoint(25, "bad"))
+    plan.feed([full(event_hashes=replayed, states={27: {"total": -1}})])
+    (finding,) = plan.result().findings
+    assert finding.extra["replay_agrees_with"] == [2]
+    assert finding.diff == [{"op": "replace", "path": "/total", "value": 0, "from_value": -1}]
+
+
+def test_the_workers_disagreement_wins_the_headline_over_a_recorded_hash_at_the_same_v():
+    plan = VerifyPlanner((FRESH,), checkpoint_every=K, workers=[worker_evidence(20)])
+    plan.start()
+    replayed = (HashPoint(19, "h19"), HashPoint(20, "x20"))  # neither worker's hash
+    plan.feed([full(recorded_hash=RecordedMismatch(10, 20), event_hashes=replayed)])
+    recorded = tuple(HashPoint(v, f"h{v}" if v < 20 else f"r{v}") for v in range(11, 21))
+    plan.feed([window(10, 20, recorded=recorded)])
+    plan.feed([RunResult(states={19: {"count": 3}, 20: {"count": 4}})])
+    result = plan.result()
+    assert {f.kind: f.v for f in result.findings} == {"recorded-hash": 20, "worker-divergence": 20}
+    assert result.decided_by == "worker-divergence" and result.first_divergent_v == 20
+    (workers,) = [f for f in result.findings if f.kind == "worker-divergence"]
+    assert workers.extra["replay_agrees_with"] == [] and "agrees with none" in workers.detail
+
+
+def test_another_event_object_is_diffed_against_the_stored_one():
+    ev = worker_evidence(5, kind="event", event={"type": "t", "v": 5, "extra": 1})
+    plan = VerifyPlanner((FRESH,), checkpoint_every=K, workers=[ev])
+    plan.start()
+    plan.feed([full()])
+    (finding,) = plan.result().findings
+    assert finding.extra["differs"] == "event"
+    assert finding.diff == [{"op": "add", "path": "/extra", "value": 1}]

@@ -64,6 +64,14 @@ requires_node = pytest.mark.skipif(
     node_missing_reason() is not None, reason=node_missing_reason() or ""
 )
 
+LOGUX_MISSING = (
+    shutil.which("node") is None
+    or not (JS_DIR / "node_modules" / "@logux" / "server" / "package.json").is_file()
+)
+requires_logux = pytest.mark.skipif(
+    LOGUX_MISSING, reason="node or samples/js/node_modules (npm ci --prefix samples/js) missing"
+)
+
 
 def planted_ref(file: str, name: str = "reducer") -> str:
     """A ``--reducer`` reference to a planted JS reducer (path relative to the repo root)."""

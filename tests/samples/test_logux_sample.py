@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import shutil
 import socket
@@ -16,15 +17,8 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.samples.js_support import JS_DIR, ROOT
+from tests.samples.js_support import ROOT, requires_logux
 
-LOGUX_MISSING = (
-    shutil.which("node") is None
-    or not (JS_DIR / "node_modules" / "@logux" / "server" / "package.json").is_file()
-)
-requires_logux = pytest.mark.skipif(
-    LOGUX_MISSING, reason="node or samples/js/node_modules (npm ci --prefix samples/js) missing"
-)
 RDT = shutil.which("rdt", path=str(Path(sys.executable).parent))
 
 
@@ -72,6 +66,10 @@ async def test_rdt_sample_logux_counter_serves_a_logux_client():
     finally:
         child.terminate()
         child.wait(15)
+    # SIGTERM stops the Node server too (it was left running, orphaned)
+    node = int(re.search(r"pid (\d+)", lines[0]).group(1))  # type: ignore[union-attr]
+    with pytest.raises(ProcessLookupError):
+        os.kill(node, 0)
 
 
 @requires_logux
@@ -112,3 +110,17 @@ def test_rdt_sample_logux_counter_takes_no_traffic():
         check=False,
     )
     assert done.returncode == 3 and done.stderr.count("\n") == 1 and "--traffic" in done.stderr
+
+
+def test_the_python_counter_takes_back_an_action_the_server_undid():
+    """Like its JS twin (samples/js/test/samples.test.mjs): a logux/undo carries the refused
+    action, and the reducer takes it back, so a replay ends at the server's own counter."""
+    from samples.logux_counter import reducer
+
+    add = {"type": "counter/add", "by": -1, "meta": {"id": "5 10:a 0", "time": 5}}
+    undo = {"type": "logux/undo", "id": "5 10:a 0", "action": {"type": "counter/add", "by": -1}}
+    state = None
+    for event in ({"type": "counter/add", "by": 3}, add, {"type": "logux/processed"}, undo):
+        state = reducer(state, event)
+    assert state == {"value": 3, "count": 1}
+    assert reducer(None, {"type": "counter/add", "by": True}) == {"value": 0, "count": 0}

@@ -15,6 +15,7 @@ KEYS = [
     ("/", "filter: a type glob (order/*), sender:GLOB, or an expression (event['total'] < 0)"),
     (":", "jump to an event v (or a message #seq)"),
     ("e", "switch between events and messages"),
+    ("z", "fold Logux's ping/pong/synced out of the message list (z again: show them)"),
     ("p", "pin this event: the Diff tab compares against it (p again: unpin)"),
     ("s", "skip this event (what-if): the Diff tab shows the downstream change"),
     ("b", "bisect: the first event after which an expression over state/event holds"),

@@ -23,6 +23,8 @@ class HeaderInfo:
     events: int
     messages: int
     filter: str | None = None
+    folded: bool = False
+    """Messages of Logux's ping/pong/synced types are hidden (``z``)."""
     pinned: int | None = None
     following: bool | None = None
     """Live mode: following the tail (``False``: paused); ``None`` in replay mode."""
@@ -32,6 +34,8 @@ class HeaderInfo:
     behind: int | None = None
     """Live mode: records the list does not show yet (queued here, or recorded but not yet
     received); ``None`` while the recorder's count is not known."""
+    workers: str | None = None
+    """Workers disagree: ``worker 3 disagrees at v=6`` (and how many more)."""
 
 
 def header_text(info: HeaderInfo | None) -> Text:
@@ -45,6 +49,9 @@ def header_text(info: HeaderInfo | None) -> Text:
     text.append(f"│ events {info.events:,} · messages {info.messages:,} ")
     if info.filter is not None:
         text.append(f"│ filter {visible(info.filter)} ({info.shown:,} shown) ", style="yellow")
+    if info.folded:
+        shown = "" if info.filter is not None else f" ({info.shown:,} shown)"
+        text.append(f"│ ping/pong/synced folded{shown} ", style="yellow")
     if info.pinned is not None:
         text.append(f"│ pinned v {info.pinned} ", style="yellow")
     if info.following:
@@ -57,6 +64,8 @@ def header_text(info: HeaderInfo | None) -> Text:
     elif info.following is False:
         newer = f"{info.newer:,} newer · " if info.newer else ""
         text.append(f"│ paused · {newer}f/G: follow ", style="red")
+    if info.workers:
+        text.append(f"│ ⚠ {visible(info.workers)} ", style="bold red")
     if info.busy:
         text.append(f"│ {visible(info.busy)} ", style="bold magenta")
     return text

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 
 import { reducer as combined } from '../combined.mjs'
+import { reducer as counter } from '../logux_counter.mjs'
 import twinDefault, { INITIAL, reducer as twin } from '../sales_order.mjs'
 import { reducer as buggy } from '../sales_order_buggy.mjs'
 
@@ -48,4 +49,12 @@ test('the twin never changes its input (Immer copies on write)', () => {
     assert.notDeepEqual(state, before)
     assert.ok(Object.isFrozen(state))
   }
+})
+
+test('the Logux counter takes back an action the server undid', () => {
+  const add = { type: 'counter/add', by: -1, meta: { id: '5 10:a 0', time: 5 } }
+  const undo = { type: 'logux/undo', id: '5 10:a 0', reason: 'denied', action: { type: 'counter/add', by: -1 } }
+  const events = [{ type: 'counter/add', by: 3 }, add, { type: 'logux/processed', id: 'x' }, undo]
+  assert.deepEqual(fold(counter, events), { value: 3, count: 1 })
+  assert.deepEqual(fold(counter, events.slice(0, 2)), { value: 2, count: 2 })
 })
