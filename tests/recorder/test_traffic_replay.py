@@ -18,6 +18,7 @@ from websockets.asyncio.server import serve
 from devtools.cli import app
 from devtools.model import Connection, Message
 from devtools.store import Log
+from devtools.tasks import spawn
 from recorder.app import start_recorder
 from recorder.replay_plan import build_plan
 from recorder.traffic_commands import load_plan
@@ -559,3 +560,29 @@ async def test_a_greeting_sent_with_the_handshake_is_recorded_on_its_connection(
         ("out", "t"),
     ]
     assert conn.opened_ns <= messages[0].t_ns
+
+
+async def test_stopping_a_replay_keeps_what_was_recorded(tmp_path: Path):
+    """What Ctrl-C does (the command's signal handler calls stop())."""
+    source, new = str(tmp_path / "a.rdtlog"), str(tmp_path / "b.rdtlog")
+    _write_log(source, None, gaps_ns=300_000_000, frames=10)  # 3 s of recorded gaps
+    target = Checking()
+    server = await _serve(target.handler)
+    try:
+        replay = _replay(source, server.port, new, "original")
+        running = spawn(replay.run(), "test-replay")
+        async with asyncio.timeout(10):
+            while len(target.arrived) < 2:
+                await asyncio.sleep(0.01)
+        replay.stop()
+        result = await asyncio.wait_for(running, 10)
+    finally:
+        server.close()
+    assert result.interrupted and result.problems == ()
+    assert 2 <= result.sent < 10
+    with Log.open(new) as log:
+        reader = log.reader()
+        (conn,) = reader.connections()
+        sent = [m.payload for m in reader.messages(direction="in")]
+    assert len(sent) == result.sent
+    assert conn.closed_ns is not None and conn.close_code == 1001
