@@ -190,7 +190,8 @@ def main() -> int:
             for r in range(args.rounds):
                 # hand, replay, replay, hand: a drift in the machine's load hits both alike
                 hand = replay_took = 0.0
-                cpu: dict[str, list[float]] = {"hand": [], "replay": [], "server": []}
+                here_cpu: dict[str, list[float]] = {"hand": [], "replay": []}
+                server_cpu: dict[str, list[float]] = {"hand": [], "replay": []}
                 for n, who in enumerate(("hand", "replay", "replay", "hand")):
                     log = os.path.join(tmp, f"run{r}-{n}.rdtlog")
                     work = (
@@ -199,8 +200,8 @@ def main() -> int:
                         else replay(port, plan, log)
                     )
                     result, here, there = _timed(work, server.pid)
-                    cpu[who].append(here)
-                    cpu["server"].append(there)
+                    here_cpu[who].append(here)
+                    server_cpu[who].append(there)
                     if who == "hand":
                         hand += result
                         continue
@@ -213,9 +214,10 @@ def main() -> int:
                 replay_rates.append(replay_rate)
                 ratios.append(replay_rate / hand_rate)
                 print(
-                    f"round {r + 1}: hand client {hand_rate:,.0f} msg/s "
-                    f"(cpu {_mean(cpu['hand'])} s), replay-traffic fast {replay_rate:,.0f} msg/s "
-                    f"(cpu {_mean(cpu['replay'])} s, server {_mean(cpu['server'])} s, "
+                    f"round {r + 1}: hand client {hand_rate:,.0f} msg/s (cpu "
+                    f"{_mean(here_cpu['hand'])} s, server {_mean(server_cpu['hand'])} s), "
+                    f"replay-traffic fast {replay_rate:,.0f} msg/s (cpu "
+                    f"{_mean(here_cpu['replay'])} s, server {_mean(server_cpu['replay'])} s, "
                     f"{recorded} frames recorded), ratio {ratios[-1]:.2f}"
                 )
     finally:
