@@ -1,17 +1,21 @@
 """Traffic replay benchmark: `rdt replay-traffic --pace fast` vs a hand-written websockets client.
 
 Usage:
-    .venv/bin/python bench/traffic.py [--messages 10000] [--connections 10] [--rounds 3]
+    .venv/bin/python bench/traffic.py [--messages 10000] [--connections 10] [--rounds 7]
 
-One echo server runs in its own process. A recording of ``--messages`` client frames spread
-round robin over ``--connections`` connections (each answered by its echo) is written to a
-temporary log. Each round then sends the same frames to the same server twice: with a
-hand-written client (one websockets connection per recorded connection, the frames sent in the
-recorded order as fast as it can, done when every echo is back and the connections are
-closed), and with :class:`recorder.traffic_replay.TrafficReplay` in ``fast`` pace (the same,
-plus recording every frame both ways into a new SQLite log, flushed and closed before the clock
-stops). Bar (DESIGN.md §5): the replay's msg/s at least 0.8× the hand client's, median of the
-rounds. Exit 1 when it fails.
+One echo server (websockets, permessage-deflate as it comes) runs in its own process. A
+recording of ``--messages`` JSON client frames spread round robin over ``--connections``
+connections (each answered by its echo, each connection's handshake facts as ``rdt record``
+keeps a websockets client's) is written to a temporary log. Each round then sends the same
+frames to the same server four times — hand, replay, replay, hand, so that a drift in the
+machine's load hits both alike: the hand-written client opens one websockets connection per
+recorded connection (websockets' defaults, as a user would write it), sends the frames in the
+recorded order as fast as it can and is done when every echo is back and the connections are
+closed; :class:`recorder.traffic_replay.TrafficReplay` in ``fast`` pace does the same and
+records every frame both ways into a new SQLite log, opened, written, flushed and closed before
+its clock stops. Each round prints both rates, the CPU seconds used by this process and by the
+server, and the ratio of the rates; the bar (DESIGN.md §5, issue #15) is the median ratio
+≥ 0.8. Exit 1 when it fails.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from websockets.asyncio.client import connect
+from websockets.http11 import USER_AGENT
 
 from devtools.model import Connection, Message
 from devtools.store import Log
@@ -56,7 +62,24 @@ def write_recording(path: str, messages: int, connections: int) -> None:
     with Log.open(path, create=True) as log:
         writer = log.writer(name="bench", started_ns=1)
         for c in range(1, connections + 1):
-            writer.add_connection(Connection(c, "127.0.0.1:1", f"/c{c}", opened_ns=c))
+            facts = {  # as `rdt record` keeps a websockets client's upgrade
+                "target": f"/c{c}",
+                "origin": None,
+                "user_agent": USER_AGENT,
+                "subprotocols": [],
+                "extensions": "permessage-deflate; client_max_window_bits",
+                "headers": [
+                    ["Host", "127.0.0.1:8765"],
+                    ["Upgrade", "websocket"],
+                    ["Connection", "Upgrade"],
+                    ["Sec-WebSocket-Version", "13"],
+                    ["Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits"],
+                    ["User-Agent", USER_AGENT],
+                ],
+            }
+            writer.add_connection(
+                Connection(c, "127.0.0.1:1", f"/c{c}", opened_ns=c, handshake=facts)
+            )
         rows = []
         seq = 0
         for i in range(messages):
@@ -114,11 +137,37 @@ async def replay(port: int, plan, log: str) -> tuple[float, int]:
     return elapsed, result.received
 
 
+def _server_cpu(pid: int) -> float | None:
+    """CPU seconds the server process has used (Linux; ``None`` elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _timed(work: Any, pid: int) -> tuple[Any, float, float]:
+    """Run ``work``; its result and the CPU seconds used here and by the server meanwhile
+    (``nan`` where the server's cannot be read)."""
+    server_before, before = _server_cpu(pid), time.process_time()
+    result = asyncio.run(work)
+    here = time.process_time() - before
+    server_after = _server_cpu(pid)
+    if server_before is None or server_after is None:
+        return result, here, float("nan")
+    return result, here, server_after - server_before
+
+
+def _mean(values: list[float]) -> str:
+    return f"{sum(values) / len(values):.2f}"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}")
     server = subprocess.Popen([PY, "-c", ECHO], stdout=subprocess.PIPE, text=True, cwd=ROOT)
@@ -139,20 +188,37 @@ def main() -> int:
             ]
             hand_rates, replay_rates, ratios = [], [], []
             for r in range(args.rounds):
-                hand = asyncio.run(hand_client(port, frames, paths))
-                took, received = asyncio.run(
-                    replay(port, plan, os.path.join(tmp, f"run{r}.rdtlog"))
-                )
-                with Log.open(os.path.join(tmp, f"run{r}.rdtlog")) as log:
-                    recorded = log.reader().counts().messages
-                assert recorded == 2 * args.messages, recorded
-                hand_rate, replay_rate = len(frames) / hand, len(frames) / took
+                # hand, replay, replay, hand: a drift in the machine's load hits both alike
+                hand = replay_took = 0.0
+                here_cpu: dict[str, list[float]] = {"hand": [], "replay": []}
+                server_cpu: dict[str, list[float]] = {"hand": [], "replay": []}
+                for n, who in enumerate(("hand", "replay", "replay", "hand")):
+                    log = os.path.join(tmp, f"run{r}-{n}.rdtlog")
+                    work = (
+                        hand_client(port, frames, paths)
+                        if who == "hand"
+                        else replay(port, plan, log)
+                    )
+                    result, here, there = _timed(work, server.pid)
+                    here_cpu[who].append(here)
+                    server_cpu[who].append(there)
+                    if who == "hand":
+                        hand += result
+                        continue
+                    replay_took += result[0]
+                    with Log.open(log) as opened:
+                        recorded = opened.reader().counts().messages
+                    assert recorded == 2 * args.messages, recorded
+                hand_rate, replay_rate = 2 * len(frames) / hand, 2 * len(frames) / replay_took
                 hand_rates.append(hand_rate)
                 replay_rates.append(replay_rate)
                 ratios.append(replay_rate / hand_rate)
                 print(
-                    f"round {r + 1}: hand client {hand_rate:,.0f} msg/s, replay-traffic fast "
-                    f"{replay_rate:,.0f} msg/s ({recorded} frames recorded), ratio {ratios[-1]:.2f}"
+                    f"round {r + 1}: hand client {hand_rate:,.0f} msg/s (cpu "
+                    f"{_mean(here_cpu['hand'])} s, server {_mean(server_cpu['hand'])} s), "
+                    f"replay-traffic fast {replay_rate:,.0f} msg/s (cpu "
+                    f"{_mean(here_cpu['replay'])} s, server {_mean(server_cpu['replay'])} s, "
+                    f"{recorded} frames recorded), ratio {ratios[-1]:.2f}"
                 )
     finally:
         server.terminate()

@@ -44,6 +44,7 @@ __all__ = [
     "FLAGS",
     "ORJSON_MAX_DEPTH",
     "ParsedFrame",
+    "frame_kind",
     "nesting_depth",
     "parse_frame",
     "parse_json",
@@ -171,10 +172,8 @@ def _value(
     """The frame's JSON value, or the flagged :class:`ParsedFrame` saying why there is none."""
     if binary:
         return _FLAGGED["binary"]
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8", "surrogatepass")
-    elif not isinstance(payload, bytes):
-        payload = bytes(payload)
+    if type(payload) is not bytes:
+        payload = _as_bytes(payload)
     if max_size is not None and len(payload) > max_size:
         return _FLAGGED["too-large"]
     try:
@@ -197,6 +196,51 @@ def _value(
         except (ValueError, RecursionError):  # pragma: no cover - orjson accepted it already
             return _FLAGGED["not-json"]
     return value
+
+
+def frame_kind(
+    payload: bytes | bytearray | memoryview | str,
+    binary: bool = False,
+    *,
+    max_depth: int = 512,
+) -> tuple[str | None, str | None]:
+    """A frame's ``(type, flag)``, the same as :func:`parse_frame` gives, without its value.
+
+    The recorder's hot path (a log row needs no value): no :class:`ParsedFrame` is built and
+    big integers are not re-parsed exactly (they change no type and no flag).
+    """
+    # _value's checks inlined: this runs once per recorded frame
+    if binary:
+        return None, "binary"
+    if type(payload) is not bytes:
+        payload = _as_bytes(payload)
+    try:
+        value = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        value = _diagnose(payload, max_depth)
+        if type(value) is ParsedFrame:
+            return value.type, value.flag
+    else:
+        if len(payload) > 2 * max_depth and (
+            _deeper_than(value, max_depth)
+            if len(payload) > TREE_DEPTH_FROM
+            else nesting_depth(payload) > max_depth
+        ):
+            return None, "too-deep"
+    if type(value) is not dict:
+        return None, "not-object"
+    message_type = value.get("type")
+    if type(message_type) is not str:
+        return None, "no-type"
+    return message_type, None
+
+
+def _as_bytes(payload: bytes | bytearray | memoryview | str) -> bytes:
+    if type(payload) is bytes:
+        return payload
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogatepass")
+    return bytes(payload)
 
 
 TREE_DEPTH_FROM = 2**20

@@ -11,6 +11,7 @@ stops the capture of that direction and reports why in :attr:`StreamCapture.erro
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ except ImportError:  # pragma: no cover - the pure-Python fallback
     from websockets.utils import apply_mask
 
 OP_TEXT, OP_BINARY, OP_CONT, OP_CLOSE = Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE
+OP_PING = Opcode.PING
 _OPCODES: list[Opcode | None] = [None] * 16  # by the low nibble of the first header byte
 for _op in Opcode:
     _OPCODES[_op.value] = _op
@@ -135,6 +137,24 @@ def negotiated_extensions(header: str | None, *, from_client: bool) -> tuple[lis
     return result, ", ".join(unknown)
 
 
+_EMPTY_BLOCK = b"\x00\x00\xff\xff"
+
+
+def _inflate(deflate: PerMessageDeflate, payload: bytes, room: int | None) -> bytes:
+    """:meth:`PerMessageDeflate.decode` of a small unfragmented message (websockets' own branch
+    for it, on the extension's own decoder) without the two :class:`Frame` values it builds:
+    most captured messages come this way."""
+    if deflate.remote_no_context_takeover:
+        deflate.decoder = zlib.decompressobj(wbits=-deflate.remote_max_window_bits)
+    try:
+        data = deflate.decoder.decompress(payload + _EMPTY_BLOCK, 0 if room is None else room)
+        if deflate.decoder.unconsumed_tail:
+            raise PayloadTooBig(None, room)
+    except zlib.error as exc:
+        raise ProtocolError("decompression failed") from exc
+    return data
+
+
 class StreamCapture:
     """Parses one direction of a websocket connection.
 
@@ -161,16 +181,20 @@ class StreamCapture:
         on_unparsed: called instead of ``on_too_large`` for a message skipped although
             ``oversize`` wanted it (past its ceiling, or its decoding went past it): its
             events could not be derived.
+        on_ping: called with each ping's payload (a client answering pings itself; the
+            proxy forwards them and needs no call).
     """
 
     __slots__ = (
         "_binary",
         "_buf",
+        "_deflate",
         "_extensions",
         "_held",
         "_mask",
         "_max",
         "_on_message",
+        "_on_ping",
         "_on_too_large",
         "_on_unparsed",
         "_over",
@@ -196,8 +220,10 @@ class StreamCapture:
         on_too_large: Callable[[int, bool], object] | None = None,
         oversize: Oversize | None = None,
         on_unparsed: Callable[[int, bool], object] | None = None,
+        on_ping: Callable[[bytes], object] | None = None,
     ) -> None:
         self._on_message = on_message
+        self._on_ping = on_ping
         self._max = max_size
         self._on_too_large = on_too_large
         self._over = oversize if max_size is not None else None
@@ -217,6 +243,9 @@ class StreamCapture:
         self._buf = bytearray()
         self._mask = from_client
         self._extensions = list(reversed(extensions))
+        only = self._extensions[0] if len(self._extensions) == 1 else None
+        self._deflate = only if isinstance(only, PerMessageDeflate) else None
+        """The decoder when permessage-deflate is the one extension (the fast path)."""
         self._parts: list[bytes] = []
         self._binary = False
         self.error: str | None = None
@@ -345,7 +374,16 @@ class StreamCapture:
                 raise ProtocolError("invalid opcode")
             fin = bool(head1 & 0x80)
             try:
-                if head1 & 0x70:
+                deflate = self._deflate
+                if (
+                    deflate is not None
+                    and head1 & 0xF0 == 0xC0  # fin and RSV1 alone: a whole compressed message
+                    and (op_bits == 1 or op_bits == 2)
+                    and length < 2044
+                    and not deflate.decode_cont_data
+                ):
+                    payload = _inflate(deflate, payload, self._room(opcode))
+                elif head1 & 0x70:
                     room = self._room(opcode)
                     frame = Frame(
                         opcode,
@@ -434,6 +472,8 @@ class StreamCapture:
                 self.closed = True
             elif not fin or length > 125:  # ping / pong: forwarded, not recorded
                 raise ProtocolError("fragmented or oversized control frame")
+            elif opcode is OP_PING and self._on_ping is not None:
+                self._on_ping(payload)
             if item is not None:
                 out.append(item)
                 if self.closed:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from devtools.model import Connection, Message
+from recorder.resend import Handshake, resend_handshake
 
 StepKind = Literal["open", "send", "close"]
 PACES = ("replies", "original", "fast")
@@ -44,6 +45,8 @@ class PlannedConnection:
     close_reason: str | None
     replies: int
     """Frames the target sent on it in the recording (before it closed)."""
+    handshake: Handshake
+    """The target, subprotocols and headers it is opened with (see :mod:`recorder.resend`)."""
 
     @property
     def client_close_code(self) -> int:
@@ -118,6 +121,7 @@ def build_plan(
     *,
     only: set[int] | None = None,
     skip_flagged: bool = False,
+    extra_headers: Sequence[tuple[str, str]] = (),
 ) -> Plan:
     """The replay plan of a recording.
 
@@ -126,6 +130,7 @@ def build_plan(
         messages: its messages in ``seq`` order (both directions).
         only: the connection ids to replay (default: every client connection).
         skip_flagged: leave out frames that are not valid JSON messages (binary included).
+        extra_headers: ``--header`` values sent on every connection's handshake.
     """
     chosen = {c.id: c for c in connections if c.origin == "client"}
     if only is not None:
@@ -199,8 +204,11 @@ def build_plan(
         around.append(
             (close_at, close_ns, 1, cid, Step("close", cid, close_ns, expect=out_count[cid]))
         )
+        handshake = resend_handshake(conn.path, conn.handshake, extra_headers)
         planned.append(
-            PlannedConnection(cid, conn.path, conn.close_code, conn.close_reason, replies)
+            PlannedConnection(
+                cid, conn.path, conn.close_code, conn.close_reason, replies, handshake
+            )
         )
     around.sort(key=lambda item: (item[0], item[1], item[2], item[3]))
 

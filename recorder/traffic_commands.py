@@ -12,15 +12,26 @@ import typer
 
 from devtools.clikit import RECORDING, err_console, log_argument, out_console, reports_errors
 from devtools.errors import BadInput
+from devtools.sanitize import visible
 from devtools.store import Log
 from recorder.replay_plan import PACES, Plan, Step, build_plan, select_connections
+from recorder.resend import extra_header
 from recorder.traffic_replay import ReplayResult, ReplaySettings, TrafficReplay, parse_target
 
 REPLAY_HELP = """Replay recorded client traffic against a server, recording the new run.
 
-Opens one connection per recorded client connection (same path, at the recorded points) and
-sends each recorded client frame byte for byte, in the recorded order per connection and
-across connections. --pace replies (the default) waits after each frame until the target has
+Opens one connection per recorded client connection, at the recorded points, with the
+recorded path and query, the recorded subprotocols and the recorded handshake headers that are
+safe to resend, and sends each recorded client frame byte for byte, in the recorded order per
+connection and across connections.
+
+Handshake headers: hop-by-hop and websocket headers (Host, Connection, Upgrade,
+Sec-WebSocket-*, Content-Length, ...) and rdt's own X-Rdt-Connection are never resent; neither
+is any header or query parameter the recording redacted. Authorization and Cookie are resent
+only when the log holds them unredacted — `rdt record` never stores them, so give them with
+--header 'Authorization: Bearer ...' when the target needs them.
+
+--pace replies (the default) waits after each frame until the target has
 sent as many frames on that connection as the recording shows; original keeps the recorded
 gaps (divided by --speed); fast sends as fast as the target takes them. The new run goes into
 --log (with the server's events when --devtools-path is given); compare the two runs with
@@ -38,13 +49,22 @@ def _default_log() -> str:
 
 
 def load_plan(
-    log: str, recording: str | None, *, connections: str | None, skip_flagged: bool
+    log: str,
+    recording: str | None,
+    *,
+    connections: str | None,
+    skip_flagged: bool,
+    headers: list[str] | None = None,
 ) -> tuple[Plan, str]:
     """The plan of recording ``recording`` of ``log`` and that recording's name.
 
     Raises:
-        BadInput: the log, the recording or ``connections`` is wrong.
+        BadInput: the log, the recording, ``connections`` or a ``--header`` is wrong.
     """
+    try:
+        extra = [extra_header(text) for text in headers or ()]
+    except ValueError as error:
+        raise BadInput(str(error)) from None
     with Log.open(log) as store:
         reader = store.reader(recording)
         conns = reader.connections()
@@ -52,7 +72,9 @@ def load_plan(
             only = select_connections(conns, connections)
         except ValueError as error:
             raise BadInput(str(error)) from None
-        plan = build_plan(conns, reader.messages(), only=only, skip_flagged=skip_flagged)
+        plan = build_plan(
+            conns, reader.messages(), only=only, skip_flagged=skip_flagged, extra_headers=extra
+        )
         return plan, reader.recording.name
 
 
@@ -134,6 +156,12 @@ def register(app: typer.Typer) -> None:
         reply_timeout: float = typer.Option(
             10.0, help="Seconds to wait for a connection, a reply or a close before reporting."
         ),
+        header: list[str] = typer.Option(
+            None,
+            "--header",
+            help="A handshake header for every connection, 'Name: value' (repeatable; replaces "
+            "a recorded header of that name).",
+        ),
     ) -> None:
         if pace not in PACES:
             raise BadInput(f"--pace must be one of {', '.join(PACES)}, got {pace!r}")
@@ -147,7 +175,7 @@ def register(app: typer.Typer) -> None:
             if not token:
                 raise BadInput("--devtools-path needs the target's token: --token or RDT_TOKEN")
         plan, source_name = load_plan(
-            log, recording, connections=connections, skip_flagged=skip_flagged
+            log, recording, connections=connections, skip_flagged=skip_flagged, headers=header
         )
         settings = ReplaySettings(
             target=parsed,
@@ -180,6 +208,9 @@ def _report(result: ReplayResult, plan: Plan) -> None:
         console.print(
             f"skipped connection {skipped.connection}, frame seq {skipped.seq}: {skipped.reason}"
         )
+    left_out = sorted({why for c in plan.connections for why in c.handshake.left_out})
+    if left_out:
+        console.print(f"recorded handshake headers not resent: {visible(', '.join(left_out))}")
     for problem in result.problems:
         err_console.print(f"rdt: {problem.line()}")
     state = "stopped" if result.interrupted else "replayed"

@@ -1,12 +1,18 @@
 """Replay recorded client traffic against a server, recording the new run (``rdt replay-traffic``).
 
-The I/O shell around :mod:`recorder.replay_plan`: one websocket client per recorded client
-connection, each recorded client frame sent as recorded (text frames as their exact bytes,
-binary frames as binary), and the new run recorded through the recorder's own machinery — a
+The I/O shell around :mod:`recorder.replay_plan`: one websocket client
+(:class:`~recorder.replay_client.ReplayConnection`) per recorded client connection, opened with
+the recorded path, query, subprotocols and resendable headers (:mod:`recorder.resend`), each
+recorded client frame sent as recorded (text frames as their exact bytes, binary frames as
+binary), and the new run recorded through the recorder's own machinery — a
 :class:`~recorder.session.Session` numbering every frame, a
 :class:`~recorder.writer.QueueingWriter` writing it, and, when the target has a devtools
 channel, a :class:`~recorder.devtools_link.DevtoolsLink` recording its events. Each client sends
 ``X-Rdt-Connection`` like the proxy does, so the server's events name their cause.
+
+``--pace fast`` sends a burst of up to :data:`FAST_BURST` frames without yielding to the event
+loop, then writes each connection's frames in one socket write and lets the replies in; it
+waits whenever a connection's send buffer is full, so it goes as fast as the target takes them.
 
 A target that refuses a connection, closes one before the replay is done with it, or stops
 replying is reported as a :class:`Problem` naming the recorded connection and frame; the replay
@@ -24,20 +30,25 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-
 from devtools.errors import BadInput
 from devtools.protocol import CONNECTION_HEADER
 from devtools.store import Log
 from devtools.tasks import TaskGroup
 from recorder.devtools_link import DevtoolsLink
-from recorder.http import upstream_target
+from recorder.http import Head, handshake_facts, upstream_target
 from recorder.records import row_builder
+from recorder.replay_client import Refused, ReplayConnection, handshake_request, open_connection
 from recorder.replay_plan import PACES, Plan, PlannedConnection, Step
 from recorder.session import Session
 from recorder.settings import RecorderSettings, Upstream
 from recorder.writer import QueueingWriter
+
+FAST_BURST = 64
+"""``--pace fast``: frames sent between two turns of the event loop."""
+
+FLUSH_INTERVAL = 0.01
+"""Seconds between the new log's writes (``rdt record``: 0.05): the writer keeps close behind,
+so what is left to write once the last reply is in stays small."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +151,10 @@ class _Client:
     """One replayed connection: its websocket, what it received, and who waits for it."""
 
     __slots__ = (
-        "ended",
         "conn_id",
+        "ended",
         "planned",
         "problem",
-        "reader",
         "received",
         "stalled",
         "waiter",
@@ -155,15 +165,21 @@ class _Client:
     def __init__(self, planned: PlannedConnection, conn_id: int) -> None:
         self.planned = planned
         self.conn_id = conn_id
-        self.ws: ClientConnection | None = None
+        self.ws: ReplayConnection | None = None
         self.received = 0
         self.waiting_for = 0
         self.waiter: asyncio.Future[None] | None = None
-        self.reader: asyncio.Task[Any] | None = None
         self.ended = False
         self.stalled = False
         self.problem = False
         """A problem was reported for it (no more frames are sent on it)."""
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 class TrafficReplay:
@@ -195,6 +211,7 @@ class TrafficReplay:
             devtools_path=settings.devtools_path,
             clock=settings.clock,
             stderr=settings.stderr,
+            flush_interval=FLUSH_INTERVAL,
         )
         warn = settings.stderr or (lambda line: print(f"rdt: {line}", file=sys.stderr, flush=True))
         self.log: Log | None = None
@@ -204,7 +221,7 @@ class TrafficReplay:
             interval=self._recorder_settings.flush_interval,
             clock=settings.clock,
             warn=warn,
-            build_row=row_builder(),
+            build_row=row_builder(framing=lambda: self.session.framing),  # as rdt record
         )
         self.session = Session(self._recorder_settings, self.writer.put, self.writer.put_message)
         self.link: DevtoolsLink | None = None
@@ -215,6 +232,7 @@ class TrafficReplay:
         self._closers: list[asyncio.Task[Any]] = []
         self._stopping = False
         self._task: asyncio.Task[Any] | None = None
+        self._writer_started: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         """Stop the run (Ctrl-C): what was recorded so far is kept."""
@@ -239,11 +257,17 @@ class TrafficReplay:
         started = time.perf_counter()
         interrupted = False
         self._task = asyncio.current_task()
-        await asyncio.to_thread(self.writer.start)
+        # the log opens on the writer thread while the first connections open
+        self._writer_started = self._tasks.spawn(
+            asyncio.to_thread(self.writer.start), "rdt-replay-writer-start"
+        )
         try:
             await self._join_devtools()
             await self._steps()
+            await self._writer_ready()
+            ahead = self._tasks.spawn(self._write_ahead(), "rdt-replay-write-ahead")
             await self._finish_closers()
+            await ahead
             await self._settle_events()
         except asyncio.CancelledError:
             if not self._stopping:
@@ -264,6 +288,19 @@ class TrafficReplay:
             problems=tuple(self.problems),
         )
 
+    async def _write_ahead(self) -> None:
+        """Once everything is sent: while the last replies come in, write what was recorded
+        so far into the log file for good (a SQLite checkpoint), so that closing the log after
+        the last reply has little left to copy and sync."""
+        await asyncio.to_thread(self.writer.flush)
+        if self.log is not None:
+            await asyncio.to_thread(self.log.checkpoint)
+
+    async def _writer_ready(self) -> None:
+        """Wait until the new log is open (its error, if it could not be opened, is raised)."""
+        assert self._writer_started is not None
+        await self._writer_started
+
     async def _join_devtools(self) -> None:
         settings = self.settings
         if not settings.devtools_path:
@@ -283,10 +320,14 @@ class TrafficReplay:
 
     async def _steps(self) -> None:
         pace = self.settings.pace
+        if pace == "fast":
+            await self._fast_steps()
+            return
         speed = self.settings.speed
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         on_step = self.on_step
+        ready = False
         for step in self.plan.steps:
             if self._stopping:
                 return
@@ -296,9 +337,15 @@ class TrafficReplay:
                     await asyncio.sleep(delay)
             kind = step.kind
             if kind == "send":
+                if not ready:
+                    await self._writer_ready()
+                    ready = True
                 client = self.clients.get(step.connection)
                 if client is not None:
-                    await self._send(client, step)
+                    self._send(client, step)
+                    if client.ws is not None:
+                        client.ws.flush()
+                        await client.ws.drain()
                     if pace == "replies" and not client.stalled and not client.problem:
                         await self._wait_replies(client, step.expect, step.seq)
             elif kind == "open":
@@ -309,13 +356,61 @@ class TrafficReplay:
                     if pace == "replies":
                         await self._close(client, step)
                     else:
-                        self._closers.append(
-                            self._tasks.spawn(
-                                self._close(client, step), f"rdt-replay-close-{step.connection}"
-                            )
-                        )
+                        self._spawn_close(client, step)
             if on_step is not None:
                 on_step(step)
+
+    async def _fast_steps(self) -> None:
+        """``--pace fast``: bursts of sends, one write per connection and burst."""
+        on_step = self.on_step
+        clients = self.clients
+        send = self._send
+        dirty: dict[int, ReplayConnection] = {}
+        burst = 0
+        ready = False
+        for step in self.plan.steps:
+            if self._stopping:
+                return
+            kind = step.kind
+            if kind == "send":
+                if not ready:
+                    await self._writer_ready()
+                    ready = True
+                client = clients.get(step.connection)
+                if client is not None:
+                    send(client, step)
+                    ws = client.ws
+                    if ws is not None:
+                        dirty[client.conn_id] = ws
+                burst += 1
+                if burst >= FAST_BURST:
+                    burst = 0
+                    await self._flush(dirty)
+            else:
+                await self._flush(dirty)
+                if kind == "open":
+                    await self._open(step)
+                else:
+                    client = clients.get(step.connection)
+                    if client is not None:
+                        self._spawn_close(client, step)
+            if on_step is not None:
+                on_step(step)
+        await self._flush(dirty)
+
+    @staticmethod
+    async def _flush(dirty: dict[int, ReplayConnection]) -> None:
+        """Write what each connection queued, let the replies in, wait for full buffers."""
+        for ws in dirty.values():
+            ws.flush()
+        await asyncio.sleep(0)
+        for ws in dirty.values():
+            await ws.drain()
+        dirty.clear()
+
+    def _spawn_close(self, client: _Client, step: Step) -> None:
+        task = self._tasks.spawn(self._close(client, step), f"rdt-replay-close-{step.connection}")
+        self._closers.append(task)
 
     # ------------------------------------------------------------------ connections
 
@@ -324,69 +419,58 @@ class TrafficReplay:
         session = self.session
         conn_id = session.connections + 1
         client = _Client(planned, conn_id)
-        url = self.settings.target.connection_url(planned.path)
-        try:
-            ws = await connect(
-                url,
-                additional_headers={CONNECTION_HEADER: session.header_id(conn_id)},
-                proxy=None,
-                max_size=None,
-                ping_interval=None,
-                open_timeout=self.settings.reply_timeout,
-                close_timeout=self.settings.reply_timeout,
-            )
-        except (OSError, TimeoutError, InvalidStatus, Exception) as error:
-            detail = _refusal(error)
-            conn = session.open_connection("?", planned.path)
-            session.close_connection(conn.id, None, f"refused: {detail}"[:200])
-            client.problem = True
-            self.clients[planned.id] = client
-            self._report(planned.id, None, "refused", f"the target refused {url}: {detail}")
-            return
-        local = ws.local_address
-        peer = f"{local[0]}:{local[1]}" if local else "?"
-        conn = session.open_connection(peer, planned.path)
-        assert conn.id == conn_id
-        client.ws = ws
-        self.clients[planned.id] = client
-        client.reader = self._tasks.spawn(self._read(client), f"rdt-replay-read-{planned.id}")
+        handshake = planned.handshake
+        url = self.settings.target.connection_url(handshake.target)
+        forwarded = session.forwarded
 
-    async def _read(self, client: _Client) -> None:
-        ws = client.ws
-        assert ws is not None
-        forwarded = self.session.forwarded
-        conn_id = client.conn_id
-        try:
-            async for frame in ws:
-                if type(frame) is str:
-                    forwarded(conn_id, "out", frame.encode("utf-8", "surrogatepass"), False)
-                else:
-                    forwarded(conn_id, "out", bytes(frame), True)
-                client.received += 1
-                waiter = client.waiter
-                if waiter is not None and client.received >= client.waiting_for:
-                    client.waiter = None
-                    if not waiter.done():
-                        waiter.set_result(None)
-        except ConnectionClosed:
-            pass
-        finally:
+        def on_message(payload: bytes, binary: bool) -> None:
+            forwarded(conn_id, "out", payload, binary)
+            client.received += 1
+            if client.waiter is not None and client.received >= client.waiting_for:
+                client.wake()
+
+        def on_open(ws: ReplayConnection) -> None:  # before any of its messages
+            client.ws = ws
+            local = ws.transport.get_extra_info("sockname") if ws.transport is not None else None
+            peer = f"{local[0]}:{local[1]}" if local else "?"
+            conn = session.open_connection(peer, planned.path, handshake=facts)
+            assert conn.id == conn_id
+
+        def on_end() -> None:
             client.ended = True
-            waiter = client.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            client.waiter = None
-            self.session.close_connection(conn_id, ws.close_code, ws.close_reason)
+            client.wake()
+            ws = client.ws
+            if ws is not None:
+                session.close_connection(conn_id, ws.close_code, ws.close_reason)
 
-    async def _send(self, client: _Client, step: Step) -> None:
+        protocol, request, headers = handshake_request(
+            url, handshake, ((CONNECTION_HEADER, session.header_id(conn_id)),)
+        )
+        facts = _facts(handshake.target, headers)
+        self.clients[planned.id] = client
+        try:
+            await open_connection(
+                protocol,
+                request,
+                on_open=on_open,
+                on_message=on_message,
+                on_end=on_end,
+                timeout=self.settings.reply_timeout,
+            )
+        except Refused as error:
+            conn = session.open_connection("?", planned.path, handshake=facts)
+            session.close_connection(conn.id, None, f"refused: {error}"[:200])
+            client.problem = True
+            self._report(planned.id, None, "refused", f"the target refused {url}: {error}")
+
+    def _send(self, client: _Client, step: Step) -> None:
         ws = client.ws
         if ws is None or client.problem:
             return
-        try:
-            await ws.send(step.payload, text=not step.binary)
-        except ConnectionClosed:
+        if ws.closing:
             self._closed_early(client, step.seq)
             return
+        ws.send(step.payload, step.binary)
         self.session.forwarded(client.conn_id, "in", step.payload, step.binary)
         self.sent += 1
 
@@ -428,9 +512,6 @@ class TrafficReplay:
         if not client.ended:
             with contextlib.suppress(Exception):
                 await ws.close(client.planned.client_close_code, client.planned.close_reason or "")
-        if client.reader is not None:
-            with contextlib.suppress(BaseException):
-                await client.reader
 
     def _closed_early(self, client: _Client, seq: int | None, *, expect: int | None = None) -> None:
         ws = client.ws
@@ -486,13 +567,12 @@ class TrafficReplay:
             self.log.close()
 
 
-def _refusal(error: BaseException) -> str:
-    if isinstance(error, InvalidStatus):
-        return f"HTTP {error.response.status_code}"
-    if isinstance(error, TimeoutError):
-        return "no answer to the handshake"
-    text = str(error) or type(error).__name__
-    return f"{type(error).__name__}: {text}"[:200]
+_NOT_KEPT = frozenset({"sec-websocket-key", CONNECTION_HEADER.lower()})
+
+
+def _facts(target: str, headers: tuple[tuple[str, str], ...]) -> dict:
+    """What the replay's upgrade request said, stored as the proxy stores a client's."""
+    return handshake_facts(Head(f"GET {target} HTTP/1.1", headers), target, drop=_NOT_KEPT)
 
 
 async def replay_traffic(

@@ -282,6 +282,10 @@ class QueueingWriter:
             return 0.0
         return round((time.monotonic() - oldest) * 1000, 1)
 
+    def wake(self) -> None:
+        """Start writing what is queued now instead of at the next interval (never blocks)."""
+        self._wake.set()
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Block until everything queued before the call is written (call it off the loop).
 
@@ -334,10 +338,8 @@ class QueueingWriter:
 
     def _drain(self) -> None:
         queue = self._queue
-        batch: list[Any] = []
         pop = queue.popleft
-        while queue:
-            batch.append(pop())
+        batch: list[Any] = [pop() for _ in range(len(queue))]  # what was there when it began
         if batch:
             self._out_bytes += sum(map(queued_size, batch))
         if not batch and not self._pending_gaps:

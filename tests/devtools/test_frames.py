@@ -1,4 +1,5 @@
-"""parse_frame: valid messages come back exact; every bad frame is flagged, never raised."""
+"""parse_frame: valid messages come back exact; every bad frame is flagged, never raised.
+frame_kind (the recorder's hot path) gives the same type and flag."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devtools.frames import FLAGS, ORJSON_MAX_DEPTH, ParsedFrame, nesting_depth, parse_frame
+from devtools.frames import (
+    FLAGS,
+    ORJSON_MAX_DEPTH,
+    ParsedFrame,
+    frame_kind,
+    nesting_depth,
+    parse_frame,
+)
 
 
 def test_valid_message() -> None:
@@ -102,6 +110,7 @@ def test_max_depth_is_a_setting() -> None:
     assert parse_frame(nested, max_depth=20).flag == "too-deep"
     deep = b'{"type":"a","x":' + b"[" * 700 + b"]" * 700 + b"}"
     assert parse_frame(deep).flag == "too-deep"
+    assert frame_kind(deep) == (None, "too-deep")
     assert parse_frame(deep, max_depth=800).flag is None
     deeper = b"[" * (ORJSON_MAX_DEPTH + 5) + b"]" * (ORJSON_MAX_DEPTH + 5)
     assert parse_frame(deeper, max_depth=5000).flag == "too-deep"
@@ -185,3 +194,30 @@ def test_a_large_frame_too_deep_is_flagged_like_a_small_one() -> None:
     assert len(deep) > 2**20
     assert parse_frame(deep).flag == "too-deep"
     assert parse_frame(deep.replace(b"[" * 600, b"[" * 400).replace(b"]" * 600, b"]" * 400)).ok
+
+
+_KIND_CASES = [
+    b'{"type":"a","n":123456789012345678901234567890}',  # a big integer: the exact re-parse
+    b'{"type":"a","n":1' + b"0" * 400 + b"}",  # 401 digits: orjson refuses, the exact parser not
+    b'{"type":' + b"[" * 600 + b"]" * 600 + b"}",
+    b"\xff",
+    b'{"type":"\\ud800"}',
+    b"[1]",
+    b'{"type":1}',
+    b"NaN",
+]
+
+
+@pytest.mark.parametrize("payload", _KIND_CASES)
+def test_frame_kind_agrees_with_parse_frame_on_edge_cases(payload: bytes) -> None:
+    frame = parse_frame(payload)
+    assert frame_kind(payload) == (frame.type, frame.flag)
+    assert frame_kind(payload.decode("latin-1").encode("latin-1"), True) == (None, "binary")
+
+
+@settings(max_examples=300)
+@given(st.one_of(st.binary(max_size=300), _JSON_TEXTISH.map(str.encode)), st.booleans())
+def test_frame_kind_agrees_with_parse_frame(payload: bytes, binary: bool) -> None:
+    frame = parse_frame(payload, binary)
+    assert frame_kind(payload, binary) == (frame.type, frame.flag)
+    assert frame_kind(bytearray(payload), binary) == (frame.type, frame.flag)

@@ -249,3 +249,39 @@ def test_a_compressed_sync_decoded_past_the_limit_is_kept_and_a_bomb_stops_at_th
     kept.feed(frame(small(bomb)) + frame(b"[]", compressed=False))
     assert kept.unparsed == [len(small(bomb))] and kept.seen == [SYNC, b"[]"]
     assert over.held == 0
+
+
+_MESSAGES = st.lists(
+    st.tuples(st.binary(max_size=3000), st.integers(min_value=1, max_value=3), st.booleans()),
+    min_size=1,
+    max_size=12,
+)
+
+
+@given(_MESSAGES, st.booleans(), st.integers(min_value=1, max_value=4000))
+def test_compressed_messages_come_out_as_sent(messages, takeover: bool, chunk: int) -> None:
+    """Whole and fragmented compressed messages, with and without context takeover, in any
+    chunking: the fast path for whole small messages and websockets' decode for the others
+    share one decoder."""
+    from websockets.extensions.permessage_deflate import PerMessageDeflate
+
+    def deflate() -> PerMessageDeflate:
+        return PerMessageDeflate(not takeover, not takeover, 15, 15)
+
+    encoder = deflate()
+    data = b""
+    for payload, parts, binary in messages:
+        size = max(1, len(payload) // parts)
+        pieces = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
+        for n, piece in enumerate(pieces):
+            opcode = (Opcode.BINARY if binary else Opcode.TEXT) if n == 0 else Opcode.CONT
+            frame = Frame(opcode, piece, fin=n == len(pieces) - 1)
+            data += frame.serialize(mask=False, extensions=[encoder])
+    got: list[tuple[bytes, bool]] = []
+    capture = StreamCapture(
+        from_client=False, extensions=[deflate()], on_message=lambda p, b: got.append((p, b))
+    )
+    for i in range(0, len(data), chunk):
+        capture.feed(data[i : i + chunk])
+    assert capture.error is None
+    assert got == [(payload, binary) for payload, _, binary in messages]

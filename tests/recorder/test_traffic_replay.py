@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,7 @@ from websockets.asyncio.server import serve
 from devtools.cli import app
 from devtools.model import Connection, Message
 from devtools.store import Log
+from devtools.tasks import spawn
 from recorder.app import start_recorder
 from recorder.replay_plan import build_plan
 from recorder.traffic_commands import load_plan
@@ -278,3 +282,307 @@ def test_diff_runs_same_server_is_same_and_buggy_names_the_first_changed_reply(t
     assert as_json.exit_code == 1
     assert '"path":"/orders/o1/total","value":-1000' in as_json.output
     assert runner.invoke(app, ["diff-runs", a, c, "--ignore", "ts"]).exit_code == 3
+
+
+class Handshakes:
+    """A target that keeps the handshake of every connection it accepts, and echoes."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+
+    async def handler(self, ws: Any) -> None:
+        request = ws.request
+        self.seen.append(
+            {
+                "path": request.path,
+                "headers": list(request.headers.raw_items()),
+                "subprotocol": ws.subprotocol,
+            }
+        )
+        async for message in ws:
+            await ws.send(message)
+
+    def header(self, n: int, name: str) -> list[str]:
+        return [v for k, v in self.seen[n]["headers"] if k.lower() == name.lower()]
+
+
+async def _serve_handshakes(target: Handshakes, *, chat: bool = True, **kw: Any) -> Any:
+    """Serve ``target``; with ``chat`` it speaks (and requires) the subprotocol ``chat.v1``."""
+    protocols = ["chat.v1"] if chat else None
+    server = await serve(target.handler, "127.0.0.1", 0, subprotocols=protocols, **kw)
+    server.port = server.sockets[0].getsockname()[1]
+    return server
+
+
+@contextlib.contextmanager
+def _serving_in_a_thread(target: Handshakes) -> Iterator[int]:
+    """Serve ``target`` on a loop of its own (the CLI runs its loop in the main thread)."""
+    loop = asyncio.new_event_loop()
+    box: dict[str, Any] = {}
+    started = threading.Event()
+
+    def run() -> None:
+        server = loop.run_until_complete(_serve_handshakes(target))
+        box["port"] = server.port
+        started.set()
+        loop.run_forever()
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield box["port"]
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+SECRETS = ("hdr-SECRET-1", "qry-SECRET-2", "auth-SECRET-3", "cookie-SECRET-4")
+
+
+async def _record_with_handshake(log: str) -> Handshakes:
+    """One connection recorded through a real recorder with a rich handshake."""
+    first = Handshakes()
+    server = await _serve_handshakes(first)
+    settings = settings_for(
+        server.port, log, control=None, redact_headers=("X-Api-Key",), redact_query=("token",)
+    )
+    handle = await start_recorder(settings)
+    try:
+        async with connect(
+            handle.url + f"room/7?token={SECRETS[1]}&lang=en",
+            proxy=None,
+            origin="https://app.example",
+            user_agent_header="shop-app/2.1",
+            subprotocols=["chat.v2", "chat.v1"],
+            additional_headers=[
+                ("X-Api-Key", SECRETS[0]),
+                ("Authorization", SECRETS[2]),
+                ("Cookie", SECRETS[3]),
+                ("X-Tenant", "acme"),
+                ("X-Tenant", "beta"),
+            ],
+        ) as ws:
+            await ws.send('{"type":"hello"}')
+            await ws.recv()
+    finally:
+        await handle.close()
+        server.close()
+    return first
+
+
+def test_the_recorded_handshake_is_resent_without_what_must_not_be(tmp_path: Path):
+    source, new = str(tmp_path / "a.rdtlog"), str(tmp_path / "b.rdtlog")
+    recorded = asyncio.run(_record_with_handshake(source))
+    target = Handshakes()
+
+    async def replay() -> Any:
+        server = await _serve_handshakes(target)
+        try:
+            return await _replay(source, server.port, new, "replies").run()
+        finally:
+            server.close()
+
+    result = asyncio.run(replay())
+    assert result.problems == () and result.received == 1
+    (got,) = target.seen
+    assert got["path"] == "/room/7?lang=en"  # the redacted query parameter is left out
+    assert got["subprotocol"] == "chat.v1"
+    assert target.header(0, "Sec-WebSocket-Protocol") == ["chat.v2, chat.v1"]
+    assert target.header(0, "Origin") == ["https://app.example"]
+    assert target.header(0, "User-Agent") == ["shop-app/2.1"]
+    assert target.header(0, "X-Tenant") == ["acme", "beta"]
+    assert "permessage-deflate" in target.header(0, "Sec-WebSocket-Extensions")[0]
+    for name in ("X-Api-Key", "Authorization", "Cookie"):  # redacted by the recording
+        assert target.header(0, name) == []
+    (own,) = target.header(0, "X-Rdt-Connection")  # the replay's own, not the recorded one
+    assert own != recorded.header(0, "X-Rdt-Connection")[0]
+    with Log.open(new) as log:
+        (conn,) = log.reader().connections()
+    assert conn.path == "/room/7"
+    assert conn.handshake["target"] == "/room/7?lang=en"
+    assert conn.handshake["subprotocols"] == ["chat.v2", "chat.v1"]
+    assert ["X-Tenant", "acme"] in conn.handshake["headers"]
+
+
+def test_header_option_adds_credentials_and_the_new_log_never_stores_them(tmp_path: Path):
+    source, new = str(tmp_path / "a.rdtlog"), str(tmp_path / "b.rdtlog")
+    asyncio.run(_record_with_handshake(source))
+    target = Handshakes()
+    secret = "Bearer option-SECRET-5"
+
+    with _serving_in_a_thread(target) as port:
+        result = runner.invoke(
+            app,
+            [
+                "replay-traffic",
+                source,
+                "--target",
+                f"ws://127.0.0.1:{port}",
+                "--log",
+                new,
+                "--header",
+                f"Authorization: {secret}",
+            ],
+        )
+    assert result.exit_code == 0, result.output
+    assert target.header(0, "Authorization") == [secret]
+    said = " ".join(result.output.split())
+    assert "headers not resent: Cookie (redacted), X-Api-Key (redacted)" in said
+    raw = b"".join(
+        Path(new + suffix).read_bytes() for suffix in ("", "-wal") if Path(new + suffix).exists()
+    )
+    for value in (*SECRETS, secret):
+        assert value.encode() not in raw
+    bad = runner.invoke(
+        app, ["replay-traffic", source, "--target", "ws://x:1", "--header", "Host: y"]
+    )
+    assert bad.exit_code == 3 and "cannot be set" in bad.output
+
+
+def _write_log(path: str, handshake: dict | None, *, gaps_ns: int = 1000, frames: int = 1) -> None:
+    """A one-connection log written directly (as another tool or an import would)."""
+    with Log.open(path, create=True) as log:
+        writer = log.writer(name="direct", started_ns=1)
+        writer.add_connection(Connection(1, "p", "/direct", opened_ns=1, handshake=handshake))
+        rows = []
+        for i in range(frames):
+            payload = b'{"type":"t","i":%d}' % i
+            t = 10 + i * gaps_ns
+            rows += [
+                Message(2 * i + 1, 1, "in", t, "t", payload),
+                Message(2 * i + 2, 1, "out", t + 1, "t", payload),
+            ]
+        writer.add_messages(rows)
+        end = 10 + frames * gaps_ns
+        writer.close_connection(1, closed_ns=end, code=1000, reason=None)
+        writer.close(ended_ns=end + 1)
+
+
+async def test_unredacted_credentials_in_a_log_are_resent_and_no_offer_means_no_deflate(
+    tmp_path: Path,
+):
+    source = str(tmp_path / "a.rdtlog")
+    facts = {
+        "target": "/direct?x=1",
+        "subprotocols": [],
+        "extensions": None,
+        "headers": [["Cookie", "sid=kept"], ["Authorization", "Basic a2VwdA=="]],
+    }
+    _write_log(source, facts)
+    target = Handshakes()
+    server = await _serve_handshakes(target, chat=False)
+    try:
+        result = await _replay(source, server.port, str(tmp_path / "b.rdtlog"), "replies").run()
+    finally:
+        server.close()
+    assert result.problems == ()
+    assert target.seen[0]["path"] == "/direct?x=1"
+    assert target.header(0, "Cookie") == ["sid=kept"]
+    assert target.header(0, "Authorization") == ["Basic a2VwdA=="]
+    assert target.header(0, "Sec-WebSocket-Extensions") == []
+    assert target.seen[0]["subprotocol"] is None
+
+
+async def test_a_target_that_pings_gets_its_pongs(tmp_path: Path):
+    """Without pongs a websockets server closes the connection (1011) after ping_timeout."""
+    source = str(tmp_path / "a.rdtlog")
+    _write_log(source, None, gaps_ns=200_000_000, frames=4)  # 0.6 s of recorded gaps
+    target = Handshakes()
+    server = await _serve_handshakes(target, chat=False, ping_interval=0.05, ping_timeout=0.15)
+    try:
+        result = await _replay(source, server.port, str(tmp_path / "b.rdtlog"), "original").run()
+    finally:
+        server.close()
+    assert result.problems == ()
+    assert result.received == 4
+    with Log.open(str(tmp_path / "b.rdtlog")) as log:
+        (conn,) = log.reader().connections()
+    assert conn.close_code == 1000
+
+
+async def test_a_target_answering_with_an_http_error_is_refused(tmp_path: Path):
+    source = str(tmp_path / "a.rdtlog")
+    _write_log(source, None)
+
+    def forbid(connection: Any, request: Any) -> Any:
+        return connection.respond(403, "no\n")
+
+    target = Handshakes()
+    server = await _serve_handshakes(target, chat=False, process_request=forbid)
+    try:
+        result = await _replay(source, server.port, str(tmp_path / "b.rdtlog"), "replies").run()
+    finally:
+        server.close()
+    (problem,) = result.problems
+    assert problem.kind == "refused" and "HTTP 403" in problem.detail
+
+
+async def test_a_greeting_sent_with_the_handshake_is_recorded_on_its_connection(tmp_path: Path):
+    """The replay's client may get a frame in the same chunk as the 101; it is recorded after
+    its connection is (and counted as a reply)."""
+    source, new = str(tmp_path / "a.rdtlog"), str(tmp_path / "b.rdtlog")
+    with Log.open(source, create=True) as log:
+        writer = log.writer(name="greeting", started_ns=1)
+        writer.add_connection(Connection(1, "p", "/g", opened_ns=1))
+        writer.add_messages(
+            [
+                Message(1, 1, "out", 2, "hello", b'{"type":"hello"}'),
+                Message(2, 1, "in", 3, "t", b'{"type":"t"}'),
+                Message(3, 1, "out", 4, "t", b'{"type":"t"}'),
+            ]
+        )
+        writer.close_connection(1, closed_ns=5, code=1000, reason=None)
+        writer.close(ended_ns=6)
+
+    async def greet(ws: Any) -> None:
+        await ws.send('{"type":"hello"}')
+        async for message in ws:
+            await ws.send(message)
+
+    server = await serve(greet, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        result = await _replay(source, port, new, "replies").run()
+    finally:
+        server.close()
+    assert result.problems == () and result.received == 2
+    with Log.open(new) as log:
+        reader = log.reader()
+        (conn,) = reader.connections()
+        messages = list(reader.messages())
+    assert [(m.direction, m.type) for m in messages] == [
+        ("out", "hello"),
+        ("in", "t"),
+        ("out", "t"),
+    ]
+    assert conn.opened_ns <= messages[0].t_ns
+
+
+async def test_stopping_a_replay_keeps_what_was_recorded(tmp_path: Path):
+    """What Ctrl-C does (the command's signal handler calls stop())."""
+    source, new = str(tmp_path / "a.rdtlog"), str(tmp_path / "b.rdtlog")
+    _write_log(source, None, gaps_ns=300_000_000, frames=10)  # 3 s of recorded gaps
+    target = Checking()
+    server = await _serve(target.handler)
+    try:
+        replay = _replay(source, server.port, new, "original")
+        running = spawn(replay.run(), "test-replay")
+        async with asyncio.timeout(10):
+            while len(target.arrived) < 2:
+                await asyncio.sleep(0.01)
+        replay.stop()
+        result = await asyncio.wait_for(running, 10)
+    finally:
+        server.close()
+    assert result.interrupted and result.problems == ()
+    assert 2 <= result.sent < 10
+    with Log.open(new) as log:
+        reader = log.reader()
+        (conn,) = reader.connections()
+        sent = [m.payload for m in reader.messages(direction="in")]
+    assert len(sent) == result.sent
+    assert conn.closed_ns is not None and conn.close_code == 1001
