@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from contextlib import closing
 from array import array
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from operator import itemgetter
 from typing import Any, Protocol
 
