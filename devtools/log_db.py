@@ -75,6 +75,10 @@ _WRITTEN_TABLES = (
 )
 
 
+MESSAGE_ROWS_PER_INSERT = 50
+"""Messages per ``INSERT`` on SQLite (500 values: below even old SQLite's limit of 999)."""
+
+
 class LogDb:
     """One log's engine and the SQL the reader and writer run on it."""
 
@@ -94,6 +98,13 @@ class LogDb:
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self.mark = mark
         self.insert_messages = self.insert(schema.messages, schema.MESSAGE_COLUMNS)
+        self.insert_message_rows = (
+            self.insert(schema.messages, schema.MESSAGE_COLUMNS, rows=MESSAGE_ROWS_PER_INSERT)
+            if is_sqlite
+            else None
+        )
+        """SQLite: one ``INSERT`` of :data:`MESSAGE_ROWS_PER_INSERT` messages (a third less
+        work per row than one ``INSERT`` each; elsewhere ``None``: COPY, or the driver's own)."""
         self.insert_events = self.insert(schema.events, schema.EVENT_COLUMNS, ignore=True)
         self.event_payloads = (
             f"SELECT v, event FROM events WHERE recording_id = {mark} AND v >= {mark} "
@@ -112,13 +123,17 @@ class LogDb:
         self.index_plans: str | None = None if is_sqlite else INDEX_PLANS
         """Run first in each read transaction (PostgreSQL; ``None`` on SQLite)."""
 
-    def insert(self, table: sa.Table, columns: Sequence[str], *, ignore: bool = False) -> str:
-        """A driver-level ``INSERT`` of ``columns`` (``ignore``: keep rows already there)."""
+    def insert(
+        self, table: sa.Table, columns: Sequence[str], *, ignore: bool = False, rows: int = 1
+    ) -> str:
+        """A driver-level ``INSERT`` of ``columns`` (``ignore``: keep rows already there), of
+        ``rows`` rows at a time (their values one after the other)."""
         quote, mark = self._quote, self.mark
         names = ", ".join(quote(c) for c in columns)
-        marks = ", ".join(mark for _ in columns)
+        marks = "(" + ", ".join(mark for _ in columns) + ")"
         tail = " ON CONFLICT DO NOTHING" if ignore else ""
-        return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks}){tail}"
+        values = ", ".join([marks] * rows)
+        return f"INSERT INTO {quote(table.name)} ({names}) VALUES {values}{tail}"
 
     def copy(self, table: sa.Table, columns: Sequence[str]) -> str | None:
         """PostgreSQL's ``COPY table (columns) FROM STDIN`` (``None`` where there is no COPY)."""

@@ -11,6 +11,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.engine import Connection as SAConnection
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection as SAConnection
 from devtools import schema
 from devtools.errors import LogError, one_line
 from devtools.jsonutil import dumps
-from devtools.log_db import ANALYZE_FIRST, ANALYZE_STEP, HasDb
+from devtools.log_db import ANALYZE_FIRST, ANALYZE_STEP, MESSAGE_ROWS_PER_INSERT, HasDb
 from devtools.model import (
     Connection,
     Event,
@@ -323,6 +324,8 @@ class LogWriter:
             if messages:
                 if sql.copy_messages is not None:
                     _copy(cursor, sql.copy_messages, messages)  # a repeated seq fails: loud
+                elif sql.insert_message_rows is not None:
+                    _insert_in_groups(cursor, sql, messages)
                 else:
                     cursor.executemany(sql.insert_messages, messages)
             if events:
@@ -512,3 +515,16 @@ def _copy(cursor: Any, sql: str, rows: list[tuple]) -> None:
         write = copy.write_row
         for row in rows:
             write(row)
+
+
+def _insert_in_groups(cursor: Any, sql: Any, rows: list[tuple]) -> None:
+    """SQLite: messages :data:`~devtools.log_db.MESSAGE_ROWS_PER_INSERT` to a statement, the
+    few left over one by one."""
+    size = MESSAGE_ROWS_PER_INSERT
+    whole = len(rows) - len(rows) % size
+    if whole:
+        flat = chain.from_iterable
+        groups = [tuple(flat(rows[i : i + size])) for i in range(0, whole, size)]
+        cursor.executemany(sql.insert_message_rows, groups)
+    if whole < len(rows):
+        cursor.executemany(sql.insert_messages, rows[whole:])

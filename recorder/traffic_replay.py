@@ -46,6 +46,9 @@ from recorder.writer import QueueingWriter
 FAST_BURST = 64
 """``--pace fast``: frames sent between two turns of the event loop."""
 
+OPEN_BACKLOG = 20_000
+"""Records queued before the new log is open past which the replay waits for it."""
+
 FLUSH_INTERVAL = 0.01
 """Seconds between the new log's writes (``rdt record``: 0.05): the writer keeps close behind,
 so what is left to write once the last reply is in stays small."""
@@ -301,6 +304,16 @@ class TrafficReplay:
         assert self._writer_started is not None
         await self._writer_started
 
+    async def _writer_keeping_up(self) -> None:
+        """Between sends: the replay does not wait for the new log to be created (on SQLite a
+        dozen fsyncs) before its first frames; they wait in the writer's queue meanwhile. A log
+        that could not be opened stops the replay here; one still opening once
+        :data:`OPEN_BACKLOG` records wait is waited for, so none has to be dropped."""
+        started = self._writer_started
+        assert started is not None
+        if started.done() or self.writer.backlog >= OPEN_BACKLOG:
+            await started
+
     async def _join_devtools(self) -> None:
         settings = self.settings
         if not settings.devtools_path:
@@ -327,7 +340,6 @@ class TrafficReplay:
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         on_step = self.on_step
-        ready = False
         for step in self.plan.steps:
             if self._stopping:
                 return
@@ -337,9 +349,7 @@ class TrafficReplay:
                     await asyncio.sleep(delay)
             kind = step.kind
             if kind == "send":
-                if not ready:
-                    await self._writer_ready()
-                    ready = True
+                await self._writer_keeping_up()
                 client = self.clients.get(step.connection)
                 if client is not None:
                     self._send(client, step)
@@ -367,15 +377,11 @@ class TrafficReplay:
         send = self._send
         dirty: dict[int, ReplayConnection] = {}
         burst = 0
-        ready = False
         for step in self.plan.steps:
             if self._stopping:
                 return
             kind = step.kind
             if kind == "send":
-                if not ready:
-                    await self._writer_ready()
-                    ready = True
                 client = clients.get(step.connection)
                 if client is not None:
                     send(client, step)
@@ -386,6 +392,7 @@ class TrafficReplay:
                 if burst >= FAST_BURST:
                     burst = 0
                     await self._flush(dirty)
+                    await self._writer_keeping_up()
             else:
                 await self._flush(dirty)
                 if kind == "open":

@@ -275,6 +275,11 @@ class QueueingWriter:
         self._dropping = False
 
     @property
+    def backlog(self) -> int:
+        """Records queued and not yet taken by the writer thread."""
+        return len(self._queue)
+
+    @property
     def lag_ms(self) -> float:
         """Age of the oldest record not yet written, in milliseconds (0 when none)."""
         oldest = self._oldest_ns

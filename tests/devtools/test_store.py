@@ -209,6 +209,24 @@ def test_a_failed_flush_is_loud_and_the_writer_goes_on(log_target):
         assert [m.seq for m in log.reader().messages()] == [1, 2]
 
 
+@pytest.mark.parametrize("count", [1, 49, 50, 123])
+def test_messages_go_in_groups_and_come_back_each_as_written(log_target, count):
+    """SQLite writes messages 50 to an INSERT, the rest one by one; a repeated seq inside a
+    group still fails the whole batch, loudly."""
+    written = [
+        f.message(s, {"type": "t", "n": s}, connection=1 + s % 3) for s in range(1, count + 1)
+    ]
+    with Log.open(log_target, create=True) as log:
+        writer = log.writer(name="groups")
+        writer.add_messages(written)
+        writer.flush()
+        writer.add_messages([f.message(count + s) for s in range(1, 60)] + [f.message(count + 5)])
+        with pytest.raises(LogError, match="cannot write to"):
+            writer.flush()
+        writer.close()
+        assert list(log.reader().messages()) == written
+
+
 def test_checkpoint_cache(log_target):
     f.write_log(log_target)
     with Log.open(log_target) as log:

@@ -315,14 +315,14 @@ async def _serve_handshakes(target: Handshakes, *, chat: bool = True, **kw: Any)
 
 
 @contextlib.contextmanager
-def _serving_in_a_thread(target: Handshakes) -> Iterator[int]:
+def _serving_in_a_thread(target: Handshakes, **kw: Any) -> Iterator[int]:
     """Serve ``target`` on a loop of its own (the CLI runs its loop in the main thread)."""
     loop = asyncio.new_event_loop()
     box: dict[str, Any] = {}
     started = threading.Event()
 
     def run() -> None:
-        server = loop.run_until_complete(_serve_handshakes(target))
+        server = loop.run_until_complete(_serve_handshakes(target, **kw))
         box["port"] = server.port
         started.set()
         loop.run_forever()
@@ -586,3 +586,22 @@ async def test_stopping_a_replay_keeps_what_was_recorded(tmp_path: Path):
         sent = [m.payload for m in reader.messages(direction="in")]
     assert len(sent) == result.sent
     assert conn.closed_ns is not None and conn.close_code == 1001
+
+
+def test_a_new_log_that_cannot_be_created_stops_the_replay_with_exit_3(tmp_path: Path):
+    source = str(tmp_path / "a.rdtlog")
+    _write_log(source, None, frames=3)
+    with _serving_in_a_thread(Handshakes(), chat=False) as port:
+        result = runner.invoke(
+            app,
+            [
+                "replay-traffic",
+                source,
+                "--target",
+                f"ws://127.0.0.1:{port}",
+                "--log",
+                str(tmp_path / "no" / "such" / "dir" / "b.rdtlog"),
+            ],
+        )
+    assert result.exit_code == 3, result.output
+    assert "cannot create" in result.output and "Traceback" not in result.output
