@@ -71,9 +71,9 @@ class SessionReports:
         pass
 
 
-READ_EVERY = 0.01
+READ_EVERY = 0.05
 """Seconds a devtools channel rests after a read that emptied the socket (see
-:class:`_DirectConnection`)."""
+:class:`_DirectConnection`); not while a request waits for its answer."""
 DRAINED = 16 * 1024
 """A read of fewer bytes than this emptied the socket (a TLS record is at most 16 KiB)."""
 
@@ -87,16 +87,23 @@ class _DirectConnection(ClientConnection):
     message and wakes the task reading it (a second turn of the event loop for each message);
     here the message is handled at once, as :meth:`DevtoolsLink._received` is synchronous
     anyway. And after a read that emptied the socket the connection stops reading for
-    :data:`READ_EVERY` seconds: the events of that time come in one read, one wake-up
-    (the recorder's log is written every 100 ms; this delays no frame by more than 10 ms).
-    Handshake, pings, pongs and the closing handshake stay websockets' own.
+    :data:`READ_EVERY` seconds: the events of that time come in one read, one wake-up (the
+    recorder's log is written every 100 ms, the bus read every 50 ms), unless ``waiting()``
+    says an answer is awaited (an inject through the channel, a state asked for): then it
+    reads on at once. Handshake, pings, pongs and the closing handshake stay websockets' own.
     """
 
     def __init__(
-        self, protocol: Any, *, on_message: Callable[[bytes], None], **options: Any
+        self,
+        protocol: Any,
+        *,
+        on_message: Callable[[bytes], None],
+        waiting: Callable[[], bool],
+        **options: Any,
     ) -> None:
         super().__init__(protocol, **options)
         self._on_message = on_message
+        self._waiting = waiting
         self._fragments: list[bytes] = []
         self._resting: asyncio.TimerHandle | None = None
         self.failure: Exception | None = None
@@ -104,13 +111,21 @@ class _DirectConnection(ClientConnection):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if len(data) < DRAINED and self._resting is None and not self.transport.is_closing():
+        if (
+            len(data) < DRAINED
+            and self._resting is None
+            and not self._waiting()
+            and not self.transport.is_closing()
+        ):
             self.transport.pause_reading()
-            self._resting = self.loop.call_later(READ_EVERY, self._read_again)
+            self._resting = self.loop.call_later(READ_EVERY, self.read_now)
 
-    def _read_again(self) -> None:
-        self._resting = None
-        self.transport.resume_reading()
+    def read_now(self) -> None:
+        """Stop resting: read what came, and on."""
+        if self._resting is not None:
+            self._resting.cancel()
+            self._resting = None
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._resting is not None:
@@ -199,7 +214,9 @@ class DevtoolsLink:
                     max_size=None,
                     open_timeout=5,
                     create_connection=functools.partial(
-                        _DirectConnection, on_message=self._received
+                        _DirectConnection,
+                        on_message=self._received,
+                        waiting=lambda: bool(self._pending),
                     ),
                     **({"ssl": self.ssl} if self.ssl is not None else {}),
                 ) as ws:
@@ -289,6 +306,7 @@ class DevtoolsLink:
         self._pending[request_id] = future
         try:
             await ws.send(jsonutil.dumps(build(request_id)).decode())
+            ws.read_now()
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:
