@@ -258,6 +258,8 @@ class RecorderHandle:
             self._probe_task.cancel()
             with contextlib.suppress(BaseException):
                 await self._probe_task
+        if self.bus is not None:  # the events the stream holds now, before the merge ends
+            await self.bus.drain()
         if self.merge is not None:
             await self.merge.close()
         for link in self.links:

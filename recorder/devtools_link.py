@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import websockets
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosedError
+from websockets.frames import DATA_OPCODES, Frame, Opcode
 
 from devtools import jsonutil, protocol
 from devtools.tokens import bearer_header
@@ -64,6 +69,100 @@ class SessionReports:
 
     def left(self) -> None:
         pass
+
+
+READ_EVERY = 0.05
+"""Seconds a devtools channel rests after a read that emptied the socket (see
+:class:`_DirectConnection`); not while a request waits for its answer."""
+DRAINED = 16 * 1024
+"""A read of fewer bytes than this emptied the socket (a TLS record is at most 16 KiB)."""
+
+
+class _DirectConnection(ClientConnection):
+    """A client connection that hands each message to ``on_message`` as soon as its last
+    frame is parsed, in the loop's read callback, and reads in batches.
+
+    Where the CPU of following a worker's channel goes (bench/cluster.py): little into the
+    messages, most into waking up for each of them. So: websockets' own connection queues a
+    message and wakes the task reading it (a second turn of the event loop for each message);
+    here the message is handled at once, as :meth:`DevtoolsLink._received` is synchronous
+    anyway. And after a read that emptied the socket the connection stops reading for
+    :data:`READ_EVERY` seconds: the events of that time come in one read, one wake-up (the
+    recorder's log is written every 100 ms, the bus read every 50 ms), unless ``waiting()``
+    says an answer is awaited (an inject through the channel, a state asked for): then it
+    reads on at once. Handshake, pings, pongs and the closing handshake stay websockets' own.
+    """
+
+    def __init__(
+        self,
+        protocol: Any,
+        *,
+        on_message: Callable[[bytes], None],
+        waiting: Callable[[], bool],
+        **options: Any,
+    ) -> None:
+        super().__init__(protocol, **options)
+        self._on_message = on_message
+        self._waiting = waiting
+        self._fragments: list[bytes] = []
+        self._resting: asyncio.TimerHandle | None = None
+        self.failure: Exception | None = None
+        """What ``on_message`` raised (the connection is closed then)."""
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if (
+            len(data) < DRAINED
+            and self._resting is None
+            and not self._waiting()
+            and not self.transport.is_closing()
+        ):
+            self.transport.pause_reading()
+            self._resting = self.loop.call_later(READ_EVERY, self.read_now)
+
+    def read_now(self) -> None:
+        """Stop resting: read what came, and on."""
+        if self._resting is not None:
+            self._resting.cancel()
+            self._resting = None
+            self.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._resting is not None:
+            self._resting.cancel()
+            self._resting = None
+        super().connection_lost(exc)
+
+    def process_event(self, event: Any) -> None:
+        if (
+            self.response is None
+            or not isinstance(event, Frame)
+            or event.opcode not in DATA_OPCODES
+        ):
+            super().process_event(event)  # the handshake's response, pongs
+            return
+        if not event.fin or event.opcode is Opcode.CONT:
+            self._fragments.append(bytes(event.data))
+            if not event.fin:
+                return
+            data, self._fragments = b"".join(self._fragments), []
+        else:
+            data = bytes(event.data)
+        if self.failure is not None:
+            return
+        try:
+            self._on_message(data)
+        except Exception as error:
+            self.failure = error
+            self.transport.close()
+
+    async def closed(self) -> None:
+        """Wait until the connection is closed; raise why, unless it closed normally."""
+        await self.wait_closed()
+        if self.failure is not None:
+            raise self.failure
+        if isinstance(self.protocol.close_exc, ConnectionClosedError):
+            raise self.protocol.close_exc
 
 
 class DevtoolsLink:
@@ -114,13 +213,17 @@ class DevtoolsLink:
                     proxy=None,
                     max_size=None,
                     open_timeout=5,
+                    create_connection=functools.partial(
+                        _DirectConnection,
+                        on_message=self._received,
+                        waiting=lambda: bool(self._pending),
+                    ),
                     **({"ssl": self.ssl} if self.ssl is not None else {}),
                 ) as ws:
                     self._ws = ws
                     self.error = None
                     await ws.send(jsonutil.dumps(protocol.subscribe_request()).decode())
-                    async for frame in ws:
-                        self._received(frame)
+                    await ws.closed()
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -203,6 +306,7 @@ class DevtoolsLink:
         self._pending[request_id] = future
         try:
             await ws.send(jsonutil.dumps(build(request_id)).decode())
+            ws.read_now()
             async with asyncio.timeout(timeout):
                 return await future
         except TimeoutError:

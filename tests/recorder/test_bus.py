@@ -76,6 +76,87 @@ async def test_the_stream_is_the_event_log_from_its_first_message(nats_stream, s
     assert server["bus"] == {"url": url, "stream": stream}
 
 
+async def consumers(url: str, stream: str) -> list[str]:
+    import nats
+
+    client = await nats.connect(url)
+    try:
+        return [c.name for c in await client.jetstream().consumers_info(stream)]
+    finally:
+        await client.close()
+
+
+async def test_what_the_stream_got_just_before_the_stop_is_in_the_log_and_no_consumer_is_left(
+    nats_stream, sqlite_log
+):
+    url, stream = nats_stream
+    settings = settings_for(1, sqlite_log, upstream=None, bus=url, stream=stream)
+    handle = await start_recorder(settings)
+    try:
+        assert len(await consumers(url, stream)) == 1  # the recorder's, while it runs
+        await publish(url, stream, [envelope(v) for v in range(1, 41)])
+    finally:
+        await handle.close()  # at once: the recorder reads what the stream holds first
+    with Log.open(sqlite_log) as log:
+        assert [e.v for e in log.reader().events()] == list(range(1, 41))
+    assert await consumers(url, stream) == []
+
+
+async def test_a_consumer_deleted_under_the_recorder_is_made_again_and_nothing_is_missed(
+    nats_stream, sqlite_log
+):
+    import nats
+
+    url, stream = nats_stream
+    settings = settings_for(1, sqlite_log, upstream=None, bus=url, stream=stream)
+    handle = await start_recorder(settings)
+    try:
+        await publish(url, stream, [envelope(v) for v in (1, 2, 3)])
+        await wait_for(lambda: handle.bus.last_v >= 3)
+        client = await nats.connect(url)
+        try:
+            (name,) = [c.name for c in await client.jetstream().consumers_info(stream)]
+            await client.jetstream().delete_consumer(stream, name)
+        finally:
+            await client.close()
+        await publish(url, stream, [envelope(v) for v in (4, 5, 6)])
+        await wait_for(lambda: handle.bus.last_v >= 6)
+        await handle.flush()
+    finally:
+        await handle.close()
+    with Log.open(sqlite_log) as log:
+        reader = log.reader()
+        assert [e.v for e in reader.events()] == [1, 2, 3, 4, 5, 6]
+        assert reader.gaps() == []
+
+
+async def test_an_event_deleted_from_the_stream_is_a_gap_and_reading_goes_on(
+    nats_stream, sqlite_log
+):
+    import nats
+
+    url, stream = nats_stream
+    await publish(url, stream, [envelope(v) for v in range(1, 6)])
+    client = await nats.connect(url)
+    try:
+        await client.jetstream().delete_msg(stream, 3)
+    finally:
+        await client.close()
+    settings = settings_for(1, sqlite_log, upstream=None, bus=url, stream=stream)
+    handle = await start_recorder(settings)
+    try:
+        await publish(url, stream, [envelope(6)])
+        await wait_for(lambda: handle.bus.last_v >= 6)
+        await handle.flush()
+    finally:
+        await handle.close()
+    with Log.open(sqlite_log) as log:
+        reader = log.reader()
+        assert [e.v for e in reader.events()] == [1, 2, 4, 5, 6]
+        ((kind, start, end, reason),) = [(g.kind, g.start, g.end, g.reason) for g in reader.gaps()]
+    assert (kind, start, end) == ("events", 3, 3) and "no longer in the stream" in reason
+
+
 async def test_a_bus_event_s_cause_maps_to_the_recorded_client_message(
     nats_stream, echo_server, sqlite_log
 ):
