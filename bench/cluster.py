@@ -19,11 +19,17 @@ over the rounds (the paired ratio: the median of each round's with/without).
 With the recorder, once the clients are answered the bench waits until the log holds every
 event (``v`` 1..total, no gap) and every worker's hash after each of them, then stops the
 recorder (SIGTERM) and checks the closed log again: the figure is of a recorder that recorded.
-It also reads the CPU seconds of the recorder, the workers and the NATS server from
-``/proc`` (the machine may have 2 cores that all of them share with the clients).
+It also reads from ``/proc`` the CPU seconds, during the timed traffic, of the recorder (its
+event loop and its writer thread apart), the workers, the NATS server (when visible) and the
+clients (this process): on a 2-core machine they all share the cores.
 
     .venv/bin/python bench/cluster.py [--nats nats://127.0.0.1:4222] [--events 4000]
-        [--rounds 5] [--workers 1,2,3] [--clients 6] [--orders 50]
+        [--rounds 5] [--workers 1,2,3] [--clients 6] [--orders 50] [--hash-every 1]
+        [--profile DIR]
+
+``--hash-every K`` is the workers' own option (the state hash on every K-th event's devtools
+frame; 0: none): what the per-event hash costs the workers. ``--profile DIR`` runs the
+recorder under cProfile (``DIR/TAG.prof``; its CPU figures are then cProfile's too).
 
 Exits 1 when the recorder costs 10% or more at some worker count, 3 when NATS is missing.
 """
@@ -303,16 +309,19 @@ class Run:
 
 @dataclass
 class Bench:
+    """One run's settings and what it made (the streams, deleted at the end)."""
+
     nats: str
+    admin: Any
+    """A NATS connection for stream admin."""
     events: int
     clients: int
     orders: int
+    hash_every: int
     tmp: str
-    nats_pid: int | None
-    hash_every: int = 1
-    profile: str | None = None
+    profile: str | None
     """A directory: run the recorder under cProfile, one ``TAG.prof`` per run."""
-    admin: Any = None
+    nats_pid: int | None = field(default_factory=lambda: find_nats_server())
     made: list[str] = field(default_factory=list)
 
     async def delete_stream(self, stream: str) -> None:
@@ -465,19 +474,25 @@ async def main() -> int:
     parser.add_argument("--profile", help="a directory: the recorder runs under cProfile")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
-    import nats
-
     try:
+        import nats
+
         admin = await nats.connect(args.nats, connect_timeout=2, max_reconnect_attempts=0)
     except Exception as error:
         print(f"bench/cluster.py: cannot reach NATS at {args.nats}: {error}", file=sys.stderr)
         return 3
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="rdt-cluster-") as tmp:
-        bench = Bench(args.nats, args.events, args.clients, args.orders, tmp, find_nats_server())
-        bench.admin = admin
-        bench.profile = args.profile
-        bench.hash_every = args.hash_every
+        bench = Bench(
+            args.nats,
+            admin,
+            args.events,
+            args.clients,
+            args.orders,
+            args.hash_every,
+            tmp,
+            args.profile,
+        )
         print(
             f"{args.events:,} order/add-line events per run from {args.clients} clients, "
             f"{args.rounds} rounds, nats {args.nats}"
