@@ -17,7 +17,7 @@ from devtools.schema import EVENTS_FROM
 from devtools.store import Log, discard_if_new
 from devtools.tasks import spawn
 from recorder.control import ControlServer, iter_pages
-from recorder.devtools_link import DevtoolsLink
+from recorder.devtools_link import READ_EVERY, DevtoolsLink
 from recorder.proxy import Proxy
 from recorder.records import row_builder
 from recorder.redact import parse_pointers
@@ -212,7 +212,14 @@ class RecorderHandle:
             channels.append((url, self._channel_tls(parse_devtools_url(url))))
         for url, tls in channels:
             reports = self.merge.add(url) if self.merge is not None else None
-            link = DevtoolsLink(self.session, url, settings.token, ssl=tls, reports=reports)
+            link = DevtoolsLink(
+                self.session,
+                url,
+                settings.token,
+                ssl=tls,
+                reports=reports,
+                rest=READ_EVERY if self.merge is not None else 0.0,
+            )
             if self.merge is not None and reports is not None:
                 self.merge.ask_state[reports.index] = link.get_state
             self.links.append(link)

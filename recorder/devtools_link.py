@@ -72,8 +72,11 @@ class SessionReports:
 
 
 READ_EVERY = 0.05
-"""Seconds a devtools channel rests after a read that emptied the socket (see
-:class:`_DirectConnection`); not while a request waits for its answer."""
+"""Seconds a worker's devtools channel rests after a read that emptied the socket (see
+:class:`_DirectConnection`); not while a request waits for its answer. Only when several
+workers are followed (``rdt record --devtools URL`` / ``--bus``), where the wake-ups cost the
+cluster; the one channel of ``--devtools-path`` reads at once, so its events are in the log
+as soon as the traffic that caused them."""
 DRAINED = 16 * 1024
 """A read of fewer bytes than this emptied the socket (a TLS record is at most 16 KiB)."""
 
@@ -99,11 +102,13 @@ class _DirectConnection(ClientConnection):
         *,
         on_message: Callable[[bytes], None],
         waiting: Callable[[], bool],
+        rest: float = 0.0,
         **options: Any,
     ) -> None:
         super().__init__(protocol, **options)
         self._on_message = on_message
         self._waiting = waiting
+        self._rest = rest
         self._fragments: list[bytes] = []
         self._resting: asyncio.TimerHandle | None = None
         self.failure: Exception | None = None
@@ -112,13 +117,14 @@ class _DirectConnection(ClientConnection):
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if (
-            len(data) < DRAINED
+            self._rest > 0
+            and len(data) < DRAINED
             and self._resting is None
             and not self._waiting()
             and not self.transport.is_closing()
         ):
             self.transport.pause_reading()
-            self._resting = self.loop.call_later(READ_EVERY, self.read_now)
+            self._resting = self.loop.call_later(self._rest, self.read_now)
 
     def read_now(self) -> None:
         """Stop resting: read what came, and on."""
@@ -185,8 +191,12 @@ class DevtoolsLink:
         retry: float = 0.5,
         ssl: Any = None,
         reports: Reports | None = None,
+        rest: float = 0.0,
     ) -> None:
         self.session = session
+        self.rest = rest
+        """Seconds to rest after a read that emptied the socket (:data:`READ_EVERY` for a
+        worker of several; 0: read at once)."""
         self.reports: Reports = reports or SessionReports(session)
         self.ssl = ssl
         """The ``ssl.SSLContext`` for a ``wss://`` channel (``None``: websockets' default)."""
@@ -217,6 +227,7 @@ class DevtoolsLink:
                         _DirectConnection,
                         on_message=self._received,
                         waiting=lambda: bool(self._pending),
+                        rest=self.rest,
                     ),
                     **({"ssl": self.ssl} if self.ssl is not None else {}),
                 ) as ws:
