@@ -250,7 +250,13 @@ class RecorderHandle:
                 await link.joined.wait()
 
     async def flush(self) -> None:
-        """Wait until everything recorded so far is in the log."""
+        """Wait until everything recorded so far is in the log (what resting worker links
+        have already received included)."""
+        if any(link.rest for link in self.links):
+            for link in self.links:
+                link.read_now()
+            for _ in range(2):  # the resumed transports read in the next turn of the loop
+                await asyncio.sleep(0)
         await asyncio.to_thread(self.writer.flush)
 
     async def close(self) -> None:

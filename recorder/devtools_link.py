@@ -251,6 +251,12 @@ class DevtoolsLink:
             if not self._stopping:
                 await asyncio.sleep(self.retry)
 
+    def read_now(self) -> None:
+        """Stop resting and read what the channel has already received (for a flush)."""
+        ws = self._ws
+        if isinstance(ws, _DirectConnection):
+            ws.read_now()
+
     def _received(self, frame: str | bytes) -> None:
         try:
             message = jsonutil.loads(frame)

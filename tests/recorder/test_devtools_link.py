@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import pytest
 import websockets
 
 from devtools.store import Log
 from recorder.app import start_recorder
+from recorder.devtools_link import _DirectConnection
 from samples.sales_order import make_server
 from tests.recorder.conftest import TOKEN, settings_for
 
@@ -79,3 +81,36 @@ async def test_a_dropped_channel_rejoins_and_records_a_gap_for_missed_events(
         snapshots = [s.v for s in reader.snapshots()]
     assert [(g.kind, g.start, g.end) for g in gaps] == [("events", 1, 1)]
     assert [e.v for e in events] == [2] and snapshots == [0, 1]
+
+
+async def test_a_resting_channel_hands_over_what_it_already_received_when_asked():
+    """A worker's link rests after a read that emptied the socket; a flush asks it to read now,
+    so what the worker already sent is not left waiting for the rest to end."""
+    send_b = asyncio.Event()
+    sent_b = asyncio.Event()
+
+    async def worker(ws):
+        await ws.send(b"a")
+        await send_b.wait()
+        await ws.send(b"b")
+        while ws.transport.get_write_buffer_size():  # in the kernel: on loopback, at the peer
+            await asyncio.sleep(0.001)
+        sent_b.set()
+        await ws.wait_closed()
+
+    got: list[bytes] = []
+    async with websockets.serve(worker, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        connection = partial(
+            _DirectConnection, on_message=got.append, waiting=lambda: False, rest=30.0
+        )
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}", proxy=None, create_connection=connection
+        ) as ws:
+            await wait_for(lambda: got == [b"a"])
+            send_b.set()
+            await sent_b.wait()
+            await asyncio.sleep(0.1)
+            assert got == [b"a"]  # resting: "b" waits in the socket
+            ws.read_now()
+            await wait_for(lambda: got == [b"a", b"b"], timeout=2.0)
