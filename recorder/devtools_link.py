@@ -223,6 +223,9 @@ class DevtoolsLink:
                     proxy=None,
                     max_size=None,
                     open_timeout=5,
+                    # no permessage-deflate: compressing every event frame costs the server
+                    # (the production process) more CPU than anything else the channel does
+                    compression=None,
                     create_connection=functools.partial(
                         _DirectConnection,
                         on_message=self._received,

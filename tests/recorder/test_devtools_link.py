@@ -114,3 +114,16 @@ async def test_a_resting_channel_hands_over_what_it_already_received_when_asked(
             assert got == [b"a"]  # resting: "b" waits in the socket
             ws.read_now()
             await wait_for(lambda: got == [b"a", b"b"], timeout=2.0)
+
+
+async def test_the_channel_is_not_compressed_so_the_server_spends_no_cpu_deflating_events(
+    sales_server, sqlite_log
+):
+    settings = settings_for(sales_server.port, sqlite_log, devtools_path="/devtools")
+    handle = await start_recorder(settings)
+    try:
+        await handle.wait_joined()
+        (subscriber,) = sales_server.app._subscribers.values()
+        assert subscriber.ws.protocol.extensions == []
+    finally:
+        await handle.close()
