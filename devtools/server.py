@@ -43,7 +43,7 @@ from websockets.http11 import Request, Response
 
 from devtools import jsonutil, protocol
 from devtools.bus_protocol import Conflict, EventBus, Published
-from devtools.canonical import CanonicalError, state_hash
+from devtools.canonical import CanonicalError
 from devtools.frames import parse_frame
 from devtools.server_context import (
     BROADCAST,
@@ -53,6 +53,7 @@ from devtools.server_context import (
     Reducer,
     Rejected,
 )
+from devtools.state_hasher import StateHasher
 from devtools.tasks import TaskGroup
 from devtools.tokens import authorized
 
@@ -101,10 +102,10 @@ def app_error(error: str, *, n: int | None = None, request: Any = None) -> dict[
     return message
 
 
-def _state_hash(state: Any) -> str | None:
+def _state_hash(hasher: StateHasher, state: Any) -> str | None:
     """The state hash of PROTOCOL.md §5, or ``None`` for a state JSON cannot carry."""
     try:
-        return state_hash(state)
+        return hasher.hash(state)
     except CanonicalError as error:  # a state the reducer produced that JSON cannot carry
         log.warning("state cannot be hashed: %s", error)
         return None
@@ -185,6 +186,7 @@ class ReducerServer:
         self.state: Any = reducer(None, {"type": "@@INIT"})
         self.v = 0
         self._hash_cache: tuple[int, str | None] | None = None
+        self._hasher = StateHasher()  # successive states share structure: reuse what did not change
         self._lock = asyncio.Lock()
         self._clients: dict[str, _Peer] = {}
         self._subscribers: dict[str, _Peer] = {}
@@ -209,7 +211,7 @@ class ReducerServer:
     def state_hash(self) -> str | None:
         """The hash of the current state (cached per ``v``)."""
         if self._hash_cache is None or self._hash_cache[0] != self.v:
-            self._hash_cache = (self.v, _state_hash(self.state))
+            self._hash_cache = (self.v, _state_hash(self._hasher, self.state))
         return self._hash_cache[1]
 
     @property
@@ -383,14 +385,14 @@ class ReducerServer:
         v = emitted.event["v"]
         digest = None
         if self.hash_every and v % self.hash_every == 0:
-            digest = _state_hash(emitted.state)
+            digest = _state_hash(self._hasher, emitted.state)
             if v == self.v:
                 self._hash_cache = (v, digest)
         data = self._encode(protocol.event(v, emitted.event, emitted.cause, digest))
         snap = None
         if self.snapshot_every and v % self.snapshot_every == 0:
             if digest is None:
-                digest = _state_hash(emitted.state)
+                digest = _state_hash(self._hasher, emitted.state)
             snap = self._encode(protocol.snapshot(v, emitted.state, digest))
         for peer in list(self._subscribers.values()):
             if data is not None:

@@ -1,0 +1,221 @@
+"""State hashes of a server's successive states, reusing what did not change.
+
+A server sends the hash of its state after every event (PROTOCOL.md §5). Hashing the whole
+state each time costs in proportion to the state (~150 µs for a 20 kB state), although a pure
+reducer changes only the containers on the way to what it touched and keeps every other subtree
+as the same object. :class:`StateHasher` gives exactly :func:`devtools.canonical.state_hash`'s
+answer but keeps the canonical bytes of each container it wrote, by identity, and writes again
+only the containers that are new objects: for an event that replaces one order of fifty, the
+root, the orders object and that order (then one SHA-256 over the joined bytes).
+
+What it relies on, as every other part of rdt does (:mod:`replayer.diff`): reducers do not
+change a state in place. A reducer that does would leave stale bytes in the cache, so every
+:data:`CHECK_EVERY` hashes one is also computed whole; if they differ the hasher says so once in
+the log and hashes whole from then on. Anything out of the ordinary (non-string keys, floats,
+subclasses, deep nesting, what JSON cannot carry) goes to :mod:`devtools.canonical` for that
+subtree or, for an error, for the whole state, so errors name the same path as before.
+
+Memory: the cache holds each live container's bytes (about the state's JSON size times its
+depth) and the containers themselves; entries of states no longer reachable are dropped when
+the cache has grown to twice what was live at the last sweep.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+import orjson
+
+from devtools.canonical import CanonicalError, canonical_bytes, float_text, state_hash
+
+__all__ = ["CHECK_EVERY", "StateHasher"]
+
+log = logging.getLogger(__name__)
+
+CHECK_EVERY = 256
+"""Every this many hashes, one is also computed whole and compared (a reducer that changes the
+state in place would otherwise go unnoticed)."""
+_MAX_DEPTH = 64  # below this a subtree is written whole by devtools.canonical (any depth)
+_MIN_SWEEP = 4096  # entries the cache may hold before the first sweep
+_MAX_KEYS = 100_000  # key spellings kept; more are forgotten all at once
+_SMALL_INT = 2**53  # integers written inline (any size is exact; this keeps the test cheap)
+_SCALAR_BYTES = {None: b"null", True: b"true", False: b"false"}
+
+
+def _utf16_units(key: str) -> bytes:
+    return key.encode("utf-16-be", "surrogatepass")
+
+
+class _Whole(Exception):
+    """This state is hashed whole by devtools.canonical (it raises the error, if any)."""
+
+
+class StateHasher:
+    """``state_hash(state)`` for a sequence of states that share structure.
+
+    Args:
+        check_every: compare one hash in this many with a whole one (0: never).
+    """
+
+    def __init__(self, *, check_every: int = CHECK_EVERY) -> None:
+        self.check_every = check_every
+        self.incremental = True
+        """False once a whole hash disagreed: the state was changed in place, so from then on
+        every hash is computed whole."""
+        self._cache: dict[int, tuple[Any, bytes]] = {}
+        self._keys: dict[str, bytes] = {}
+        self._sweep_at = _MIN_SWEEP
+        self._count = 0
+
+    def hash(self, state: Any) -> str:
+        """``"sha256:"`` + the hex SHA-256 of ``state``'s canonical bytes.
+
+        Raises:
+            CanonicalError: when ``state`` holds something JSON cannot carry (as
+                :func:`devtools.canonical.state_hash` does, naming the same path).
+        """
+        if not self.incremental:
+            return state_hash(state)
+        try:
+            data = self._bytes(state, 0)
+        except (_Whole, CanonicalError, RecursionError):
+            return state_hash(state)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        self._count += 1
+        if self.check_every and self._count % self.check_every == 0:
+            whole = state_hash(state)
+            if whole != digest:
+                log.warning(
+                    "the state was changed in place between events (a reducer that mutates?): "
+                    "hashing it whole from now on"
+                )
+                self.incremental = False
+                self._cache.clear()
+                return whole
+        if len(self._cache) > self._sweep_at:
+            self._sweep(state)
+        return digest
+
+    # ------------------------------------------------------------------ writing
+
+    def _bytes(self, value: Any, depth: int) -> bytes:
+        kind = type(value)
+        if kind is dict or kind is list:
+            known = self._cache.get(id(value))
+            if known is not None and known[0] is value:
+                return known[1]
+            data = self._container(value, depth) if depth < _MAX_DEPTH else canonical_bytes(value)
+            self._cache[id(value)] = (value, data)
+            return data
+        if kind is str:
+            try:
+                return orjson.dumps(value)
+            except TypeError:  # a lone surrogate: the whole state's error names its path
+                raise _Whole from None
+        if kind is int:
+            try:
+                return int.__repr__(value).encode()
+            except ValueError:  # more digits than Python writes: the whole state's error
+                raise _Whole from None
+        if value is None or kind is bool:
+            return _SCALAR_BYTES[value]
+        if kind is float:
+            try:
+                return float_text(value).encode()
+            except ValueError:  # NaN, infinities: the whole state's error names the path
+                raise _Whole from None
+        return canonical_bytes(value)  # subclasses; raises CanonicalError for the rest
+
+    def _container(self, value: dict[str, Any] | list[Any], depth: int) -> bytes:
+        """The canonical bytes of a container that is not in the cache (its children may be).
+
+        The loops test the children's types inline (most are cached containers or plain
+        strings and integers): a call per child would cost more than the rest of the work."""
+        if not value:
+            return b"[]" if type(value) is list else b"{}"
+        cache_get = self._cache.get
+        below = depth + 1
+        if type(value) is list:
+            pieces = [b"["]
+            for child in value:
+                kind = type(child)
+                if kind is dict or kind is list:
+                    known = cache_get(id(child))
+                    if known is not None and known[0] is child:
+                        pieces.append(known[1])
+                    else:
+                        pieces.append(self._bytes(child, below))
+                elif kind is int and -_SMALL_INT < child < _SMALL_INT:
+                    pieces.append(int.__repr__(child).encode())
+                else:
+                    pieces.append(self._bytes(child, below))
+                pieces.append(b",")
+            pieces[-1] = b"]"
+            return b"".join(pieces)
+        try:
+            keys = sorted(value)
+        except TypeError:  # keys of different types: not JSON
+            raise _Whole from None
+        if type(keys[0]) is not str or type(keys[-1]) is not str:
+            raise _Whole  # non-string keys (sorted only when all of one type)
+        if not "".join(keys).isascii():  # JCS orders keys by UTF-16 code units
+            keys.sort(key=_utf16_units)
+        spelled = self._keys
+        pieces = [b"{"]
+        for key in keys:
+            name = spelled.get(key)
+            if name is None:
+                name = self._spell(key)
+            pieces.append(name)  # ',"key":'
+            child = value[key]
+            kind = type(child)
+            if kind is dict or kind is list:
+                known = cache_get(id(child))
+                if known is not None and known[0] is child:
+                    pieces.append(known[1])
+                else:
+                    pieces.append(self._bytes(child, below))
+            elif kind is int and -_SMALL_INT < child < _SMALL_INT:
+                pieces.append(int.__repr__(child).encode())
+            else:
+                pieces.append(self._bytes(child, below))
+        pieces[1] = pieces[1][1:]  # the first key has no comma before it
+        pieces.append(b"}")
+        return b"".join(pieces)
+
+    def _spell(self, key: Any) -> bytes:
+        """``,"key":`` for an object key (kept: the same keys come back in every state)."""
+        if not isinstance(key, str):
+            raise _Whole
+        try:
+            name = b"," + orjson.dumps(key) + b":"
+        except TypeError:  # a lone surrogate
+            raise _Whole from None
+        if len(self._keys) >= _MAX_KEYS:
+            self._keys.clear()
+        self._keys[key] = name
+        return name
+
+    # ------------------------------------------------------------------ forgetting
+
+    def _sweep(self, state: Any) -> None:
+        """Keep only the entries of containers reachable from ``state``."""
+        old, kept = self._cache, {}
+        stack = [state]
+        while stack:
+            value = stack.pop()
+            kind = type(value)
+            if kind is dict:
+                children = value.values()
+            elif kind is list:
+                children = value
+            else:
+                continue
+            known = old.get(id(value))
+            if known is not None and known[0] is value:
+                kept[id(value)] = known
+            stack.extend(children)
+        self._cache = kept
+        self._sweep_at = max(_MIN_SWEEP, 2 * len(kept))

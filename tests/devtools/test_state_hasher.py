@@ -1,0 +1,143 @@
+"""The incremental state hasher gives state_hash's answer for every state of a sequence that
+shares structure, the same error for what JSON cannot carry, and notices a state changed in
+place."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from devtools.canonical import CanonicalError, state_hash
+from devtools.state_hasher import StateHasher
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=6)
+    | st.sampled_from(["\ue000", "\U0001f600", "é", "a\n\u2028"])
+)
+keys = st.text(max_size=4) | st.sampled_from(["\ue000", "\U0001f600", "a", "b"])
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(keys, inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@st.composite
+def edits(draw: st.DrawFn) -> list[tuple[list[int], Any]]:
+    """Where to put a new value (a path of child indexes, taken modulo) and the value."""
+    out = []
+    for _ in range(draw(st.integers(min_value=1, max_value=6))):
+        path = draw(st.lists(st.integers(min_value=0, max_value=7), max_size=3))
+        out.append((path, draw(json_values)))
+    return out
+
+
+def replaced(state: Any, path: list[int], new: Any) -> Any:
+    """``state`` with the subtree at ``path`` replaced, copying only the containers on the way
+    (as a pure reducer does); the rest stays the same objects."""
+    if not path or not isinstance(state, dict | list) or not state:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(state, list):
+        index = head % len(state)
+        copy = list(state)
+        copy[index] = replaced(state[index], rest, new)
+        return copy
+    key = list(state)[head % len(state)]
+    return {**state, key: replaced(state[key], rest, new)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values, edits())
+def test_every_state_of_a_sequence_hashes_as_state_hash_does(start: Any, changes) -> None:
+    hasher = StateHasher(check_every=0)
+    state = start
+    assert hasher.hash(state) == state_hash(state)
+    for path, value in changes:
+        state = replaced(state, path, value)
+        assert hasher.hash(state) == state_hash(state)
+    assert hasher.hash(start) == state_hash(start)  # an older state, from the cache
+
+
+def test_an_order_of_fifty_replaced_gives_the_whole_hash() -> None:
+    state = {"count": 50, "orders": {f"o{i}": {"id": f"o{i}", "lines": {}} for i in range(50)}}
+    hasher = StateHasher(check_every=0)
+    for n in range(200):
+        order = state["orders"][f"o{n % 50}"]
+        line = {"sku": f"S{n}", "qty": n, "price": 1.5 * n}
+        order = {**order, "lines": {**order["lines"], f"S{n}": line}}
+        state = {**state, "orders": {**state["orders"], order["id"]: order}}
+        assert hasher.hash(state) == state_hash(state)
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"a": [1, {"b": float("nan")}]},
+        {"a": {1: "x"}},
+        {"a": {"b": (1, 2)}},
+        {"a": ["\ud800"]},
+        {"a": {"\ud800": 1}},
+        {"a": {"b", "c"}},
+    ],
+)
+def test_what_json_cannot_carry_is_the_same_error_as_state_hash_names(bad: Any) -> None:
+    with pytest.raises(CanonicalError) as whole:
+        state_hash(bad)
+    with pytest.raises(CanonicalError) as incremental:
+        StateHasher().hash(bad)
+    assert str(incremental.value) == str(whole.value)
+
+
+def test_subclasses_and_deep_nesting_hash_as_state_hash_does() -> None:
+    deep: Any = "leaf"
+    for _ in range(300):
+        deep = {"d": deep}
+    for state in ({"c": Color.RED, "s": [Color.RED]}, deep, {"big": 2**80, "f": 1e21}):
+        assert StateHasher().hash(state) == state_hash(state)
+
+
+def test_a_circular_state_is_the_same_error() -> None:
+    loop: dict[str, Any] = {}
+    loop["self"] = loop
+    with pytest.raises(CanonicalError, match="circular"):
+        StateHasher().hash(loop)
+
+
+def test_a_state_changed_in_place_is_noticed_and_hashed_whole_from_then_on(caplog) -> None:
+    hasher = StateHasher(check_every=4)
+    state = {"orders": {"o1": {"total": 0}}, "n": 0}
+    with caplog.at_level(logging.WARNING, logger="devtools.state_hasher"):
+        for n in range(1, 4):
+            state = {**state, "n": n}
+            hasher.hash(state)
+        state["orders"]["o1"]["total"] = 99  # in place: the cached bytes of o1 are stale now
+        state = {**state, "n": 4}
+        assert hasher.hash(state) == state_hash(state)  # the 4th: checked, and caught
+    assert not hasher.incremental
+    assert "changed in place" in caplog.text
+    state["orders"]["o1"]["total"] = 100
+    assert hasher.hash(state) == state_hash(state)
+
+
+def test_the_cache_keeps_only_what_recent_states_can_reach() -> None:
+    hasher = StateHasher(check_every=0)
+    state: dict[str, Any] = {"items": {}}
+    for n in range(20_000):
+        state = {"items": {**state["items"], f"k{n % 100}": {"n": n}}}
+        hasher.hash(state)
+    # 100 items + their dict + the root are live; the sweep bound is max(4096, 2 × live)
+    assert len(hasher._cache) <= 2 * 4096
