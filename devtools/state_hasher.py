@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from itertools import compress
+from operator import is_not
 from typing import Any
 
 import orjson
@@ -38,6 +40,7 @@ CHECK_EVERY = 256
 """Every this many hashes, one is also computed whole and compared (a reducer that changes the
 state in place would otherwise go unnoticed)."""
 _MAX_DEPTH = 64  # below this a subtree is written whole by devtools.canonical (any depth)
+_MEMO_MIN = 16  # containers this large are written from their predecessor's pieces
 _MIN_SWEEP = 4096  # entries the cache may hold before the first sweep
 _MAX_KEYS = 100_000  # key spellings kept; more are forgotten all at once
 _SMALL_INT = 2**53  # integers written inline (any size is exact; this keeps the test cheap)
@@ -66,6 +69,10 @@ class StateHasher:
         every hash is computed whole."""
         self._cache: dict[int, tuple[Any, bytes]] = {}
         self._keys: dict[str, bytes] = {}
+        # path -> (container, its keys in insertion order or None for a list, where each
+        # child's bytes are in pieces, pieces): the last large container written at that path
+        self._memo: dict[tuple[Any, ...], tuple[Any, list[Any] | None, list[int], list[bytes]]]
+        self._memo = {}
         self._sweep_at = _MIN_SWEEP
         self._count = 0
 
@@ -79,7 +86,7 @@ class StateHasher:
         if not self.incremental:
             return state_hash(state)
         try:
-            data = self._bytes(state, 0)
+            data = self._bytes(state, ())
         except (_Whole, CanonicalError, RecursionError):
             return state_hash(state)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -93,6 +100,7 @@ class StateHasher:
                 )
                 self.incremental = False
                 self._cache.clear()
+                self._memo.clear()
                 return whole
         if len(self._cache) > self._sweep_at:
             self._sweep(state)
@@ -100,13 +108,18 @@ class StateHasher:
 
     # ------------------------------------------------------------------ writing
 
-    def _bytes(self, value: Any, depth: int) -> bytes:
+    def _bytes(self, value: Any, path: tuple[Any, ...]) -> bytes:
         kind = type(value)
         if kind is dict or kind is list:
             known = self._cache.get(id(value))
             if known is not None and known[0] is value:
                 return known[1]
-            data = self._container(value, depth) if depth < _MAX_DEPTH else canonical_bytes(value)
+            if len(path) >= _MAX_DEPTH:
+                data = canonical_bytes(value)
+            elif len(value) >= _MEMO_MIN:
+                data = self._large(value, path)
+            else:
+                data = self._joined(self._pieces(value, path))
             self._cache[id(value)] = (value, data)
             return data
         if kind is str:
@@ -128,43 +141,92 @@ class StateHasher:
                 raise _Whole from None
         return canonical_bytes(value)  # subclasses; raises CanonicalError for the rest
 
-    def _container(self, value: dict[str, Any] | list[Any], depth: int) -> bytes:
-        """The canonical bytes of a container that is not in the cache (its children may be).
+    @staticmethod
+    def _joined(pieces: list[bytes]) -> bytes:
+        return b"".join(pieces)
 
-        The loops test the children's types inline (most are cached containers or plain
-        strings and integers): a call per child would cost more than the rest of the work."""
-        if not value:
-            return b"[]" if type(value) is list else b"{}"
-        cache_get = self._cache.get
-        below = depth + 1
+    def _large(self, value: dict[str, Any] | list[Any], path: tuple[Any, ...]) -> bytes:
+        """A large container: from the pieces of the one that was at the same path before,
+        when it has the same keys in the same order (a reducer's ``{**old, key: new}``) or the
+        same length (a list): only the children that are other objects are written again,
+        found by identity at C speed."""
+        memo = self._memo.get(path)
+        if memo is not None:
+            old, old_keys, slots, old_pieces = memo
+            if type(value) is list:
+                keys = None
+                same = type(old) is list and len(old) == len(value)
+                new_values = value
+            else:
+                keys = list(value)
+                same = keys == old_keys
+                new_values = value.values()  # type: ignore[assignment]
+            if same:
+                old_values = old if keys is None else old.values()
+                pieces = old_pieces.copy()
+                for index in compress(range(len(slots)), map(is_not, new_values, old_values)):
+                    key = index if keys is None else keys[index]
+                    pieces[slots[index]] = self._bytes(value[key], (*path, key))  # type: ignore[index]
+                self._memo[path] = (value, keys, slots, pieces)
+                return b"".join(pieces)
+        pieces = self._pieces(value, path)
         if type(value) is list:
-            pieces = [b"["]
-            for child in value:
-                kind = type(child)
-                if kind is dict or kind is list:
-                    known = cache_get(id(child))
-                    if known is not None and known[0] is child:
-                        pieces.append(known[1])
-                    else:
-                        pieces.append(self._bytes(child, below))
-                elif kind is int and -_SMALL_INT < child < _SMALL_INT:
-                    pieces.append(int.__repr__(child).encode())
-                else:
-                    pieces.append(self._bytes(child, below))
-                pieces.append(b",")
-            pieces[-1] = b"]"
-            return b"".join(pieces)
+            keys, slots = None, list(range(1, 2 * len(value), 2))
+        else:
+            keys = list(value)
+            order = {key: 2 + 2 * at for at, key in enumerate(self._sorted(value))}
+            slots = [order[key] for key in keys]
+        self._memo[path] = (value, keys, slots, pieces)
+        return b"".join(pieces)
+
+    @staticmethod
+    def _sorted(value: dict[str, Any]) -> list[str]:
+        """The keys in JCS order (UTF-16 code units); :class:`_Whole` for non-string keys."""
         try:
             keys = sorted(value)
         except TypeError:  # keys of different types: not JSON
             raise _Whole from None
         if type(keys[0]) is not str or type(keys[-1]) is not str:
             raise _Whole  # non-string keys (sorted only when all of one type)
-        if not "".join(keys).isascii():  # JCS orders keys by UTF-16 code units
+        if not "".join(keys).isascii():
             keys.sort(key=_utf16_units)
+        return keys
+
+    def _pieces(self, value: dict[str, Any] | list[Any], path: tuple[Any, ...]) -> list[bytes]:
+        """The canonical bytes of a container, in pieces: ``[`` item ``,`` item … ``]``, or
+        ``{`` key+colon value ``,key``+colon value … ``}`` (the key pieces carry the comma).
+
+        The loops test the children's types inline (most are cached containers or plain
+        strings and integers): a call per child would cost more than the rest of the work."""
+        if not value:
+            return [b"[]" if type(value) is list else b"{}"]
+        cache_get = self._cache.get
+        dumps = orjson.dumps
+        if type(value) is list:
+            pieces = [b"["]
+            for index, child in enumerate(value):
+                kind = type(child)
+                if kind is dict or kind is list:
+                    known = cache_get(id(child))
+                    if known is not None and known[0] is child:
+                        pieces.append(known[1])
+                    else:
+                        pieces.append(self._bytes(child, (*path, index)))
+                elif kind is str:
+                    try:
+                        pieces.append(dumps(child))
+                    except TypeError:  # a lone surrogate: the whole state's error names its path
+                        raise _Whole from None
+                elif kind is int and -_SMALL_INT < child < _SMALL_INT:
+                    pieces.append(int.__repr__(child).encode())
+                else:
+                    pieces.append(self._bytes(child, path))
+                pieces.append(b",")
+            pieces[-1] = b"]"
+            return pieces
         spelled = self._keys
         pieces = [b"{"]
-        for key in keys:
+        for key in self._sorted(value):
             name = spelled.get(key)
             if name is None:
                 name = self._spell(key)
@@ -176,14 +238,19 @@ class StateHasher:
                 if known is not None and known[0] is child:
                     pieces.append(known[1])
                 else:
-                    pieces.append(self._bytes(child, below))
+                    pieces.append(self._bytes(child, (*path, key)))
+            elif kind is str:
+                try:
+                    pieces.append(dumps(child))
+                except TypeError:  # a lone surrogate: the whole state's error names its path
+                    raise _Whole from None
             elif kind is int and -_SMALL_INT < child < _SMALL_INT:
                 pieces.append(int.__repr__(child).encode())
             else:
-                pieces.append(self._bytes(child, below))
+                pieces.append(self._bytes(child, path))
         pieces[1] = pieces[1][1:]  # the first key has no comma before it
         pieces.append(b"}")
-        return b"".join(pieces)
+        return pieces
 
     def _spell(self, key: Any) -> bytes:
         """``,"key":`` for an object key (kept: the same keys come back in every state)."""
@@ -218,4 +285,5 @@ class StateHasher:
                 kept[id(value)] = known
             stack.extend(children)
         self._cache = kept
+        self._memo = {path: memo for path, memo in self._memo.items() if id(memo[0]) in kept}
         self._sweep_at = max(_MIN_SWEEP, 2 * len(kept))

@@ -68,6 +68,68 @@ def test_every_state_of_a_sequence_hashes_as_state_hash_does(start: Any, changes
     assert hasher.hash(start) == state_hash(start)  # an older state, from the cache
 
 
+large = st.dictionaries(keys, json_values, min_size=14, max_size=24) | st.lists(
+    json_values, min_size=14, max_size=24
+)
+"""Containers around the size from which the hasher writes them from their predecessor's pieces."""
+
+
+@st.composite
+def large_edits(draw: st.DrawFn) -> list[tuple[str, int, Any]]:
+    """Replace, add or remove a child of one of the state's large containers."""
+    out = []
+    for _ in range(draw(st.integers(min_value=1, max_value=8))):
+        out.append(
+            (
+                draw(st.sampled_from(["replace", "add", "remove", "same"])),
+                draw(st.integers(min_value=0, max_value=40)),
+                draw(json_values),
+            )
+        )
+    return out
+
+
+def edited(container: Any, how: str, at: int, new: Any) -> Any:
+    if how == "same":  # a new object with the same children (a reducer's no-op copy)
+        return list(container) if isinstance(container, list) else dict(container)
+    if isinstance(container, list):
+        copy = list(container)
+        if how == "add":
+            copy.insert(at % (len(copy) + 1), new)
+        elif copy and how == "remove":
+            del copy[at % len(copy)]
+        elif copy:
+            copy[at % len(copy)] = new
+        return copy
+    names = list(container)
+    if how == "add" or not names:
+        return {**container, f"k{at}": new}
+    name = names[at % len(names)]
+    if how == "remove":
+        return {key: value for key, value in container.items() if key != name}
+    return {**container, name: new}
+
+
+@settings(max_examples=100, deadline=None)
+@given(large, large, large_edits())
+def test_large_containers_replaced_added_or_removed_hash_as_state_hash_does(
+    top: Any, inner: Any, changes
+) -> None:
+    hasher = StateHasher(check_every=0)
+    state = {"top": top, "nested": {"inner": inner, "n": 0}}
+    assert hasher.hash(state) == state_hash(state)
+    for step, (how, at, value) in enumerate(changes):
+        if step % 2:
+            state = {**state, "top": edited(state["top"], how, at, value)}
+        else:
+            nested = state["nested"]
+            state = {
+                **state,
+                "nested": {**nested, "inner": edited(nested["inner"], how, at, value)},
+            }
+        assert hasher.hash(state) == state_hash(state)
+
+
 def test_an_order_of_fifty_replaced_gives_the_whole_hash() -> None:
     state = {"count": 50, "orders": {f"o{i}": {"id": f"o{i}", "lines": {}} for i in range(50)}}
     hasher = StateHasher(check_every=0)
