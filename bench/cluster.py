@@ -166,13 +166,19 @@ async def start_worker(
 
 
 async def start_recorder(
-    nats: str, stream: str, devtools: list[str], log: str, workers: int, profile: str | None
+    nats: str,
+    stream: str,
+    devtools: list[str],
+    log: str,
+    workers: int,
+    profile: str | None,
+    bus: bool = True,
 ) -> asyncio.subprocess.Process:
-    """``rdt record --bus … --devtools …`` as a process, once it has joined every worker."""
+    """``rdt record [--bus …] --devtools …`` as a process, once it has joined every worker."""
     links = [arg for url in devtools for arg in ("--devtools", url)]
+    reads = ["--bus", nats, "--stream", stream] if bus else []
     process, lines = await start_rdt(
-        ["record", "--bus", nats, "--stream", stream, *links, "--log", log]
-        + ["--control", "127.0.0.1:0", "--token", TOKEN],
+        ["record", *reads, *links, "--log", log] + ["--control", "127.0.0.1:0", "--token", TOKEN],
         "control endpoint ",
         profile=profile,
     )
@@ -321,6 +327,8 @@ class Bench:
     tmp: str
     profile: str | None
     """A directory: run the recorder under cProfile, one ``TAG.prof`` per run."""
+    recorder_bus: bool = True
+    """The recorder reads the stream too (``--bus``), not only the workers' channels."""
     nats_pid: int | None = field(default_factory=lambda: find_nats_server())
     made: list[str] = field(default_factory=list)
 
@@ -351,7 +359,13 @@ class Bench:
             if recorded:
                 profile = f"{self.profile}/{tag}.prof" if self.profile else None
                 recorder = await start_recorder(
-                    self.nats, stream, [d for _, d in urls], log, workers, profile
+                    self.nats,
+                    stream,
+                    [d for _, d in urls],
+                    log,
+                    workers,
+                    profile,
+                    bus=self.recorder_bus,
                 )
             sockets = [
                 await connect(urls[c % workers][0], max_queue=None, max_size=None)
@@ -472,6 +486,13 @@ async def main() -> int:
         "--hash-every", type=int, default=1, help="the workers' --hash-every (default 1)"
     )
     parser.add_argument("--profile", help="a directory: the recorder runs under cProfile")
+    parser.add_argument(
+        "--recorder-reads",
+        choices=["bus+links", "links"],
+        default="bus+links",
+        help="what the recorder follows: the stream and every worker's devtools channel "
+        "(default), or the channels alone (events and hashes both come from them)",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     try:
@@ -492,6 +513,7 @@ async def main() -> int:
             args.hash_every,
             tmp,
             args.profile,
+            recorder_bus=args.recorder_reads == "bus+links",
         )
         print(
             f"{args.events:,} order/add-line events per run from {args.clients} clients, "

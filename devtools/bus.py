@@ -213,9 +213,10 @@ class NatsBus:
         self._ack_prefix = self._nc.new_inbox()
         await self._nc.subscribe(f"{self._ack_prefix}.*", cb=self._on_ack)
         try:
-            consumer = await js.subscribe(
+            await js.subscribe(
                 self._subject,
                 stream=self.stream,
+                cb=self._on_stream_message,
                 ordered_consumer=True,
                 config=ConsumerConfig(
                     deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=plan.v + 1
@@ -223,7 +224,6 @@ class NatsBus:
             )
         except Exception as error:
             raise BusError(f"cannot consume stream {self.stream}: {one_line(error)}") from None
-        self._tasks.spawn(self._consume(consumer), f"bus consumer {self.stream}")
         await self._catch_up(plan.catch_up_to)
         await self._nc.subscribe(snapshot_subject(self.stream), cb=self._on_snapshot_request)
         await self._nc.subscribe(broadcast_subject(self.stream), cb=self._on_broadcast)
@@ -334,12 +334,12 @@ class NatsBus:
 
     # ------------------------------------------------------------------ folding
 
-    async def _consume(self, consumer: Any) -> None:
+    async def _on_stream_message(self, msg: Any) -> None:
+        """Each message of the stream, in order (a callback: nats-py's ``messages`` iterator
+        costs a task and an ``asyncio.wait`` per message; its callback loop takes what is
+        queued without waking up again)."""
         try:
-            async for msg in consumer.messages:
-                self._fold(msg.metadata.sequence.stream, msg.data, msg.headers)
-        except asyncio.CancelledError:
-            raise
+            self._fold(msg.metadata.sequence.stream, msg.data, msg.headers)
         except Exception as error:
             self._fail(f"bus: the stream consumer stopped: {one_line(error)}")
 

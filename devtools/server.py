@@ -102,6 +102,11 @@ def app_error(error: str, *, n: int | None = None, request: Any = None) -> dict[
     return message
 
 
+SEND_AFTER = 0.0002
+"""Seconds between folding an event and hashing and sending it to the devtools subscribers
+(see :meth:`ReducerServer._publish`)."""
+
+
 def _state_hash(hasher: StateHasher, state: Any) -> str | None:
     """The state hash of PROTOCOL.md §5, or ``None`` for a state JSON cannot carry."""
     try:
@@ -186,6 +191,8 @@ class ReducerServer:
         self.state: Any = reducer(None, {"type": "@@INIT"})
         self.v = 0
         self._hash_cache: tuple[int, str | None] | None = None
+        self._unsent: list[Emitted] = []  # events not yet sent to the subscribers
+        self._send_timer: asyncio.TimerHandle | None = None
         self._hasher = StateHasher()  # successive states share structure: reuse what did not change
         self._lock = asyncio.Lock()
         self._clients: dict[str, _Peer] = {}
@@ -382,6 +389,28 @@ class ReducerServer:
                 self._enqueue(self._clients[target], data)
 
     def _publish(self, emitted: Emitted) -> None:
+        """Queue an event for the devtools subscribers; it is hashed and sent
+        :data:`SEND_AFTER` seconds later, or before anything else goes to a devtools peer.
+
+        Why later: hashing the state is the largest cost of a subscriber, and right after a
+        fold the loop has the next message to run (on a bus: its publish, then a wait for the
+        ack). Sent a moment later, the hashing mostly fills that wait instead of delaying it,
+        and the events folded meanwhile go out together."""
+        self._unsent.append(emitted)
+        if self._send_timer is None:
+            self._send_timer = asyncio.get_running_loop().call_later(SEND_AFTER, self._send_unsent)
+
+    def _send_unsent(self) -> None:
+        """Hash and send the queued events, in order (at the latest before a devtools peer
+        gets anything else: a join snapshot, a state asked for, a dispatch's answer)."""
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+        unsent, self._unsent = self._unsent, []
+        for emitted in unsent:
+            self._send_event(emitted)
+
+    def _send_event(self, emitted: Emitted) -> None:
         v = emitted.event["v"]
         digest = None
         if self.hash_every and v % self.hash_every == 0:
@@ -550,18 +579,21 @@ class ReducerServer:
                     if data is None:  # a reply JSON cannot carry: answer without replies
                         answer["replies"] = []
                         data = jsonutil.dumps(answer)
+                    self._send_unsent()  # its events before its answer
                     self._enqueue(peer, data)
         finally:
             await self._close(peer)
 
     def _subscribe(self, peer: _Peer, *, snapshot: bool) -> None:
         """The join point: snapshot at the current ``v`` and registration, with no ``await``."""
+        self._send_unsent()  # the earlier subscribers' events up to v, not the new one's
         if snapshot:
             self._send_snapshot(peer)
         if not peer.dropped:
             self._subscribers[peer.id] = peer
 
     def _send_snapshot(self, peer: _Peer, *, id: Any = None) -> None:
+        self._send_unsent()
         data = self._encode(protocol.snapshot(self.v, self.state, self.state_hash(), id=id))
         if data is None:
             data = jsonutil.dumps(protocol.error("the state cannot be sent as JSON", id=id))
@@ -619,6 +651,9 @@ class ReducerServer:
 
     async def shutdown(self) -> None:
         """Stop the connections' writer tasks (and leave the bus)."""
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
         await self._tasks.cancel_all()
         if self.bus is not None:
             await self.bus.close()
