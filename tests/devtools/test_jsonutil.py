@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devtools import jsonutil
 from devtools.jsonutil import dumps, loads
 
 
@@ -68,3 +69,17 @@ def test_any_integer_round_trips(number: int) -> None:
 def test_floats_round_trip(number: float) -> None:
     assert loads(dumps([number])) == [number]
     assert loads(orjson.dumps([number])) == [number]
+
+
+@given(st.binary(max_size=60) | st.text(alphabet="0123456789-9a ,[]", max_size=60).map(str.encode))
+def test_the_fast_big_integer_check_says_what_the_pattern_says(raw: bytes) -> None:
+    assert jsonutil.maybe_big_int(raw) == (jsonutil._MAYBE_BIG_INT.search(raw) is not None)
+
+
+def test_a_nanosecond_timestamp_and_a_hash_are_no_big_integers() -> None:
+    frame = (
+        b'{"ts":1795420800000150000,"hash":"sha256:0123456789012345678a","n":-1223372036854775809}'
+    )
+    assert not jsonutil.maybe_big_int(frame)
+    assert jsonutil.maybe_big_int(b'{"n":-9223372036854775809}')
+    assert jsonutil.maybe_big_int(b'{"n":18446744073709551616}')
