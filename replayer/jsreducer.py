@@ -8,8 +8,10 @@ gen-test and the TUI drive a JavaScript reducer exactly as they drive a Python o
 - the hot loop (:meth:`JsReducer.fold_pages`) hands the worker whole store pages of the
   recorded JSON bytes — events reach the reducer as ``JSON.parse`` makes them — and the worker
   sends back the states after multiples of K as JSON (it paces them itself);
-- per-event walks (:meth:`JsReducer.steps`: bisect's last window, gen-test, compare) send the
-  decoded events re-encoded, a batch at a time, and get each state back;
+- per-event walks (:meth:`JsReducer.steps`: search, bisect's last window, gen-test, compare)
+  send the decoded events re-encoded, a batch at a time, and get each event's patch back
+  (:mod:`replayer.patch`), so consecutive Python states share what the event left alone, as
+  a Python reducer's do; the batch's last state comes whole too, to check the patched one;
 - what-if compares the two timelines by per-event state hashes computed in the worker, so no
   state crosses the pipe per event.
 
@@ -20,14 +22,20 @@ object it is, so consecutive folds do not send it back.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
+
+import orjson
 
 from devtools.jsonutil import dumps
 from replayer.checkpoints import load_state
 from replayer.fold import CheckpointSink, Page, Progress, Timelines
 from replayer.jsworker import JsWorker
+from replayer.patch import apply_patch
 from replayer.source import Loader
+
+log = logging.getLogger(__name__)
 
 STEP_BATCH = 256
 """Events per request in a per-event walk."""
@@ -43,6 +51,9 @@ class JsReducer:
         self.ref: str | None = worker.ref
         self._held: Any = _NOTHING
         """The Python state object the worker's current state equals (``_NOTHING``: unknown)."""
+        self.patches = True
+        """Per-event walks get each state as a patch of the one before (False once a reducer
+        was seen changing a state in place: then whole)."""
 
     @classmethod
     def load(cls, ref: str, *, guards: bool = False) -> JsReducer:
@@ -99,13 +110,37 @@ class JsReducer:
         if first:
             self._hold(state)
         rows = [(v, dumps(event)) for v, event in batch]
-        states = self.worker.steps(rows)
+        if self.patches:
+            afters = self._patched(state, rows)
+        else:
+            afters = [load_state(data) for _v, data in self.worker.steps(rows)]
         after = state
-        for (v, event), (_v, data) in zip(batch, states, strict=True):
-            after = load_state(data)
+        for (v, event), after in zip(batch, afters, strict=True):
             self._held = after
             yield v, event, after
         return after
+
+    def _patched(self, state: Any, rows: list[tuple[int, bytes]]) -> list[Any]:
+        """The states after ``rows`` from the worker's patches (they share what the events
+        left alone); checked against the last state whole. A reducer that changed its input
+        in place makes them differ: then this batch and every later one come whole."""
+        parts = self.worker.steps(rows, patch=True)
+        afters, after = [], state
+        for _v, data in parts[:-1]:
+            after = apply_patch(after, load_state(data))
+            afters.append(after)
+        whole = load_state(parts[-1][1])
+        if _same_json(after, whole):
+            return afters
+        log.warning(
+            "the JavaScript reducer changed a state in place (%s): states are sent whole "
+            "from now on",
+            self.ref,
+        )
+        self.patches = False
+        self._held = _NOTHING
+        self._hold(state)
+        return [load_state(data) for _v, data in self.worker.steps(rows)]
 
     def fold_pages(
         self,
@@ -190,3 +225,11 @@ class _Nothing:
 
 
 _NOTHING: Any = _Nothing()
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Whether two parsed states are the same JSON, key order and ``true`` vs ``1`` included."""
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except TypeError:  # an integer past 64 bits: orjson cannot write it
+        return dumps(a) == dumps(b)

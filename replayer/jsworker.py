@@ -34,7 +34,9 @@ endian), the header (a JSON object), the body bytes. Replies name parts of their
   not consecutive from ``v0``) → {last_v, checkpoints: [[v, part]], hashes: [[v, hash, problem]],
   states: [[v, part]], mutations, calls}. One ``JSON.parse`` per page: the reducer receives the
   events as ``JSON.parse`` makes them from the recorded bytes.
-- ``steps`` {vs} (body as for fold) → parts: the state JSON after each event.
+- ``steps`` {vs, patch?} (body as for fold) → parts: the state JSON after each event; with
+  ``patch``, each event's patch from the state before it (``patch.mjs``,
+  :mod:`replayer.patch`), then the last state's JSON.
 
 A failed request answers {ok: false, error: {kind, ...}} with kind ``throw`` (v, name, message,
 stack), ``notjson`` (v, pointer, problem, message), ``parse`` or ``internal``. After an error
@@ -356,24 +358,33 @@ class JsWorker:
             raise self._failure(reply["error"], {})
         return str(reply["hash"])
 
-    def steps(self, rows: Sequence[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    def steps(
+        self, rows: Sequence[tuple[int, bytes]], *, patch: bool = False
+    ) -> list[tuple[int, bytes]]:
         """Reduce ``rows`` into the current state; the state JSON after each event.
+
+        With ``patch``, each event's part is instead the patch from the state before it
+        (:mod:`replayer.patch`), and one more part, ``(last v, state JSON)``, ends the list.
 
         Raises:
             ReplayError: the reducer threw (the state stays that before the event).
-            StateNotJSON: a state after one of the events is not JSON.
+            StateNotJSON: a state after one of the events (with ``patch``: a changed part of
+                it) is not JSON.
         """
         if not rows:
             return []
         vs = [v for v, _ in rows]
+        header: dict[str, Any] = {"op": "steps", "vs": vs}
+        if patch:
+            header["patch"] = True
         reply, parts = self._call(
-            {"op": "steps", "vs": vs}, events_body(rows), what=f"reducing {_span(vs[0], vs[-1])}"
+            header, events_body(rows), what=f"reducing {_span(vs[0], vs[-1])}"
         )
         self._take_calls(reply)
         if not reply.get("ok"):
             raise self._failure(reply["error"], dict(rows))
         self._last_v = vs[-1]
-        return list(zip(vs, parts, strict=True))
+        return list(zip(vs + [vs[-1]] if patch else vs, parts, strict=True))
 
     # -- the fold ------------------------------------------------------------------------------
 

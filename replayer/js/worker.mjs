@@ -12,6 +12,7 @@ import { NotJSON, jsonText, stateHash } from './canonical.mjs';
 import { FrameDecoder, encodeFrame } from './framing.mjs';
 import { installGuards } from './guards.mjs';
 import { LoadFailure, loadReducer } from './load.mjs';
+import { patchText } from './patch.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const replyArg = process.argv.find((arg) => arg.startsWith('--reply-fd='));
@@ -335,16 +336,30 @@ function steps(header, text) {
   } catch (error) {
     throw new Failure({ kind: 'parse', message: String(error.message) });
   }
+  // patch: each event's change as a patch (patch.mjs), then the last state whole, which the
+  // Python side compares with the patched one (a reducer that changes its input in place)
+  const patch = header.patch === true;
   const parts = [];
+  let v = 0;
   for (let i = 0; i < events.length; i++) {
-    const v = header.vs[i];
+    v = header.vs[i];
+    const before = state;
     try {
-      state = call(state, events[i], v);
+      state = call(before, events[i], v);
     } catch (error) {
       throw thrown(error, v);
     }
-    parts.push(textOf(state, v));
+    if (!patch) {
+      parts.push(textOf(state, v));
+      continue;
+    }
+    try {
+      parts.push(patchText(before, state));
+    } catch (error) {
+      throw notJSON(error, v);
+    }
   }
+  if (patch && events.length) parts.push(textOf(state, v));
   const reply = { ok: true };
   if (guard !== null) reply.calls = guard.drain();
   return [reply, parts];
