@@ -38,6 +38,31 @@ function set(ops, path, value) {
   ops.push(`[${JSON.stringify(path)},${text(value, path)}]`);
 }
 
+// The common case, with one pass and no filtering: the same keys in the same order (a
+// reducer's {...prev, [key]: value}). False, with nothing written, when it is not that case.
+function sameKeysDiff(prev, next, path, ops) {
+  const keys = Object.keys(next);
+  const before = Object.keys(prev);
+  if (keys.length !== before.length) return false;
+  for (let i = 0; i < keys.length; i++) if (keys[i] !== before[i]) return false;
+  const start = ops.length;
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i];
+    const a = prev[key];
+    const b = next[key];
+    if (a === b) continue;
+    if (a === undefined) {
+      ops.length = start; // a key Python does not have comes back in the middle: not this case
+      return false;
+    }
+    path.push(key);
+    if (b === undefined) ops.push(`[${JSON.stringify(path)}]`);
+    else diff(a, b, path, ops);
+    path.pop();
+  }
+  return true;
+}
+
 function diff(prev, next, path, ops) {
   if (prev === next) return;
   if (Array.isArray(prev) && Array.isArray(next) && next.length >= prev.length) {
@@ -50,6 +75,7 @@ function diff(prev, next, path, ops) {
     return;
   }
   if (isObject(prev) && isObject(next) && Object.getPrototypeOf(next) === Object.prototype) {
+    if (sameKeysDiff(prev, next, path, ops)) return;
     const before = definedKeys(prev);
     const after = definedKeys(next);
     const kept = before.filter((key) => next[key] !== undefined && Object.hasOwn(next, key));
