@@ -25,8 +25,10 @@ clients (this process): on a 2-core machine they all share the cores.
 
     .venv/bin/python bench/cluster.py [--nats nats://127.0.0.1:4222] [--events 4000]
         [--rounds 5] [--workers 1,2,3] [--clients 6] [--orders 50] [--hash-every 1]
-        [--profile DIR]
+        [--profile DIR] [--recorder-reads bus+links|links]
 
+``--recorder-reads links`` starts the recorder without ``--bus``: it follows the workers'
+channels only (events and hashes both come from them; the stream read is a second copy).
 ``--hash-every K`` is the workers' own option (the state hash on every K-th event's devtools
 frame; 0: none): what the per-event hash costs the workers. ``--profile DIR`` runs the
 recorder under cProfile (``DIR/TAG.prof``; its CPU figures are then cProfile's too).
