@@ -146,6 +146,7 @@ class NatsBus:
         self._tasks = TaskGroup()
         self._acks: dict[str, asyncio.Future[Ack]] = {}
         self._ack_prefix = ""
+        self._stream_sub: Any = None  # the ordered consumer folding the stream here
         self._tokens = itertools.count(1)
         self._waiters: list[tuple[int, int, asyncio.Future[bool]]] = []
         self._parked: list[tuple[int, int, dict[str, Any]]] = []
@@ -197,7 +198,6 @@ class NatsBus:
             BusError: NATS cannot be reached, has no JetStream, or the join is refused.
         """
         nats = require_nats()
-        from nats.js.api import ConsumerConfig, DeliverPolicy
 
         self._server = server
         self._nc = await self._connect(nats)
@@ -213,15 +213,7 @@ class NatsBus:
         self._ack_prefix = self._nc.new_inbox()
         await self._nc.subscribe(f"{self._ack_prefix}.*", cb=self._on_ack)
         try:
-            await js.subscribe(
-                self._subject,
-                stream=self.stream,
-                cb=self._on_stream_message,
-                ordered_consumer=True,
-                config=ConsumerConfig(
-                    deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=plan.v + 1
-                ),
-            )
+            await self._consume_from(plan.v + 1)
         except Exception as error:
             raise BusError(f"cannot consume stream {self.stream}: {one_line(error)}") from None
         await self._catch_up(plan.catch_up_to)
@@ -333,6 +325,43 @@ class NatsBus:
                 )
 
     # ------------------------------------------------------------------ folding
+
+    async def _consume_from(self, seq: int) -> None:
+        """Fold the stream from message ``seq`` on (an ordered push consumer of its own)."""
+        from nats.js.api import ConsumerConfig, DeliverPolicy
+
+        assert self._nc is not None
+        self._stream_sub = await self._nc.jetstream().subscribe(
+            self._subject,
+            stream=self.stream,
+            cb=self._on_stream_message,
+            ordered_consumer=True,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=seq
+            ),
+        )
+
+    async def _consume_again(self) -> None:
+        """After a reconnection: a new consumer from the next event to fold. The old one's
+        consumer may be gone with a restarted server, and nats-py would notice only after
+        several missed heartbeats (~20 s in which no event is folded here and every publish
+        of this worker answers "stored but not folded"). What both deliver twice is skipped."""
+        old, server = self._stream_sub, self._server
+        if server is None or self._closed:
+            return
+        try:
+            await self._consume_from(server.v + 1)
+        except Exception as error:
+            log.warning(
+                "worker %s: cannot consume stream %s again: %s",
+                self.worker_id,
+                self.stream,
+                _describe(error),
+            )
+            return  # the old consumer's own reset is left to recover
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.unsubscribe()
 
     async def _on_stream_message(self, msg: Any) -> None:
         """Each message of the stream, in order (a callback: nats-py's ``messages`` iterator
@@ -571,6 +600,8 @@ class NatsBus:
 
     async def _on_reconnected(self) -> None:
         log.warning("worker %s: reconnected to NATS", self.worker_id)
+        if self._stream_sub is not None and not self._closed:
+            self._tasks.spawn(self._consume_again(), f"bus consumer {self.stream} again")
 
     async def close(self) -> None:
         """Stop consuming and answering, and close the connection (idempotent)."""
