@@ -43,6 +43,7 @@ from devtools.bus_protocol import (
     PublishFailed,
     PublishOutcome,
     SnapshotOffer,
+    SnapshotParts,
     StreamExtent,
     broadcast_subject,
     check_stream_name,
@@ -63,6 +64,7 @@ from devtools.bus_protocol import (
     plan_join,
     publish_headers,
     publish_outcome,
+    snapshot_parts,
     snapshot_reply,
     snapshot_subject,
 )
@@ -287,6 +289,7 @@ class NatsBus:
 
         sub = await self._nc.subscribe(inbox, cb=collect)
         offers: list[SnapshotOffer] = []
+        parts = SnapshotParts()
         try:
             request = jsonutil.dumps({"worker": self.worker_id})
             await self._nc.publish(snapshot_subject(self.stream), request, reply=inbox)
@@ -298,7 +301,10 @@ class NatsBus:
                     break
                 if msg.headers and msg.headers.get("Status") == "503":
                     break  # no worker listens
-                offer = parse_snapshot_reply(msg.data)
+                data = parts.add(msg.data, msg.headers)
+                if data is None:  # a part of an answer: wait for the rest as for an answer
+                    continue
+                offer = parse_snapshot_reply(data)
                 if offer is None:
                     log.warning("ignoring a malformed snapshot answer on %s", self.stream)
                 else:
@@ -537,9 +543,11 @@ class NatsBus:
         except TypeError as error:
             log.warning("cannot answer a snapshot request: %s", error)
             return
+        parts = snapshot_parts(data, self._nc.max_payload, uuid.uuid4().hex)
         try:
-            await self._nc.publish(msg.reply, data)
-        except Exception as error:  # e.g. a state larger than the server's max_payload
+            for body, headers in parts:  # a state past NATS's max_payload goes in parts
+                await self._nc.publish(msg.reply, body, headers=headers or None)
+        except Exception as error:
             log.warning("cannot answer a snapshot request: %s", _describe(error))
 
     def broadcast(self, after: int, message: dict[str, Any]) -> None:

@@ -34,6 +34,12 @@ HEADER_MSG_ID = "Nats-Msg-Id"
 HEADER_EXPECTED_STREAM = "Nats-Expected-Stream"
 HEADER_EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
 HEADER_EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
+HEADER_ANSWER = "Rdt-Answer"
+"""On a snapshot answer sent in parts: which answer the part belongs to (a random id)."""
+HEADER_PART = "Rdt-Part"
+"""On a snapshot answer sent in parts: ``I/N``, this part's place (from 1) and their number."""
+PART_MARGIN = 4096
+"""Bytes left under NATS's ``max_payload`` for the subject, reply and headers of a part."""
 
 ERR_WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code for a failed ``Nats-Expected-Last-Sequence`` check."""
@@ -334,6 +340,69 @@ def parse_snapshot_reply(data: bytes) -> SnapshotOffer | None:
         name if isinstance(name, str) else None,
         version if isinstance(version, str) else None,
     )
+
+
+def snapshot_parts(
+    data: bytes, max_payload: int, answer: str
+) -> list[tuple[bytes, dict[str, str]]]:
+    """A snapshot answer as the messages that carry it: one plain message when it fits in
+    ``max_payload`` (NATS's limit on a message, 1 MiB by default), else parts of at most
+    ``max_payload - PART_MARGIN`` bytes, each with headers naming the answer and its place."""
+    if len(data) <= max_payload - PART_MARGIN:
+        return [(data, {})]
+    size = max(1, max_payload - PART_MARGIN)
+    chunks = [data[at : at + size] for at in range(0, len(data), size)]
+    return [
+        (chunk, {HEADER_ANSWER: answer, HEADER_PART: f"{i}/{len(chunks)}"})
+        for i, chunk in enumerate(chunks, 1)
+    ]
+
+
+class SnapshotParts:
+    """Puts together the answers that come in parts (:func:`snapshot_parts`).
+
+    Bounded: at most ``max_answers`` answers in progress and ``max_bytes`` held in all; a part
+    past either, a malformed ``Rdt-Part`` or one that does not fit its answer is dropped (that
+    answer then never completes, and the joiner takes another or none)."""
+
+    def __init__(self, *, max_answers: int = 64, max_bytes: int = 1 << 30) -> None:
+        self.max_answers = max_answers
+        self.max_bytes = max_bytes
+        self._open: dict[str, list[bytes | None]] = {}
+        self._held = 0
+
+    def add(self, data: bytes, headers: dict[str, str] | None) -> bytes | None:
+        """The whole answer once ``data`` completes one (a plain message is whole at once);
+        ``None`` while parts are missing or when the part is dropped."""
+        if not headers or HEADER_PART not in headers:
+            return data
+        answer = headers.get(HEADER_ANSWER, "")
+        place, _, count = headers[HEADER_PART].partition("/")
+        if not (place.isdigit() and count.isdigit() and 1 <= int(place) <= int(count)):
+            return None
+        index, total = int(place) - 1, int(count)
+        parts = self._open.get(answer)
+        if parts is None:
+            if len(self._open) >= self.max_answers:
+                return None
+            parts = self._open[answer] = [None] * total
+        if len(parts) != total or parts[index] is not None:
+            return None
+        if self._held + len(data) > self.max_bytes:
+            return None
+        parts[index] = data
+        self._held += len(data)
+        if any(part is None for part in parts):
+            return None
+        del self._open[answer]
+        whole = b"".join(parts)  # type: ignore[arg-type]
+        self._held -= len(whole)
+        return whole
+
+    @property
+    def incomplete(self) -> int:
+        """Answers still missing parts."""
+        return len(self._open)
 
 
 def choose_snapshot(

@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from devtools import jsonutil
 from devtools.bus import NatsBus
 from devtools.canonical import state_hash
 from devtools.errors import BusError
@@ -182,6 +183,28 @@ async def test_a_late_worker_starts_from_the_best_snapshot(nats_stream):
             assert late.app.state == a.app.state
             await command(late.url, {"type": "order/create", "customer": "late"})
             await asyncio.wait_for(a.app.bus.wait_folded(11), 10)
+            assert late.app.state_hash() == a.app.state_hash()
+        finally:
+            await late.close()
+    finally:
+        await a.close()
+
+
+async def test_a_late_worker_copies_a_state_larger_than_a_nats_message_in_parts(nats_stream):
+    url, stream = nats_stream
+    a = await worker(url, stream, "A")
+    try:
+        # 24 customers of 64 kB: a 1.5 MB state, past NATS's 1 MiB max_payload
+        for i in range(24):  # one at a time: the answer to order/list would pass 1 MiB too
+            reply = await command(
+                a.url, {"type": "order/create", "customer": f"{i}" + "x" * 65_536}
+            )
+            assert reply["type"] != "error", reply
+        assert len(jsonutil.dumps(a.app.state)) > a.app.bus._nc.max_payload
+        late = await worker(url, stream, "L")
+        try:
+            assert late.app.bus.joined.offer is not None  # a snapshot, not the stream from 0
+            assert late.app.bus.joined.offer.worker == "A" and late.app.bus.joined.v == 24
             assert late.app.state_hash() == a.app.state_hash()
         finally:
             await late.close()

@@ -223,3 +223,52 @@ def test_contend_envelope() -> None:
     assert decode_contend(b'{"worker": "w1", "v": 2}') is None
     assert decode_contend(b"[]") is None
     assert decode_contend(b"{") is None
+
+
+def test_a_snapshot_answer_past_the_message_limit_goes_in_parts_and_comes_back_whole() -> None:
+    from devtools.bus_protocol import PART_MARGIN, SnapshotParts, snapshot_parts
+
+    small = b'{"v":1}'
+    assert snapshot_parts(small, 1 << 20, "a") == [(small, {})]
+    data = bytes(range(256)) * 100  # 25,600 bytes
+    parts = snapshot_parts(data, PART_MARGIN + 1000, "a")
+    assert len(parts) == 26 and all(len(body) <= 1000 for body, _ in parts)
+    assert parts[0][1] == {"Rdt-Answer": "a", "Rdt-Part": "1/26"}
+    other = snapshot_parts(b"y" * 1500, PART_MARGIN + 1000, "b")
+    assembler = SnapshotParts()
+    out = []
+    # two answers interleaved, one out of order: each whole once its last part is in
+    mixed = [parts[1], other[0], parts[0], *parts[2:], other[1]]
+    for body, headers in mixed:
+        whole = assembler.add(body, headers)
+        if whole is not None:
+            out.append(whole)
+    assert out == [data, b"y" * 1500] and assembler.incomplete == 0
+    assert assembler.add(small, None) == small
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Rdt-Answer": "a", "Rdt-Part": "0/2"}, {"Rdt-Answer": "a", "Rdt-Part": "3/2"},
+     {"Rdt-Answer": "a", "Rdt-Part": "x"}],
+)  # fmt: skip
+def test_a_malformed_part_is_dropped(headers) -> None:
+    from devtools.bus_protocol import SnapshotParts
+
+    assert SnapshotParts().add(b"data", headers) is None
+
+
+def test_parts_past_the_bounds_are_dropped() -> None:
+    from devtools.bus_protocol import SnapshotParts
+
+    few = SnapshotParts(max_answers=1)
+    assert few.add(b"a", {"Rdt-Answer": "1", "Rdt-Part": "1/2"}) is None
+    assert few.add(b"b", {"Rdt-Answer": "2", "Rdt-Part": "1/2"}) is None  # a second answer
+    assert few.incomplete == 1
+    small = SnapshotParts(max_bytes=3)
+    assert small.add(b"ab", {"Rdt-Answer": "1", "Rdt-Part": "1/2"}) is None
+    assert small.add(b"cd", {"Rdt-Answer": "1", "Rdt-Part": "2/2"}) is None  # 4 bytes > 3
+    same = SnapshotParts()
+    assert same.add(b"a", {"Rdt-Answer": "1", "Rdt-Part": "1/2"}) is None
+    assert same.add(b"a", {"Rdt-Answer": "1", "Rdt-Part": "1/2"}) is None  # twice: dropped
+    assert same.add(b"b", {"Rdt-Answer": "1", "Rdt-Part": "2/2"}) == b"ab"
