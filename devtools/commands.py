@@ -138,8 +138,23 @@ def _literal_prefix(glob: str | None) -> str | None:
     return re.split(r"[*?\[]", glob, maxsplit=1)[0] or None
 
 
-def _message_line(m: Message) -> Text:
-    body = f"<binary {m.frame_size} bytes> {m.payload[:32].hex()}" if m.binary else m.text
+SHOWN_CHARS = 2000
+"""How much of a payload one line of ``rdt log`` shows (``--full``: all of it; ``--json``
+always writes whole records)."""
+
+
+def _clipped(text: str, full: bool) -> str:
+    if full or len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}… (+{len(text) - SHOWN_CHARS:,} characters; --full shows all)"
+
+
+def _message_line(m: Message, full: bool = False) -> Text:
+    body = (
+        f"<binary {m.frame_size} bytes> {m.payload[:32].hex()}"
+        if m.binary
+        else _clipped(m.text, full)
+    )
     arrow = "→" if m.direction == "in" else "←"
     line = Text()
     line.append(f"{m.seq:>6} ", style="dim")
@@ -152,14 +167,14 @@ def _message_line(m: Message) -> Text:
     return line
 
 
-def _event_line(e: Event) -> Text:
+def _event_line(e: Event, full: bool = False) -> Text:
     line = Text()
     line.append(f"{e.v:>6} ", style="dim")
     line.append(visible(e.type), style="bold")
     if e.cause_seq is not None:
         line.append(f" (seq {e.cause_seq})", style="dim")
     line.append(" ")
-    line.append(visible(dumps(e.event).decode("utf-8")))
+    line.append(visible(_clipped(dumps(e.event).decode("utf-8"), full)))
     return line
 
 
@@ -177,6 +192,9 @@ def log_cmd(
     from_: int | None = typer.Option(None, "--from", help="First seq (messages) or v (events)."),
     to: int | None = typer.Option(None, "--to", help="Last seq (messages) or v (events)."),
     json_out: bool = json_option("Print JSON Lines records (docs/PROTOCOL.md §5)."),
+    full: bool = typer.Option(
+        False, "--full", help=f"Show whole payloads (a line shows {SHOWN_CHARS:,} characters)."
+    ),
 ) -> None:
     """List the messages or events of a recording, streamed.
 
@@ -198,9 +216,9 @@ def log_cmd(
                 if console is None:
                     _write_line(dumps(record(item)) + b"\n")
                 elif isinstance(item, Message):
-                    console.print(_message_line(item), soft_wrap=True)
+                    console.print(_message_line(item, full), soft_wrap=True)
                 else:
-                    console.print(_event_line(item), soft_wrap=True)
+                    console.print(_event_line(item, full), soft_wrap=True)
         except BrokenPipeError:  # `rdt log … | head`
             with contextlib.suppress(Exception):
                 sys.stdout = None  # type: ignore[assignment]

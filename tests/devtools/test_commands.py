@@ -254,3 +254,16 @@ def test_log_type_glob_is_exact_though_the_database_narrows_by_its_prefix(runner
     assert [loads(x)["type"] for x in result.stdout.splitlines()] == ["order/_x%1", "order/_x%4"]
     result = run(runner, "log", sqlite_log, "--kind", "events", "--type", "[oO]rder/_x*", "--json")
     assert [loads(x)["v"] for x in result.stdout.splitlines()] == [4, 6, 7]
+
+
+def test_log_shows_the_start_of_a_long_payload_and_all_of_it_with_full(runner, sqlite_log):
+    big = f.message(1, payload='{"type":"sync","data":"' + "x" * 50_000 + '"}')
+    f.write_log(sqlite_log, messages=0, events=0, extra_messages=[big])
+    shown = run(runner, "log", sqlite_log)
+    assert shown.exit_code == 0, shown.output
+    assert len(shown.stdout) < 3_000
+    assert "(+48,025 characters; --full shows all)" in shown.stdout  # 50,025 in all
+    whole = run(runner, "log", sqlite_log, "--full")
+    assert "x" * 50_000 in whole.stdout.replace("\n", "")
+    records = run(runner, "log", sqlite_log, "--json")
+    assert len(loads(records.stdout)["data"]["data"]) == 50_000
