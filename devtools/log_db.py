@@ -179,7 +179,10 @@ class LogDb:
             try:
                 yield cursor
             finally:
-                cursor.close()
+                # a walk left unfinished is closed when its generator is collected, which may
+                # be after the log was closed: there is nothing left to close then
+                with contextlib.suppress(Exception):
+                    cursor.close()
             return
         dbapi.autocommit = True
         cursor = dbapi.cursor()
