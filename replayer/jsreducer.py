@@ -114,9 +114,11 @@ class JsReducer:
             afters = self._patched(state, rows)
         else:
             afters = [load_state(data) for _v, data in self.worker.steps(rows)]
+        # The worker is at the batch's last state now: a walk left inside the batch (bisect
+        # stops at its first hit) must not leave an earlier state named as the worker's.
+        self._held = afters[-1] if afters else state
         after = state
         for (v, event), after in zip(batch, afters, strict=True):
-            self._held = after
             yield v, event, after
         return after
 

@@ -161,3 +161,20 @@ def test_a_changed_part_that_is_not_json_is_named_as_a_whole_state_would_be(kind
         messages.append(str(raised.value))
     assert messages[0] == messages[1]
     assert "v=2" in messages[0] or "event 2" in messages[0], messages[0]
+
+
+def test_a_walk_left_inside_a_batch_does_not_name_an_earlier_state_the_workers() -> None:
+    patched = JsReducer.load(EDITOR)
+    try:
+        start = {"items": {}, "list": [], "n": 0}
+        rows = [(v, {"type": "set", "path": ["n"], "value": v}) for v in range(1, 6)]
+        walk = patched.steps(start, rows)
+        next(walk)
+        second = next(walk)[2]
+        walk.close()  # left after event 2 of a batch of 5: the worker is at n=5
+        push = {"type": "push", "path": ["list"], "value": 7}
+        (after,) = [s for _v, _e, s in patched.steps(second, [(6, push)])]
+        assert after["n"] == 2 and after["list"] == [7]
+        assert patched.patches  # no false "changed in place": the worker was set to `second`
+    finally:
+        patched.worker.close()
