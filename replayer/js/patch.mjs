@@ -46,11 +46,14 @@ function sameKeysDiff(prev, next, path, ops) {
   if (keys.length !== before.length) return false;
   for (let i = 0; i < keys.length; i++) if (keys[i] !== before[i]) return false;
   const start = ops.length;
+  // values in key order, compared by position: no keyed load for the keys that kept their value
+  const olds = Object.values(prev);
+  const news = Object.values(next);
   for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
-    const a = prev[key];
-    const b = next[key];
+    const a = olds[i];
+    const b = news[i];
     if (a === b) continue;
+    const key = keys[i];
     if (a === undefined) {
       ops.length = start; // a key Python does not have comes back in the middle: not this case
       return false;
