@@ -119,7 +119,7 @@ class StateHasher:
             elif len(value) >= _MEMO_MIN:
                 data = self._large(value, path)
             else:
-                data = self._joined(self._pieces(value, path))
+                data = b"".join(self._pieces(value, path))
             self._cache[id(value)] = (value, data)
             return data
         if kind is str:
@@ -140,10 +140,6 @@ class StateHasher:
             except ValueError:  # NaN, infinities: the whole state's error names the path
                 raise _Whole from None
         return canonical_bytes(value)  # subclasses; raises CanonicalError for the rest
-
-    @staticmethod
-    def _joined(pieces: list[bytes]) -> bytes:
-        return b"".join(pieces)
 
     def _large(self, value: dict[str, Any] | list[Any], path: tuple[Any, ...]) -> bytes:
         """A large container: from the pieces of the one that was at the same path before,
