@@ -389,13 +389,17 @@ class ReducerServer:
                 self._enqueue(self._clients[target], data)
 
     def _publish(self, emitted: Emitted) -> None:
-        """Queue an event for the devtools subscribers; it is hashed and sent
-        :data:`SEND_AFTER` seconds later, or before anything else goes to a devtools peer.
+        """Send an event to the devtools subscribers. On a bus it is queued, and hashed and
+        sent :data:`SEND_AFTER` seconds later, or before anything else goes to a devtools peer.
 
-        Why later: hashing the state is the largest cost of a subscriber, and right after a
-        fold the loop has the next message to run (on a bus: its publish, then a wait for the
-        ack). Sent a moment later, the hashing mostly fills that wait instead of delaying it,
-        and the events folded meanwhile go out together."""
+        Why later on a bus: hashing the state is the largest cost of a subscriber, and right
+        after a fold the worker has the next message to run: its publish, then a wait for the
+        ack. Sent a moment later, the hashing mostly fills that wait instead of delaying it,
+        and the events folded meanwhile go out together. Alone, a server has no such wait, and
+        sends each event before the replies of its message, as a subscriber expects."""
+        if self.bus is None:
+            self._send_event(emitted)
+            return
         self._unsent.append(emitted)
         if self._send_timer is None:
             self._send_timer = asyncio.get_running_loop().call_later(SEND_AFTER, self._send_unsent)
