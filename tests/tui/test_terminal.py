@@ -17,8 +17,17 @@ pytestmark = [
 ]
 
 
-SOCKET = f"rdt-test-{uuid.uuid4().hex[:8]}"
-"""A private tmux server (no user config, no other sessions)."""
+SOCKET = ""
+"""The test's own private tmux server (no user config, no other sessions)."""
+
+
+@pytest.fixture(autouse=True)
+def private_tmux_server() -> None:
+    """A tmux server of each test's own: a test's ``kill-server`` at its end may still be
+    shutting that server down when the next test starts one, and a client reaching it then
+    fails with "server exited unexpectedly" (seen in CI)."""
+    global SOCKET
+    SOCKET = f"rdt-test-{uuid.uuid4().hex[:8]}"
 
 
 def tmux(*args: str, check: bool = True) -> str:
