@@ -200,7 +200,6 @@ class NatsBus:
             BusError: NATS cannot be reached, has no JetStream, or the join is refused.
         """
         nats = require_nats()
-
         self._server = server
         self._nc = await self._connect(nats)
         js = self._nc.jetstream()

@@ -165,12 +165,14 @@ class StateHasher:
                     pieces[slots[index]] = self._bytes(value[key], (*path, key))  # type: ignore[index]
                 self._memo[path] = (value, keys, slots, pieces)
                 return b"".join(pieces)
-        pieces = self._pieces(value, path)
         if type(value) is list:
+            pieces = self._pieces(value, path)
             keys, slots = None, list(range(1, 2 * len(value), 2))
         else:
+            ordered = self._sorted(value)  # once, for the pieces and for the slots
+            pieces = self._pieces(value, path, ordered)
             keys = list(value)
-            order = {key: 2 + 2 * at for at, key in enumerate(self._sorted(value))}
+            order = {key: 2 + 2 * at for at, key in enumerate(ordered)}
             slots = [order[key] for key in keys]
         self._memo[path] = (value, keys, slots, pieces)
         return b"".join(pieces)
@@ -188,10 +190,16 @@ class StateHasher:
             keys.sort(key=_utf16_units)
         return keys
 
-    def _pieces(self, value: dict[str, Any] | list[Any], path: tuple[Any, ...]) -> list[bytes]:
+    def _pieces(
+        self,
+        value: dict[str, Any] | list[Any],
+        path: tuple[Any, ...],
+        ordered: list[str] | None = None,
+    ) -> list[bytes]:
         """The canonical bytes of a container, in pieces: ``[`` item ``,`` item … ``]``, or
         ``{`` key+colon value ``,key``+colon value … ``}`` (the key pieces carry the comma).
 
+        ``ordered``: a dict's keys in JCS order when the caller has them already.
         The loops test the children's types inline (most are cached containers or plain
         strings and integers): a call per child would cost more than the rest of the work."""
         if not value:
@@ -222,7 +230,7 @@ class StateHasher:
             return pieces
         spelled = self._keys
         pieces = [b"{"]
-        for key in self._sorted(value):
+        for key in self._sorted(value) if ordered is None else ordered:
             name = spelled.get(key)
             if name is None:
                 name = self._spell(key)
