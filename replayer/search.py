@@ -123,12 +123,7 @@ class GrepProbe:
 
     def observer(self) -> Callable[[Any, Any, int], bool]:
         """Keeps the matching lines' count from one state to the next, walking what changed."""
-        update = grep.LineMatches(self.pattern).update
-
-        def observe(state: Any, event: Any, v: int) -> bool:
-            return update(state) > 0
-
-        return observe
+        return grep.line_matches(self.pattern).observe
 
 
 @dataclass(frozen=True, slots=True)

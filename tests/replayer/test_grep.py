@@ -2,21 +2,38 @@
 
 The law: after any sequence of states (edited copies sharing structure, as reducers make them,
 or fresh equal copies, as the Node worker sends them), :class:`LineMatches` holds the count a
-full rendering gives.
+full rendering gives — and so does the same walk in C (``replayer/_linematch.c``), when built.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replayer.grep import LineMatches, count_matches, lines
+from replayer import grep
+from replayer.grep import LineMatches, count_matches, line_matches, lines
 from replayer.search import GrepProbe, changes
 from tests.replayer.test_diff import JSON, KEYS, SCALARS, _zero_unsigned
+
+EXAMPLES = int(os.environ.get("RDT_GREP_EXAMPLES", 400))
+"""Histories the law below tries (more for a deeper run: RDT_GREP_EXAMPLES=10000 -o timeout=0)."""
+
+WALKS = [
+    pytest.param(LineMatches, id="python"),
+    pytest.param(
+        line_matches,  # the C walk when built (with a literal pattern's substring test)
+        id="c",
+        marks=pytest.mark.skipif(
+            not grep.FAST, reason="replayer/_linematch.c was not built (no C compiler at install)"
+        ),
+    ),
+]
 
 PATTERNS = [
     r"^\{$",
@@ -34,6 +51,10 @@ PATTERNS = [
     r".",
     r"\d{3}",
     r"ü|日本",
+    '"a": ',  # literals: the C walk tests them as substrings
+    '"customer": "ACME"',
+    "~",
+    "}",
 ]
 
 
@@ -98,9 +119,12 @@ def edit(draw, value, depth=0):
     if kind is dict:
         out = dict(value)
         for _ in range(draw(st.integers(1, 3))):
-            what = draw(st.sampled_from(["add", "remove", "change", "empty"]))
+            what = draw(st.sampled_from(["add", "remove", "change", "empty", "move"]))
             if what == "empty":
                 out = {}
+            elif what == "move" and out:  # the same items, one key moved to the end
+                key = draw(st.sampled_from(sorted(out)))
+                out[key] = out.pop(key)
             elif what == "add" or not out:
                 out[draw(KEYS)] = draw(JSON)
             elif what == "remove":
@@ -140,11 +164,12 @@ def histories(draw):
     return states
 
 
-@settings(max_examples=400, deadline=None)
+@pytest.mark.parametrize("walk", WALKS)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(histories(), st.sampled_from(PATTERNS))
-def test_incremental_count_equals_a_full_rendering(states, regex):
+def test_incremental_count_equals_a_full_rendering(walk, states, regex):
     pattern = re.compile(regex)
-    matches = LineMatches(pattern)
+    matches = walk(pattern)
     for state in states:
         assert matches.update(state) == count_matches(pattern, state)
 
@@ -160,10 +185,11 @@ def test_grep_changes_equal_the_naive_probe_at_every_state(states, regex):
     assert got == expected
 
 
-def test_a_type_change_hidden_by_equality_is_seen():
+@pytest.mark.parametrize("walk", WALKS)
+def test_a_type_change_hidden_by_equality_is_seen(walk):
     """``1 == True`` and ``1 == 1.0``: equal to Python, three different lines."""
     state = {f"k{i}": {"n": 1} for i in range(100)}
-    matches = LineMatches(re.compile(r"true$"))
+    matches = walk(re.compile(r"true$"))
     assert matches.update(state) == 0
     assert matches.update({**state, "k50": {"n": True}}) == 1
     assert matches.update(copy.deepcopy({**state, "k7": {"n": True}})) == 1
@@ -174,12 +200,84 @@ def test_a_type_change_hidden_by_equality_is_seen():
     assert matches.update({"k": [0, 1, 2]}) == 0
 
 
-def test_a_defaultdict_in_the_state_is_only_read():
+@pytest.mark.parametrize("walk", WALKS)
+def test_a_defaultdict_in_the_state_is_only_read(walk):
     from collections import defaultdict
 
     old = defaultdict(int, {"a": 1})
     new = defaultdict(int, {"b": 1})
-    matches = LineMatches(re.compile(r'^"a"'))
+    matches = walk(re.compile(r'^"a"'))
     assert matches.update({"d": old}) == 1
     assert matches.update({"d": new}) == 0
     assert dict(old) == {"a": 1} and dict(new) == {"b": 1}
+
+
+@pytest.mark.parametrize("walk", WALKS)
+def test_a_large_dict_as_a_reducer_changes_it(walk):
+    """One order changed, one added, one removed, keys moved, a tuple: each against the count
+    of a full rendering."""
+    pattern = re.compile(r'"customer": "c1\d*"$|^"(ACME|-)"$')
+    orders = {f"o{i}": {"customer": f"c{i % 30}", "lines": {}, "total": 0} for i in range(400)}
+    state = {"orders": orders, "n": 0}
+    matches = walk(pattern)
+    history = [state]
+    changed = {**orders, "o7": {**orders["o7"], "customer": "c1", "total": 5}}
+    history.append({**state, "orders": changed})
+    history.append({**state, "orders": {**changed, "o400": {"customer": "c12"}}})
+    fewer = dict(history[-1]["orders"])
+    del fewer["o10"], fewer["o399"]
+    history.append({**state, "orders": fewer})
+    moved = dict(fewer)
+    moved["o3"] = moved.pop("o3")
+    moved["o5"] = ("ACME", "-", ["ACME"])
+    history.append({**state, "orders": moved})
+    history.append({**state, "orders": dict(reversed(moved.items()))})
+    history.append({"orders": {}, "n": ("ACME",)})
+    history.append(copy.deepcopy(history[4]))
+    for state in history:
+        assert matches.update(state) == count_matches(pattern, state)
+        assert matches.count == count_matches(pattern, state)
+
+
+@pytest.mark.parametrize("walk", WALKS)
+def test_texts_the_c_side_leaves_to_python(walk):
+    """Non-ASCII and escaped strings, keys that are not str, values that are not JSON."""
+    pattern = re.compile(r'"\\"|ü|^"1": |^"true": |object|Infinity|^-?\d')
+    history = [
+        {"a": "x"},
+        {"a": 'say "hi"\\', "ü": "ü", 1: [True, -0.0, float("inf")]},
+        {"a": 'say "hi"', True: "nan", "o": object.__new__(object)},
+        [float("nan"), float("-inf"), 10**30, 1.5e300],
+    ]
+    matches = walk(pattern)
+    for state in history:
+        assert matches.update(state) == count_matches(pattern, state)
+
+
+def test_line_matches_is_the_c_walk_when_built():
+    made = line_matches(re.compile("x"))
+    assert type(made) is (grep._linematch.LineMatches if grep.FAST else LineMatches)
+
+
+def test_a_literal_pattern_is_known_by_its_text():
+    assert grep.literal_text(re.compile('"customer": "ACME"')) == '"customer": "ACME"'
+    assert grep.literal_text(re.compile("a b#c-d")) == "a b#c-d"
+    for regex, flags in [("a.c", 0), ("(?i)acme", 0), ("acme", re.I), ("a b", re.X), ("", 0)]:
+        assert grep.literal_text(re.compile(regex, flags)) is None, regex
+
+
+@pytest.mark.parametrize("walk", WALKS)
+def test_observe_says_whether_a_line_matches(walk):
+    matches = walk(re.compile("ACME"))
+    assert matches.observe({"c": "x"}, None, 1) is False
+    assert matches.observe({"c": "ACME", "d": ["ACME"]}, None, 2) is True
+    assert matches.count == 2
+
+
+@pytest.mark.skipif(
+    not os.environ.get("RDT_REQUIRE_C_WALK"),
+    reason="only where the C walk must have been built (.ci/run sets RDT_REQUIRE_C_WALK)",
+)
+def test_the_c_walk_was_built():
+    """The extension is optional at install (no compiler, no failure): CI checks it was built."""
+    assert grep.FAST
