@@ -19,6 +19,7 @@ PREFIX = "@@devtools/"
 HELLO = "@@devtools/hello"
 SNAPSHOT = "@@devtools/snapshot"
 EVENT = "@@devtools/event"
+EVENTS = "@@devtools/events"
 DISPATCHED = "@@devtools/dispatched"
 ERROR = "@@devtools/error"
 SUBSCRIBE = "@@devtools/subscribe"
@@ -72,6 +73,8 @@ class Subscribe:
     snapshot: bool = True
     from_seq: int | None = None
     kinds: tuple[str, ...] | None = None
+    batch: bool = False
+    """The subscriber takes several events in one ``@@devtools/events`` message."""
     type: str = SUBSCRIBE
 
 
@@ -201,6 +204,9 @@ def _parse_subscribe(obj: dict[str, Any], request_id: Any) -> Subscribe | Protoc
     snap = obj.get("snapshot", True)
     if not isinstance(snap, bool):
         return ProtocolError("'snapshot' must be true or false", request_id)
+    batch = obj.get("batch", False)
+    if not isinstance(batch, bool):
+        return ProtocolError("'batch' must be true or false", request_id)
     from_seq = obj.get("from_seq")
     if from_seq is not None and (not _is_int(from_seq) or from_seq < 0):
         return ProtocolError("'from_seq' must be a non-negative integer", request_id)
@@ -215,7 +221,7 @@ def _parse_subscribe(obj: dict[str, Any], request_id: Any) -> Subscribe | Protoc
                 request_id,
             )
         kinds = tuple(kinds)
-    return Subscribe(snapshot=snap, from_seq=from_seq, kinds=kinds)
+    return Subscribe(snapshot=snap, from_seq=from_seq, kinds=kinds, batch=batch)
 
 
 def parse_cause_header(value: str | None) -> str | None:
@@ -273,6 +279,12 @@ def event(
     if hash is not None:
         message["hash"] = hash
     return message
+
+
+def events_bytes(events: list[bytes]) -> bytes:
+    """``@@devtools/events``: several ``@@devtools/event`` messages, already encoded, in order
+    (what a subscriber that asked for ``batch`` may get instead of one message an event)."""
+    return b'{"type":"' + EVENTS.encode() + b'","events":[' + b",".join(events) + b"]}"
 
 
 def dispatched(
@@ -349,10 +361,16 @@ def status(
 
 
 def subscribe_request(
-    *, snapshot: bool = True, from_seq: int | None = None, kinds: list[str] | None = None
+    *,
+    snapshot: bool = True,
+    from_seq: int | None = None,
+    kinds: list[str] | None = None,
+    batch: bool = False,
 ) -> dict[str, Any]:
     """The ``@@devtools/subscribe`` request a client sends."""
     message: dict[str, Any] = {"type": SUBSCRIBE, "snapshot": snapshot}
+    if batch:
+        message["batch"] = True
     if from_seq is not None:
         message["from_seq"] = from_seq
     if kinds is not None:

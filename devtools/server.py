@@ -138,6 +138,8 @@ class _Peer:
     """The ``X-Rdt-Connection`` id its handshake carried."""
     n: int = 0
     dropped: bool = False
+    batch: bool = False
+    """A devtools subscriber that takes several events in one ``@@devtools/events``."""
     writer: asyncio.Task[Any] | None = field(default=None)
 
 
@@ -411,10 +413,49 @@ class ReducerServer:
             self._send_timer.cancel()
             self._send_timer = None
         unsent, self._unsent = self._unsent, []
+        if len(unsent) == 1 or not any(peer.batch for peer in self._subscribers.values()):
+            for emitted in unsent:
+                self._send_event(emitted)
+            return
+        # Several events, and a subscriber that takes them together: one message for it (a
+        # frame, a write), each event still its own message for the others.
+        batch: list[bytes] = []
         for emitted in unsent:
-            self._send_event(emitted)
+            data, snap = self._event_bytes(emitted)
+            for peer in list(self._subscribers.values()):
+                if not peer.batch:
+                    self._enqueue_event(peer, data, snap)
+            if data is not None:
+                batch.append(data)
+            if snap is not None or emitted is unsent[-1]:  # a snapshot goes after its event
+                self._send_batch(batch, snap)
+                batch = []
+
+    def _send_batch(self, batch: list[bytes], snap: bytes | None) -> None:
+        """To each subscriber that takes batches: the events, as one message when several."""
+        data = None
+        if len(batch) == 1:
+            data = batch[0]
+        elif batch:
+            data = protocol.events_bytes(batch)
+        for peer in list(self._subscribers.values()):
+            if peer.batch:
+                self._enqueue_event(peer, data, snap)
 
     def _send_event(self, emitted: Emitted) -> None:
+        data, snap = self._event_bytes(emitted)
+        for peer in list(self._subscribers.values()):
+            self._enqueue_event(peer, data, snap)
+
+    def _enqueue_event(self, peer: _Peer, data: bytes | None, snap: bytes | None) -> None:
+        if data is not None:
+            self._enqueue(peer, data)
+        if snap is not None:
+            self._enqueue(peer, snap)
+
+    def _event_bytes(self, emitted: Emitted) -> tuple[bytes | None, bytes | None]:
+        """An event's ``@@devtools/event`` message (hashed when due) and, when due, the
+        snapshot after it, encoded (``None``: not sent, or what JSON cannot carry)."""
         v = emitted.event["v"]
         digest = None
         if self.hash_every and v % self.hash_every == 0:
@@ -427,11 +468,7 @@ class ReducerServer:
             if digest is None:
                 digest = _state_hash(self._hasher, emitted.state)
             snap = self._encode(protocol.snapshot(v, emitted.state, digest))
-        for peer in list(self._subscribers.values()):
-            if data is not None:
-                self._enqueue(peer, data)
-            if snap is not None:
-                self._enqueue(peer, snap)
+        return data, snap
 
     @staticmethod
     def _encode(message: dict[str, Any]) -> bytes | None:
@@ -567,6 +604,7 @@ class ReducerServer:
                 if isinstance(request, protocol.ProtocolError):
                     self._enqueue(peer, jsonutil.dumps(request.reply()))
                 elif isinstance(request, protocol.Subscribe):
+                    peer.batch = request.batch
                     self._subscribe(peer, snapshot=request.snapshot)
                 elif isinstance(request, protocol.GetState):
                     self._send_snapshot(peer, id=request.id)

@@ -236,7 +236,8 @@ class DevtoolsLink:
                 ) as ws:
                     self._ws = ws
                     self.error = None
-                    await ws.send(jsonutil.dumps(protocol.subscribe_request()).decode())
+                    subscribe = protocol.subscribe_request(batch=True)
+                    await ws.send(jsonutil.dumps(subscribe).decode())
                     await ws.closed()
             except asyncio.CancelledError:
                 raise
@@ -269,14 +270,12 @@ class DevtoolsLink:
             return
         kind = message.get("type")
         if kind == protocol.EVENT:
-            v = message.get("v")
-            event = message.get("event")
-            if not isinstance(v, int) or not isinstance(event, dict):
-                return
-            if self._seen_v is not None and v <= self._seen_v:
-                return  # already recorded before a reconnect
-            self._seen_v = v
-            self.reports.event(v, event, message.get("cause"), message.get("hash"))
+            self._event(message)
+        elif kind == protocol.EVENTS:  # several events in one message (we subscribe with batch)
+            events = message.get("events")
+            for item in events if isinstance(events, list) else ():
+                if isinstance(item, dict) and item.get("type") == protocol.EVENT:
+                    self._event(item)
         elif kind == protocol.SNAPSHOT:
             request_id = message.get("id")
             if request_id is not None and request_id in self._pending:
@@ -300,6 +299,16 @@ class DevtoolsLink:
             future = self._pending.pop(message.get("id"), None)
             if future is not None and not future.done():
                 future.set_result(message)
+
+    def _event(self, message: dict[str, Any]) -> None:
+        v = message.get("v")
+        event = message.get("event")
+        if not isinstance(v, int) or not isinstance(event, dict):
+            return
+        if self._seen_v is not None and v <= self._seen_v:
+            return  # already recorded before a reconnect
+        self._seen_v = v
+        self.reports.event(v, event, message.get("cause"), message.get("hash"))
 
     async def dispatch(self, action: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
         """Send ``action`` through the channel; the server's ``dispatched`` (or error) answer."""

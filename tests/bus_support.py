@@ -17,7 +17,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from devtools import jsonutil
+from devtools import jsonutil, protocol
 from devtools.server import ServerHandle
 from devtools.tasks import spawn
 from devtools.tokens import bearer_header
@@ -119,6 +119,8 @@ class Watch:
     snapshot: dict[str, Any]
     events: dict[int, dict[str, Any]] = field(default_factory=dict)
     order: list[int] = field(default_factory=list)
+    batches: list[int] = field(default_factory=list)
+    """How many events each ``@@devtools/events`` message held (a subscriber with batch)."""
     reader: asyncio.Task[Any] | None = None
 
     @property
@@ -143,11 +145,12 @@ class Watch:
         await self.ws.close()
 
 
-async def watch(devtools_url: str) -> Watch:
-    """Join a worker's devtools channel (PROTOCOL.md §2) and keep reading it."""
+async def watch(devtools_url: str, *, batch: bool = False) -> Watch:
+    """Join a worker's devtools channel (PROTOCOL.md §2) and keep reading it (``batch``: ask
+    for several events in one message)."""
     ws = await connect(devtools_url, additional_headers=AUTH)
     hello = jsonutil.loads(await ws.recv())
-    await ws.send(jsonutil.dumps({"type": "@@devtools/subscribe"}).decode())
+    await ws.send(jsonutil.dumps(protocol.subscribe_request(batch=batch)).decode())
     snapshot = jsonutil.loads(await ws.recv())
     assert snapshot["type"] == "@@devtools/snapshot", snapshot
     watcher = Watch(ws, hello, snapshot)
@@ -155,9 +158,14 @@ async def watch(devtools_url: str) -> Watch:
     async def read() -> None:
         async for frame in ws:
             message = jsonutil.loads(frame)
-            if message["type"] == "@@devtools/event":
-                watcher.events[message["v"]] = message
-                watcher.order.append(message["v"])
+            events = [message]
+            if message["type"] == "@@devtools/events":
+                events = message["events"]
+                watcher.batches.append(len(events))
+            for event in events:
+                if event["type"] == "@@devtools/event":
+                    watcher.events[event["v"]] = event
+                    watcher.order.append(event["v"])
 
     watcher.reader = spawn(read(), "bus test watcher")
     return watcher

@@ -11,6 +11,7 @@ import asyncio
 import pytest
 
 from devtools import jsonutil
+from devtools import server as server_module
 from devtools.bus import NatsBus
 from devtools.canonical import state_hash
 from devtools.errors import BusError
@@ -277,6 +278,31 @@ async def test_a_message_with_several_events_publishes_them_in_order(nats_stream
     finally:
         for h in handles:
             await h.close()
+
+
+async def test_a_subscriber_that_takes_batches_gets_the_same_events_in_fewer_messages(
+    nats_stream, monkeypatch
+):
+    """Events a worker folds within its send delay go to a ``batch`` subscriber as one
+    ``@@devtools/events`` message; the other subscriber gets the same events one by one."""
+    monkeypatch.setattr(server_module, "SEND_AFTER", 0.05)  # wide enough to hold several
+    url, stream = nats_stream
+    handle = await worker(url, stream, "A")
+    batched = await watch(handle.devtools_url, batch=True)
+    plain = await watch(handle.devtools_url)
+    try:
+        assert not await hammer(handle.url, [f"c{i}" for i in range(20)])
+        await batched.until(20)
+        await plain.until(20)
+        assert batched.order == plain.order == list(range(1, 21))
+        assert batched.hashes == plain.hashes
+        assert all(batched.hashes.values())
+        assert max(batched.batches) > 1 and sum(batched.batches) <= 20
+        assert plain.batches == []
+    finally:
+        await batched.close()
+        await plain.close()
+        await handle.close()
 
 
 async def test_a_stream_whose_first_events_are_gone_is_refused(nats_stream):

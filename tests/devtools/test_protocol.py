@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from devtools import jsonutil
 from devtools import protocol as p
 
 JSON = st.recursive(
@@ -75,6 +76,15 @@ def test_parse_subscribe_defaults_and_control_fields():
     assert p.parse_request(p.subscribe_request(snapshot=False)) == p.Subscribe(snapshot=False)
     parsed = p.parse_request(p.subscribe_request(from_seq=10, kinds=["message", "event"]))
     assert parsed == p.Subscribe(snapshot=True, from_seq=10, kinds=("message", "event"))
+    assert p.parse_request(p.subscribe_request(batch=True)) == p.Subscribe(batch=True)
+    assert "batch" not in p.subscribe_request()
+
+
+def test_events_bytes_hold_each_event_message_as_it_was():
+    one = jsonutil.dumps(p.event(1, {"type": "a", "v": 1}, None, "sha256:01"))
+    two = jsonutil.dumps(p.event(2, {"type": "b", "v": 2}, {"connection": "c1"}))
+    message = jsonutil.loads(p.events_bytes([one, two]))
+    assert message == {"type": p.EVENTS, "events": [jsonutil.loads(one), jsonutil.loads(two)]}
 
 
 def test_parse_get_state_dispatch_inject_mark_status():
@@ -111,6 +121,7 @@ def test_malformed_requests_are_error_values():
         {"type": p.DISPATCH, "id": 1, "action": "order/create"},
         {"type": p.DISPATCH, "id": 1, "action": {"customer": "no type"}},
         {"type": p.SUBSCRIBE, "snapshot": "yes"},
+        {"type": p.SUBSCRIBE, "batch": 1},
         {"type": p.SUBSCRIBE, "from_seq": -1},
         {"type": p.SUBSCRIBE, "from_seq": True},
         {"type": p.SUBSCRIBE, "kinds": ["event", "weather"]},

@@ -265,3 +265,44 @@ async def test_an_unreachable_bus_stops_the_recorder_at_start_without_a_log(tmp_
     with pytest.raises(BadInput, match="cannot reach it"):
         await start_recorder(settings)
     assert not log.exists()
+
+
+async def test_workers_that_send_events_in_batches_are_recorded_event_by_event(
+    nats_stream, sqlite_log, monkeypatch
+):
+    """The recorder's links subscribe with ``batch``: what a worker folds within its send delay
+    comes as one ``@@devtools/events`` message, and each event and hash in it is recorded."""
+    from devtools import server as server_module
+    from tests.bus_support import TOKEN as BUS_TOKEN
+    from tests.bus_support import hammer, worker
+
+    monkeypatch.setattr(server_module, "SEND_AFTER", 0.05)  # wide enough to hold several
+    url, stream = nats_stream
+    a, b = [await worker(url, stream, w) for w in ("A", "B")]
+    settings = settings_for(
+        a.port,
+        sqlite_log,
+        token=BUS_TOKEN,
+        devtools_path="/devtools",
+        devtools_urls=(b.devtools_url,),
+    )
+    recorder = await start_recorder(settings)
+    try:
+        await recorder.wait_joined()
+        assert [peer.batch for h in (a, b) for peer in h.app._subscribers.values()] == [True] * 2
+        assert not await hammer(a.url, [f"c{i}" for i in range(12)])
+        assert not await hammer(b.url, [f"d{i}" for i in range(12)])
+        async with asyncio.timeout(20):
+            while recorder.merge.reported_to(24) < 2:
+                await asyncio.sleep(0.01)
+        await recorder.flush()
+    finally:
+        await recorder.close()
+        await a.close()
+        await b.close()
+    with Log.open(sqlite_log) as log:
+        reader = log.reader()
+        events = list(reader.events())
+        hashes = {(h.v, h.worker): h.hash for h in reader.worker_hashes()}
+    assert [e.v for e in events] == list(range(1, 25))
+    assert all(hashes[e.v, 1] == hashes[e.v, 2] == e.hash is not None for e in events)
