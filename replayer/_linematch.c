@@ -201,22 +201,31 @@ line_hits(Matcher *m, PyObject *line)
     return hit;
 }
 
-static PyObject *
-quoted_ascii(PyObject *text) /* '"text"' when no character needs escaping, else NULL (no error) */
+static int
+ascii_plain(PyObject *text) /* an exact ASCII str with no character JSON escapes */
 {
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text))
+        return 0;
     const Py_UCS1 *chars = PyUnicode_1BYTE_DATA(text);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS1 c = chars[i];
-        if (c < 0x20 || c == '"' || c == '\\')
-            return NULL;
-    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (chars[i] < 0x20 || chars[i] == '"' || chars[i] == '\\')
+            return 0;
+    return 1;
+}
+
+static PyObject *
+quoted_ascii(PyObject *text) /* '"text"' when text is ascii_plain, else NULL (no error) */
+{
+    if (!ascii_plain(text))
+        return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     PyObject *out = PyUnicode_New(n + 2, 127);
     if (out == NULL)
         return NULL;
     Py_UCS1 *dest = PyUnicode_1BYTE_DATA(out);
     dest[0] = '"';
-    memcpy(dest + 1, chars, (size_t)n);
+    memcpy(dest + 1, PyUnicode_1BYTE_DATA(text), (size_t)n);
     dest[n + 1] = '"';
     return out;
 }
@@ -224,7 +233,7 @@ quoted_ascii(PyObject *text) /* '"text"' when no character needs escaping, else 
 static PyObject * /* new reference: a value that is not a container as grep.scalar_text writes it */
 scalar_text(Matcher *m, PyObject *value)
 {
-    if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value)) {
+    if (PyUnicode_CheckExact(value)) {
         PyObject *text = quoted_ascii(value);
         if (text != NULL || PyErr_Occurred())
             return text;
@@ -274,7 +283,7 @@ key_text(Matcher *m, PyObject *key)
     if (PyErr_Occurred())
         return NULL;
     forget_if_full(m);
-    text = PyUnicode_IS_ASCII(key) ? quoted_ascii(key) : NULL; /* '"key"', then ': ' */
+    text = quoted_ascii(key); /* '"key"', then ': ' */
     if (text != NULL) {
         PyObject *line_start = PyUnicode_Concat(text, COLON);
         Py_SETREF(text, line_start);
@@ -308,18 +317,6 @@ prefix_of(Matcher *m, PyObject *key)
 
 enum { LINE_BYTES = 512 };
 
-static int
-ascii_plain(PyObject *text) /* an exact ASCII str with no character JSON escapes */
-{
-    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text))
-        return 0;
-    const Py_UCS1 *chars = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (chars[i] < 0x20 || chars[i] == '"' || chars[i] == '\\')
-            return 0;
-    return 1;
-}
 
 static Py_ssize_t
 put(char *buf, Py_ssize_t at, const char *text, Py_ssize_t n)
