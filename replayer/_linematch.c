@@ -20,13 +20,13 @@
    A pattern that is a plain literal (no metacharacter, no flag that changes matching: the
    constructor's ``literal``) is tested as a substring, with the same answer as the regex.
 
-   Texts the C side does not write itself (a non-ASCII or escaped string, a key that is not a
-   str, a value that is not JSON) come from the Python functions the constructor gets, so the
-   rule stays in one place: replayer/grep.py. */
+   The C side writes only plain ASCII texts (null, true, false, an int of 64 bits, a str that
+   needs no escaping); every other text (a float, an escaped or non-ASCII string, a key that is
+   not a str, a value that is not JSON) comes from the Python functions the constructor gets, so
+   the rule stays in one place: replayer/grep.py. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <math.h>
 #include <structmember.h>
 /* The layout of a dict's entries, to step through two dicts without a call per item (see
    Items below). It is CPython's own header for the version this module is built against. */
@@ -39,8 +39,6 @@
 enum { K_SCALAR = 0, K_DICT = 1, K_LIST = 2 };
 
 static PyObject *EMPTY;       /* "" */
-static PyObject *COLON;       /* ": " */
-static PyObject *T_NULL, *T_TRUE, *T_FALSE, *T_NAN, *T_INF, *T_NINF, *T_ZERO;
 
 /* ------------------------------------------------------------------ Node */
 
@@ -201,112 +199,6 @@ line_hits(Matcher *m, PyObject *line)
     return hit;
 }
 
-static int
-ascii_plain(PyObject *text) /* an exact ASCII str with no character JSON escapes */
-{
-    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text))
-        return 0;
-    const Py_UCS1 *chars = PyUnicode_1BYTE_DATA(text);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (chars[i] < 0x20 || chars[i] == '"' || chars[i] == '\\')
-            return 0;
-    return 1;
-}
-
-static PyObject *
-quoted_ascii(PyObject *text) /* '"text"' when text is ascii_plain, else NULL (no error) */
-{
-    if (!ascii_plain(text))
-        return NULL;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    PyObject *out = PyUnicode_New(n + 2, 127);
-    if (out == NULL)
-        return NULL;
-    Py_UCS1 *dest = PyUnicode_1BYTE_DATA(out);
-    dest[0] = '"';
-    memcpy(dest + 1, PyUnicode_1BYTE_DATA(text), (size_t)n);
-    dest[n + 1] = '"';
-    return out;
-}
-
-static PyObject * /* new reference: a value that is not a container as grep.scalar_text writes it */
-scalar_text(Matcher *m, PyObject *value)
-{
-    if (PyUnicode_CheckExact(value)) {
-        PyObject *text = quoted_ascii(value);
-        if (text != NULL || PyErr_Occurred())
-            return text;
-    }
-    else if (value == Py_None) {
-        return Py_NewRef(T_NULL);
-    }
-    else if (value == Py_True) {
-        return Py_NewRef(T_TRUE);
-    }
-    else if (value == Py_False) {
-        return Py_NewRef(T_FALSE);
-    }
-    else if (PyLong_CheckExact(value)) {
-        return PyLong_Type.tp_repr(value);
-    }
-    else if (PyFloat_CheckExact(value)) {
-        double d = PyFloat_AS_DOUBLE(value);
-        if (isnan(d))
-            return Py_NewRef(T_NAN);
-        if (isinf(d))
-            return Py_NewRef(d > 0 ? T_INF : T_NINF);
-        if (d == 0)
-            return Py_NewRef(T_ZERO);
-        return PyFloat_Type.tp_repr(value);
-    }
-    return PyObject_CallOneArg(m->scalar_text, value);
-}
-
-static void
-forget_if_full(Matcher *m)
-{
-    if (PyDict_GET_SIZE(m->keys) >= MEMO_LIMIT || PyDict_GET_SIZE(m->heads) >= MEMO_LIMIT) {
-        PyDict_Clear(m->keys);
-        PyDict_Clear(m->heads);
-    }
-}
-
-static PyObject * /* new reference: what a dict item's line starts with, '"key": ' */
-key_text(Matcher *m, PyObject *key)
-{
-    if (!PyUnicode_CheckExact(key)) /* 1, 1.0 and True are one dict key but three texts */
-        return PyObject_CallOneArg(m->key_text, key);
-    PyObject *text = PyDict_GetItemWithError(m->keys, key);
-    if (text != NULL)
-        return Py_NewRef(text);
-    if (PyErr_Occurred())
-        return NULL;
-    forget_if_full(m);
-    text = quoted_ascii(key); /* '"key"', then ': ' */
-    if (text != NULL) {
-        PyObject *line_start = PyUnicode_Concat(text, COLON);
-        Py_SETREF(text, line_start);
-    }
-    else if (!PyErr_Occurred())
-        text = PyObject_CallOneArg(m->key_text, key);
-    if (text == NULL)
-        return NULL;
-    if (PyDict_SetItem(m->keys, key, text) < 0) {
-        Py_DECREF(text);
-        return NULL;
-    }
-    return text;
-}
-
-/* What a line of the item at ``key`` starts with (new reference): its key text, or "" for a
-   list's item or the state itself (``key`` NULL). */
-static PyObject *
-prefix_of(Matcher *m, PyObject *key)
-{
-    return key == NULL ? Py_NewRef(EMPTY) : key_text(m, key);
-}
-
 /* ---------------------------------------------------- lines written on the stack
 
    Most lines of a state are plain ASCII: a str key that needs no escaping, then null, true,
@@ -316,6 +208,8 @@ prefix_of(Matcher *m, PyObject *key)
    Python functions (key_text, scalar_text) and searched as a str. */
 
 enum { LINE_BYTES = 512 };
+
+static int ascii_plain(PyObject *text);
 
 
 static Py_ssize_t
@@ -380,6 +274,59 @@ put_leaf(char *buf, Py_ssize_t at, PyObject *value)
 }
 
 static int
+ascii_plain(PyObject *text) /* an exact ASCII str with no character JSON escapes */
+{
+    if (!PyUnicode_CheckExact(text) || !PyUnicode_IS_ASCII(text))
+        return 0;
+    const Py_UCS1 *chars = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (chars[i] < 0x20 || chars[i] == '"' || chars[i] == '\\')
+            return 0;
+    return 1;
+}
+
+static void
+forget_if_full(Matcher *m)
+{
+    if (PyDict_GET_SIZE(m->keys) >= MEMO_LIMIT || PyDict_GET_SIZE(m->heads) >= MEMO_LIMIT) {
+        PyDict_Clear(m->keys);
+        PyDict_Clear(m->heads);
+    }
+}
+
+static PyObject * /* new reference: what a dict item's line starts with, '"key": ' */
+key_text(Matcher *m, PyObject *key)
+{
+    if (!PyUnicode_CheckExact(key)) /* 1, 1.0 and True are one dict key but three texts */
+        return PyObject_CallOneArg(m->key_text, key);
+    PyObject *text = PyDict_GetItemWithError(m->keys, key);
+    if (text != NULL)
+        return Py_NewRef(text);
+    if (PyErr_Occurred())
+        return NULL;
+    forget_if_full(m);
+    char buf[LINE_BYTES];
+    Py_ssize_t n = put_key(buf, key); /* '"key": ' */
+    text = n >= 0 ? PyUnicode_FromStringAndSize(buf, n) : PyObject_CallOneArg(m->key_text, key);
+    if (text == NULL)
+        return NULL;
+    if (PyDict_SetItem(m->keys, key, text) < 0) {
+        Py_DECREF(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* What a line of the item at ``key`` starts with (new reference): its key text, or "" for a
+   list's item or the state itself (``key`` NULL). */
+static PyObject *
+prefix_of(Matcher *m, PyObject *key)
+{
+    return key == NULL ? Py_NewRef(EMPTY) : key_text(m, key);
+}
+
+static int
 contains(const char *hay, Py_ssize_t n, const char *needle, Py_ssize_t k)
 {
     if (n < k)
@@ -423,7 +370,9 @@ leaf_hits(Matcher *m, PyObject *key, PyObject *value)
     PyObject *prefix = prefix_of(m, key);
     if (prefix == NULL)
         return -1;
-    PyObject *text = scalar_text(m, value);
+    n = put_leaf(buf, 0, value);
+    PyObject *text =
+        n >= 0 ? PyUnicode_FromStringAndSize(buf, n) : PyObject_CallOneArg(m->scalar_text, value);
     PyObject *line = text ? PyUnicode_Concat(prefix, text) : NULL;
     Py_DECREF(prefix);
     Py_XDECREF(text);
@@ -1102,15 +1051,7 @@ PyInit__linematch(void)
     if (PyType_Ready(&NodeType) < 0 || PyType_Ready(&MatcherType) < 0)
         return NULL;
     EMPTY = PyUnicode_FromString("");
-    COLON = PyUnicode_FromString(": ");
-    T_NULL = PyUnicode_FromString("null");
-    T_TRUE = PyUnicode_FromString("true");
-    T_FALSE = PyUnicode_FromString("false");
-    T_NAN = PyUnicode_FromString("NaN");
-    T_INF = PyUnicode_FromString("Infinity");
-    T_NINF = PyUnicode_FromString("-Infinity");
-    T_ZERO = PyUnicode_FromString("0.0");
-    if (!EMPTY || !COLON || !T_NULL || !T_TRUE || !T_FALSE || !T_NAN || !T_INF || !T_NINF || !T_ZERO)
+    if (!EMPTY)
         return NULL;
     PyObject *mod = PyModule_Create(&module);
     if (mod == NULL)
