@@ -11,7 +11,9 @@ At ``devtools_path`` the server speaks the devtools channel of PROTOCOL.md §1: 
 checked before the websocket upgrade (HTTP 401), then hello, subscribe (the join protocol),
 get-state and dispatch. Every connection writes through its own bounded queue, so a slow client
 or devtools subscriber never stalls the others: when its queue overflows it is disconnected
-with a close reason instead.
+with a close reason instead. A message for a connection with nothing queued and room in its
+socket buffer is written at once, without a turn of its writer task (most are: the queue only
+fills for a reader that falls behind).
 
 The join is atomic by construction: committing a message's events, and taking a snapshot plus
 registering a subscriber, are both synchronous code with no ``await`` inside, so on the event loop
@@ -36,10 +38,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from devtools import jsonutil, protocol
 from devtools.bus_protocol import Conflict, EventBus, Published
@@ -141,6 +144,8 @@ class _Peer:
     batch: bool = False
     """A devtools subscriber that takes several events in one ``@@devtools/events``."""
     writer: asyncio.Task[Any] | None = field(default=None)
+    sending: bool = False
+    """Its writer task is sending a message it took from the queue."""
 
 
 class ReducerServer:
@@ -483,6 +488,9 @@ class ReducerServer:
     def _enqueue(self, peer: _Peer, data: bytes) -> None:
         if peer.dropped:
             return
+        if not peer.sending and peer.queue.empty() and _room_to_write(peer.ws):
+            broadcast((peer.ws,), data, text=True)  # in order: nothing is before it
+            return
         try:
             peer.queue.put_nowait(data)
         except asyncio.QueueFull:
@@ -500,10 +508,13 @@ class ReducerServer:
             data = await peer.queue.get()
             if data is None:
                 return
+            peer.sending = True
             try:
                 await peer.ws.send(data, text=True)
             except ConnectionClosed:
                 return
+            finally:
+                peer.sending = False
 
     def _open(self, ws: ServerConnection, prefix: str) -> _Peer:
         self._ids[prefix] = number = self._ids.get(prefix, 0) + 1
@@ -699,6 +710,15 @@ class ReducerServer:
         await self._tasks.cancel_all()
         if self.bus is not None:
             await self.bus.close()
+
+
+def _room_to_write(ws: ServerConnection) -> bool:
+    """Whether a message can be written to ``ws`` now without passing its buffer's high-water
+    mark (websockets' ``write_limit``), where ``send`` would wait for the socket to drain."""
+    if ws.state is not State.OPEN:
+        return False
+    transport = ws.transport
+    return transport.get_write_buffer_size() < transport.get_write_buffer_limits()[1]
 
 
 class ServerHandle:

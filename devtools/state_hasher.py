@@ -15,6 +15,12 @@ the log and hashes whole from then on. Anything out of the ordinary (non-string 
 subclasses, deep nesting, what JSON cannot carry) goes to :mod:`devtools.canonical` for that
 subtree or, for an error, for the whole state, so errors name the same path as before.
 
+The writing walk (``_bytes``, ``_large``, ``_pieces``) also exists in C,
+``devtools/_statehash.c``, built at install where a C compiler is (:data:`FAST` says whether it
+was): it works over the same caches and asks this class for everything but plain ASCII texts
+(``_scalar``, ``_sorted``, ``_spell``), so the rules stay here; this Python walk is the
+reference, and the tests hold both to :func:`devtools.canonical.state_hash`.
+
 Memory: the cache holds each live container's bytes (about the state's JSON size times its
 depth) and the containers themselves; entries of states no longer reachable are dropped when
 the cache has grown to twice what was live at the last sweep.
@@ -32,7 +38,15 @@ import orjson
 
 from devtools.canonical import CanonicalError, canonical_bytes, float_text, state_hash
 
-__all__ = ["CHECK_EVERY", "StateHasher"]
+try:
+    from devtools import _statehash
+except ImportError:  # built at install where a C compiler is; the Python walk does the same
+    _statehash = None
+
+__all__ = ["CHECK_EVERY", "FAST", "StateHasher"]
+
+FAST = _statehash is not None
+"""Whether the writing walk runs in C (``devtools/_statehash.c`` was built)."""
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +74,14 @@ class StateHasher:
 
     Args:
         check_every: compare one hash in this many with a whole one (0: never).
+        fast: write in C (the default where it was built); False: the Python walk.
     """
 
-    def __init__(self, *, check_every: int = CHECK_EVERY) -> None:
+    def __init__(self, *, check_every: int = CHECK_EVERY, fast: bool = FAST) -> None:
+        if fast and _statehash is None:
+            raise ValueError("the C walk (devtools/_statehash.c) was not built")
         self.check_every = check_every
+        self.fast = fast
         self.incremental = True
         """False once a whole hash disagreed: the state was changed in place, so from then on
         every hash is computed whole."""
@@ -75,6 +93,8 @@ class StateHasher:
         self._memo = {}
         self._sweep_at = _MIN_SWEEP
         self._count = 0
+        self._root: Any = None
+        """The state hashed last (its cache entry goes when another state is hashed)."""
 
     def hash(self, state: Any) -> str:
         """``"sha256:"`` + the hex SHA-256 of ``state``'s canonical bytes.
@@ -85,8 +105,14 @@ class StateHasher:
         """
         if not self.incremental:
             return state_hash(state)
+        if state is not self._root:
+            self._evict(self._root)
+            self._root = state
         try:
-            data = self._bytes(state, ())
+            if self.fast:
+                data = _statehash.bytes_of(self, state, canonical_bytes, _MAX_DEPTH, _MEMO_MIN)
+            else:
+                data = self._bytes(state, ())
         except (_Whole, CanonicalError, RecursionError):
             return state_hash(state)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -122,6 +148,13 @@ class StateHasher:
                 data = b"".join(self._pieces(value, path))
             self._cache[id(value)] = (value, data)
             return data
+        return self._scalar(value)
+
+    @staticmethod
+    def _scalar(value: Any) -> bytes:
+        """The bytes of a value that is not a plain dict or list (the C walk asks for every
+        one but plain ASCII strings, 64-bit integers, null, true and false)."""
+        kind = type(value)
         if kind is str:
             try:
                 return orjson.dumps(value)
@@ -149,6 +182,7 @@ class StateHasher:
         memo = self._memo.get(path)
         if memo is not None:
             old, old_keys, slots, old_pieces = memo
+            self._evict(old)
             if type(value) is list:
                 keys = None
                 same = type(old) is list and len(old) == len(value)
@@ -176,6 +210,16 @@ class StateHasher:
             slots = [order[key] for key in keys]
         self._memo[path] = (value, keys, slots, pieces)
         return b"".join(pieces)
+
+    def _evict(self, old: Any) -> None:
+        """Drop the cached bytes of a container that another one replaced (the state before,
+        the large container at the same path before): the cache would otherwise hold it, its
+        bytes and the states it was part of until the next sweep (megabytes of fresh memory
+        for a large state). One that comes back is only written again. The C walk does the
+        same for large containers."""
+        known = self._cache.get(id(old))
+        if known is not None and known[0] is old:
+            del self._cache[id(old)]
 
     @staticmethod
     def _sorted(value: dict[str, Any]) -> list[str]:

@@ -22,6 +22,7 @@ is compared with the hash that agreed there.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -120,6 +121,9 @@ class Tally:
         self._expected: dict[int, int] = {}
         """Worker → the ``v`` it joined at (it reports every later ``v``)."""
         self._pending: dict[int, _Pending] = {}
+        self._waiting: list[int] = []
+        """The pending ``v``, a heap: the lowest is the next to decide (a worker far behind
+        the others leaves many pending, and each report looks only at the lowest)."""
         self._decided: OrderedDict[int, tuple[int | None, str | None]] = OrderedDict()
         """``v`` → (the agreeing reference worker, its hash)."""
 
@@ -149,6 +153,7 @@ class Tally:
         pending = self._pending.get(v)
         if pending is None:
             pending = self._pending[v] = _Pending()
+            heapq.heappush(self._waiting, v)
         pending.hashes[worker] = hash
         if event is not None:
             pending.events[worker] = event
@@ -157,8 +162,8 @@ class Tally:
     def finish(self) -> list[Disagreement]:
         """Decide every ``v`` still waiting, with the reports it has (the recorder stops)."""
         found: list[Disagreement] = []
-        for v in sorted(self._pending):
-            found.extend(self._decide(v))
+        while self._waiting:
+            found.extend(self._decide(heapq.heappop(self._waiting)))
         return found
 
     def _late(
@@ -188,11 +193,11 @@ class Tally:
 
     def _settle(self) -> list[Disagreement]:
         found: list[Disagreement] = []
-        while self._pending:
-            v = min(self._pending)
+        while self._waiting:
+            v = self._waiting[0]
             if not self._complete(v, self._pending[v]) and len(self._pending) <= self._max_pending:
                 break
-            found.extend(self._decide(v))
+            found.extend(self._decide(heapq.heappop(self._waiting)))
         return found
 
     def _decide(self, v: int) -> list[Disagreement]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -425,7 +426,7 @@ async def test_join_under_load_covers_every_v_exactly_once():
     assert state_hash(state) == final["hash"]
 
 
-async def test_slow_subscriber_is_dropped_without_stalling_clients():
+async def test_a_burst_of_events_reaches_a_subscriber_that_reads():
     app = counter_server(queue_size=5)
     async with await app.serve() as h:
         dt = await devtools(h)
@@ -433,11 +434,39 @@ async def test_slow_subscriber_is_dropped_without_stalling_clients():
         await recv_json(dt)
         while not app._subscribers:
             await asyncio.sleep(0.001)
-        # processed without yielding to the event loop: the subscriber's writer cannot drain
+        # ten times the queue, without yielding to the event loop: written at once, as the
+        # socket takes them, so a reader that keeps up is not taken for a slow one
         for _ in range(50):
-            outcome = await app.process("local", {"type": "add", "by": 1})
-            assert outcome.ok
-        assert app.v == 50
+            assert (await app.process("local", {"type": "add", "by": 1})).ok
+        assert [(await recv_json(dt))["v"] for _ in range(50)] == list(range(1, 51))
+        assert app._subscribers
+
+
+async def test_slow_subscriber_is_dropped_without_stalling_clients():
+    app = counter_server(queue_size=5)
+    async with await app.serve() as h:
+        # a subscriber that stops reading: a small socket receive buffer, and websockets
+        # stops reading the socket once a frame waits unread
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before the handshake
+        sock.connect(("127.0.0.1", h.port))
+        dt = await connect(h.devtools_url, sock=sock, additional_headers=AUTH, max_queue=1)
+        assert (await recv_json(dt))["type"] == "@@devtools/hello"
+        await send(dt, {"type": "@@devtools/subscribe"})
+        while not app._subscribers:
+            await asyncio.sleep(0.001)
+        # and a small send buffer on the server's side (else the kernel takes megabytes first)
+        (peer,) = app._subscribers.values()
+        peer.ws.transport.get_extra_info("socket").setsockopt(
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 4096
+        )
+        sent = 0
+        while app._subscribers and sent < 200_000:  # until the socket's buffers are full
+            assert (await app.process("local", {"type": "add", "by": 1})).ok
+            sent += 1
+            if sent % 100 == 0:
+                await asyncio.sleep(0)  # the writer drains what the socket takes
+        assert not app._subscribers, f"still subscribed after {sent} events"
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 await recv_json(dt)
@@ -446,7 +475,7 @@ async def test_slow_subscriber_is_dropped_without_stalling_clients():
         assert "too slow" in closed.value.rcvd.reason
         async with connect(h.url) as a:  # the server goes on
             await send(a, {"type": "add", "by": 1})
-            assert await recv_json(a) == {"type": "added", "v": 51}
+            assert await recv_json(a) == {"type": "added", "v": sent + 1}
 
 
 async def test_handle_urls_and_close():

@@ -6,14 +6,29 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from devtools import state_hasher
 from devtools.canonical import CanonicalError, state_hash
 from devtools.state_hasher import StateHasher
+
+FASTS = [
+    pytest.param(False, id="python"),
+    pytest.param(
+        True,
+        id="c",
+        marks=pytest.mark.skipif(
+            not state_hasher.FAST,
+            reason="devtools/_statehash.c was not built (no C compiler at install)",
+        ),
+    ),
+]
+"""Both writing walks: the Python reference and the C one."""
 
 scalars = (
     st.none()
@@ -56,10 +71,13 @@ def replaced(state: Any, path: list[int], new: Any) -> Any:
     return {**state, key: replaced(state[key], rest, new)}
 
 
+@pytest.mark.parametrize("fast", FASTS)
 @settings(max_examples=300, deadline=None)
 @given(json_values, edits())
-def test_every_state_of_a_sequence_hashes_as_state_hash_does(start: Any, changes) -> None:
-    hasher = StateHasher(check_every=0)
+def test_every_state_of_a_sequence_hashes_as_state_hash_does(
+    fast: bool, start: Any, changes
+) -> None:
+    hasher = StateHasher(fast=fast, check_every=0)
     state = start
     assert hasher.hash(state) == state_hash(state)
     for path, value in changes:
@@ -110,12 +128,13 @@ def edited(container: Any, how: str, at: int, new: Any) -> Any:
     return {**container, name: new}
 
 
+@pytest.mark.parametrize("fast", FASTS)
 @settings(max_examples=100, deadline=None)
 @given(large, large, large_edits())
 def test_large_containers_replaced_added_or_removed_hash_as_state_hash_does(
-    top: Any, inner: Any, changes
+    fast: bool, top: Any, inner: Any, changes
 ) -> None:
-    hasher = StateHasher(check_every=0)
+    hasher = StateHasher(fast=fast, check_every=0)
     state = {"top": top, "nested": {"inner": inner, "n": 0}}
     assert hasher.hash(state) == state_hash(state)
     for step, (how, at, value) in enumerate(changes):
@@ -130,9 +149,10 @@ def test_large_containers_replaced_added_or_removed_hash_as_state_hash_does(
         assert hasher.hash(state) == state_hash(state)
 
 
-def test_an_order_of_fifty_replaced_gives_the_whole_hash() -> None:
+@pytest.mark.parametrize("fast", FASTS)
+def test_an_order_of_fifty_replaced_gives_the_whole_hash(fast: bool) -> None:
     state = {"count": 50, "orders": {f"o{i}": {"id": f"o{i}", "lines": {}} for i in range(50)}}
-    hasher = StateHasher(check_every=0)
+    hasher = StateHasher(fast=fast, check_every=0)
     for n in range(200):
         order = state["orders"][f"o{n % 50}"]
         line = {"sku": f"S{n}", "qty": n, "price": 1.5 * n}
@@ -156,31 +176,37 @@ class Color(enum.IntEnum):
         {"a": {"b", "c"}},
     ],
 )
-def test_what_json_cannot_carry_is_the_same_error_as_state_hash_names(bad: Any) -> None:
+@pytest.mark.parametrize("fast", FASTS)
+def test_what_json_cannot_carry_is_the_same_error_as_state_hash_names(fast: bool, bad: Any) -> None:
     with pytest.raises(CanonicalError) as whole:
         state_hash(bad)
     with pytest.raises(CanonicalError) as incremental:
-        StateHasher().hash(bad)
+        StateHasher(fast=fast).hash(bad)
     assert str(incremental.value) == str(whole.value)
 
 
-def test_subclasses_and_deep_nesting_hash_as_state_hash_does() -> None:
+@pytest.mark.parametrize("fast", FASTS)
+def test_subclasses_and_deep_nesting_hash_as_state_hash_does(fast: bool) -> None:
     deep: Any = "leaf"
     for _ in range(300):
         deep = {"d": deep}
     for state in ({"c": Color.RED, "s": [Color.RED]}, deep, {"big": 2**80, "f": 1e21}):
-        assert StateHasher().hash(state) == state_hash(state)
+        assert StateHasher(fast=fast).hash(state) == state_hash(state)
 
 
-def test_a_circular_state_is_the_same_error() -> None:
+@pytest.mark.parametrize("fast", FASTS)
+def test_a_circular_state_is_the_same_error(fast: bool) -> None:
     loop: dict[str, Any] = {}
     loop["self"] = loop
     with pytest.raises(CanonicalError, match="circular"):
-        StateHasher().hash(loop)
+        StateHasher(fast=fast).hash(loop)
 
 
-def test_a_state_changed_in_place_is_noticed_and_hashed_whole_from_then_on(caplog) -> None:
-    hasher = StateHasher(check_every=4)
+@pytest.mark.parametrize("fast", FASTS)
+def test_a_state_changed_in_place_is_noticed_and_hashed_whole_from_then_on(
+    fast: bool, caplog
+) -> None:
+    hasher = StateHasher(fast=fast, check_every=4)
     state = {"orders": {"o1": {"total": 0}}, "n": 0}
     with caplog.at_level(logging.WARNING, logger="devtools.state_hasher"):
         for n in range(1, 4):
@@ -195,11 +221,37 @@ def test_a_state_changed_in_place_is_noticed_and_hashed_whole_from_then_on(caplo
     assert hasher.hash(state) == state_hash(state)
 
 
-def test_the_cache_keeps_only_what_recent_states_can_reach() -> None:
-    hasher = StateHasher(check_every=0)
+@pytest.mark.parametrize("fast", FASTS)
+def test_the_cache_keeps_only_what_recent_states_can_reach(fast: bool) -> None:
+    hasher = StateHasher(fast=fast, check_every=0)
     state: dict[str, Any] = {"items": {}}
     for n in range(20_000):
         state = {"items": {**state["items"], f"k{n % 100}": {"n": n}}}
         hasher.hash(state)
     # 100 items + their dict + the root are live; the sweep bound is max(4096, 2 × live)
     assert len(hasher._cache) <= 2 * 4096
+
+
+@pytest.mark.parametrize("fast", FASTS)
+def test_the_state_before_and_its_replaced_large_containers_are_let_go(fast: bool) -> None:
+    """The cache would keep them (and their bytes) alive until a sweep, megabytes for a large
+    state; the containers both states share stay."""
+    hasher = StateHasher(fast=fast, check_every=0)
+    orders = {f"o{i}": {"id": f"o{i}", "total": i} for i in range(50)}
+    before = {"orders": orders, "n": 0}
+    hasher.hash(before)
+    after = {"orders": {**orders, "o7": {"id": "o7", "total": -1}}, "n": 1}
+    assert hasher.hash(after) == state_hash(after)
+    cached = {id(entry[0]) for entry in hasher._cache.values()}
+    assert id(before) not in cached and id(orders) not in cached
+    assert id(after) in cached and id(after["orders"]) in cached and id(orders["o1"]) in cached
+    assert hasher.hash(before) == state_hash(before)  # it comes back: written again
+
+
+@pytest.mark.skipif(
+    not os.environ.get("RDT_REQUIRE_C_WALK"),
+    reason="only where the C walk must have been built (.ci/run sets RDT_REQUIRE_C_WALK)",
+)
+def test_the_c_walk_was_built() -> None:
+    """The extension is optional at install (no compiler, no failure): CI checks it was built."""
+    assert state_hasher.FAST

@@ -90,15 +90,21 @@ reports = st.lists(
 )
 
 
-@given(st.lists(reports, min_size=1, max_size=8))
-def test_live_and_from_the_log_name_the_same_workers_at_the_same_v(per_v):
-    """The tally (every worker joined at 0, reports in v order) and the log's rule agree."""
+def worker_rows(per_v: list[list[tuple[int, str | None]]]) -> list[WorkerHash]:
+    """The log's rows of drawn reports: for each ``v``, each worker's first report."""
     rows = []
     for v, group in enumerate(per_v, start=1):
         seen: dict[int, str | None] = {}
         for worker, digest in group:
             seen.setdefault(worker, digest)
         rows += [WorkerHash(w, v, h) for w, h in sorted(seen.items())]
+    return rows
+
+
+@given(st.lists(reports, min_size=1, max_size=8))
+def test_live_and_from_the_log_name_the_same_workers_at_the_same_v(per_v):
+    """The tally (every worker joined at 0, reports in v order) and the log's rule agree."""
+    rows = worker_rows(per_v)
     tally = Tally()
     workers = sorted({r.worker for r in rows})
     for w in workers:
@@ -111,3 +117,36 @@ def test_live_and_from_the_log_name_the_same_workers_at_the_same_v(per_v):
     assert [(d.v, d.worker, d.reference) for d in live] == [
         (d.v, d.worker, d.reference) for d in logged
     ]
+
+
+@given(st.lists(reports, min_size=1, max_size=8), st.data())
+def test_workers_reporting_at_their_own_pace_are_judged_as_in_the_log(per_v, data):
+    """Each worker's reports come in its own ``v`` order, the workers' interleaved anyhow (one
+    far behind the others): the tally still names what the log's rule names."""
+    rows = worker_rows(per_v)
+    queues = {w: [r for r in rows if r.worker == w] for w in sorted({r.worker for r in rows})}
+    tally = Tally()
+    for w in queues:
+        tally.join(w, 0)
+    live = []
+    while any(queues.values()):
+        worker = data.draw(st.sampled_from([w for w, q in queues.items() if q]))
+        row = queues[worker].pop(0)
+        live += tally.report(row.worker, row.v, row.hash)
+    live += tally.finish()
+    assert [(d.v, d.worker, d.reference) for d in live] == [
+        (d.v, d.worker, d.reference) for d in disagreements(rows)
+    ]
+
+
+def test_a_worker_thousands_of_events_behind_is_named_at_its_first_differing_v():
+    tally = Tally()
+    for w in (1, 2, 3):
+        tally.join(w, 0)
+    for v in range(1, 20_001):  # workers 1 and 2 run ahead: every v waits for worker 3
+        assert tally.report(1, v, f"h{v}") == [] and tally.report(2, v, f"h{v}") == []
+    found = []
+    for v in range(1, 20_001):
+        found += tally.report(3, v, f"h{v}" if v < 12_345 else "drift")
+    assert [(d.v, d.worker, d.reference) for d in found] == [(12_345, 3, 1)]
+    assert tally.finish() == []
