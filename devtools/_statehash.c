@@ -1,7 +1,7 @@
 /* The writing walk of devtools/state_hasher.py in C: the same bytes, the same caches.
 
    devtools.state_hasher.StateHasher is the reference: its Python methods ``_bytes``,
-   ``_large`` and ``_pieces`` are what ``bytes_of`` does here, over the hasher's own caches
+   ``_large`` and ``_pieces`` are what ``pieces_of`` does here, over the hasher's own caches
    (``_cache``: id -> (container, its canonical bytes); ``_memo``: path -> (container, its keys,
    where each child's bytes are in its pieces, the pieces)), and the Hypothesis laws in
    tests/devtools/test_state_hasher.py hold both walks to devtools.canonical.state_hash. This
@@ -340,11 +340,11 @@ evict(Walk *w, PyObject *old)
     return rc;
 }
 
-/* StateHasher._large: a container of memo_min items or more, from the pieces of the one that
-   was at the same path before when it has the same keys in the same order (or is a list of
-   the same length); else written whole, its pieces kept for the next. New bytes or NULL. */
+/* StateHasher._large_pieces: the pieces of a container of memo_min items or more, from those
+   of the one that was at the same path before when it has the same keys in the same order (or
+   is a list of the same length); else written whole; kept for the next. New list or NULL. */
 static PyObject *
-write_large(Walk *w, PyObject *value, PyObject *path)
+large_pieces(Walk *w, PyObject *value, PyObject *path)
 {
     int is_list = PyList_CheckExact(value);
     PyObject *keys = NULL, *slots = NULL, *pieces = NULL, *out = NULL;
@@ -457,12 +457,24 @@ store: {
         goto done;
     }
     Py_DECREF(entry);
-    out = join(pieces);
+    out = Py_NewRef(pieces);
 }
 done:
     Py_XDECREF(keys);
     Py_XDECREF(slots);
     Py_XDECREF(pieces);
+    return out;
+}
+
+/* StateHasher._large: the same, joined. */
+static PyObject *
+write_large(Walk *w, PyObject *value, PyObject *path)
+{
+    PyObject *pieces = large_pieces(w, value, path);
+    if (pieces == NULL)
+        return NULL;
+    PyObject *out = join(pieces);
+    Py_DECREF(pieces);
     return out;
 }
 
@@ -529,12 +541,37 @@ get(PyObject *hasher, const char *name, int dict)
     return out;
 }
 
+/* StateHasher._root_pieces: the canonical bytes of a state in pieces, the root neither
+   joined nor cached (it is new at every event: joining it would copy the whole state once
+   more only to hash it). */
 static PyObject *
-bytes_of(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+root_pieces(Walk *w, PyObject *value, PyObject *path)
+{
+    if (PyDict_CheckExact(value) || PyList_CheckExact(value)) {
+        Py_ssize_t size =
+            PyDict_CheckExact(value) ? PyDict_GET_SIZE(value) : PyList_GET_SIZE(value);
+        if (size >= w->memo_min)
+            return large_pieces(w, value, path);
+        return container_pieces(w, value, path, NULL);
+    }
+    PyObject *data = write_scalar(w, value);
+    if (data == NULL)
+        return NULL;
+    PyObject *out = PyList_New(1);
+    if (out == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    PyList_SET_ITEM(out, 0, data);
+    return out;
+}
+
+static PyObject *
+pieces_of(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError,
-                        "bytes_of(hasher, value, canonical_bytes, max_depth, memo_min)");
+                        "pieces_of(hasher, value, canonical_bytes, max_depth, memo_min)");
         return NULL;
     }
     Walk w = {0};
@@ -551,7 +588,7 @@ bytes_of(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *root = PyTuple_New(0);
     if (root == NULL)
         goto done;
-    out = write_value(&w, args[1], root);
+    out = root_pieces(&w, args[1], root);
     Py_DECREF(root);
 done:
     Py_XDECREF(w.cache);
@@ -564,9 +601,9 @@ done:
 }
 
 static PyMethodDef methods[] = {
-    {"bytes_of", (PyCFunction)(void (*)(void))bytes_of, METH_FASTCALL,
-     "bytes_of(hasher, value, canonical_bytes, max_depth, memo_min): the canonical bytes of "
-     "value, as hasher._bytes(value, ()) writes them, over the hasher's caches."},
+    {"pieces_of", (PyCFunction)(void (*)(void))pieces_of, METH_FASTCALL,
+     "pieces_of(hasher, value, canonical_bytes, max_depth, memo_min): the canonical bytes of "
+     "value in pieces, as hasher._root_pieces(value) writes them, over the hasher's caches."},
     {NULL},
 };
 

@@ -20,6 +20,7 @@ HELLO = "@@devtools/hello"
 SNAPSHOT = "@@devtools/snapshot"
 EVENT = "@@devtools/event"
 EVENTS = "@@devtools/events"
+HASHES = "@@devtools/hashes"
 DISPATCHED = "@@devtools/dispatched"
 ERROR = "@@devtools/error"
 SUBSCRIBE = "@@devtools/subscribe"
@@ -75,6 +76,9 @@ class Subscribe:
     kinds: tuple[str, ...] | None = None
     batch: bool = False
     """The subscriber takes several events in one ``@@devtools/events`` message."""
+    hashes_only: bool = False
+    """The subscriber takes each event's ``v`` and state hash instead of the event, several in
+    one ``@@devtools/hashes`` message (it has the events from elsewhere: a bus)."""
     type: str = SUBSCRIBE
 
 
@@ -207,6 +211,9 @@ def _parse_subscribe(obj: dict[str, Any], request_id: Any) -> Subscribe | Protoc
     batch = obj.get("batch", False)
     if not isinstance(batch, bool):
         return ProtocolError("'batch' must be true or false", request_id)
+    hashes_only = obj.get("hashes_only", False)
+    if not isinstance(hashes_only, bool):
+        return ProtocolError("'hashes_only' must be true or false", request_id)
     from_seq = obj.get("from_seq")
     if from_seq is not None and (not _is_int(from_seq) or from_seq < 0):
         return ProtocolError("'from_seq' must be a non-negative integer", request_id)
@@ -221,7 +228,9 @@ def _parse_subscribe(obj: dict[str, Any], request_id: Any) -> Subscribe | Protoc
                 request_id,
             )
         kinds = tuple(kinds)
-    return Subscribe(snapshot=snap, from_seq=from_seq, kinds=kinds, batch=batch)
+    return Subscribe(
+        snapshot=snap, from_seq=from_seq, kinds=kinds, batch=batch, hashes_only=hashes_only
+    )
 
 
 def parse_cause_header(value: str | None) -> str | None:
@@ -285,6 +294,12 @@ def events_bytes(events: list[bytes]) -> bytes:
     """``@@devtools/events``: several ``@@devtools/event`` messages, already encoded, in order
     (what a subscriber that asked for ``batch`` may get instead of one message an event)."""
     return b'{"type":"' + EVENTS.encode() + b'","events":[' + b",".join(events) + b"]}"
+
+
+def hashes(pairs: list[tuple[int, str | None]]) -> dict[str, Any]:
+    """``@@devtools/hashes``: ``[v, hash]`` after each of several events, in order (``hash``
+    null: sent without one), for a subscriber that asked for ``hashes_only``."""
+    return {"type": HASHES, "hashes": [[v, digest] for v, digest in pairs]}
 
 
 def dispatched(
@@ -366,11 +381,14 @@ def subscribe_request(
     from_seq: int | None = None,
     kinds: list[str] | None = None,
     batch: bool = False,
+    hashes_only: bool = False,
 ) -> dict[str, Any]:
     """The ``@@devtools/subscribe`` request a client sends."""
     message: dict[str, Any] = {"type": SUBSCRIBE, "snapshot": snapshot}
     if batch:
         message["batch"] = True
+    if hashes_only:
+        message["hashes_only"] = True
     if from_seq is not None:
         message["from_seq"] = from_seq
     if kinds is not None:

@@ -109,6 +109,11 @@ SEND_AFTER = 0.0002
 """Seconds between folding an event and hashing and sending it to the devtools subscribers
 (see :meth:`ReducerServer._publish`)."""
 
+HASHES_AFTER = 0.05
+"""Seconds a ``hashes_only`` subscriber's hashes wait to go out together: what it asked for
+is a few bytes an event, and one message every 50 ms costs it and the server far less than
+one an event (it still has them before anything else the server sends it)."""
+
 
 def _state_hash(hasher: StateHasher, state: Any) -> str | None:
     """The state hash of PROTOCOL.md §5, or ``None`` for a state JSON cannot carry."""
@@ -146,6 +151,24 @@ class _Peer:
     writer: asyncio.Task[Any] | None = field(default=None)
     sending: bool = False
     """Its writer task is sending a message it took from the queue."""
+    hashes_only: bool = False
+    """A devtools subscriber that takes ``[v, hash]`` pairs instead of the events."""
+    hashes: list[tuple[int, str | None]] = field(default_factory=list)
+    """Its pairs waiting for the next ``@@devtools/hashes``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _EventOut:
+    """One folded event as the subscribers get it."""
+
+    v: int
+    digest: str | None
+    data: bytes | None
+    snap: bytes | None
+
+
+def _takes_batches(peer: _Peer) -> bool:
+    return peer.batch and not peer.hashes_only
 
 
 class ReducerServer:
@@ -200,6 +223,7 @@ class ReducerServer:
         self._hash_cache: tuple[int, str | None] | None = None
         self._unsent: list[Emitted] = []  # events not yet sent to the subscribers
         self._send_timer: asyncio.TimerHandle | None = None
+        self._hashes_timer: asyncio.TimerHandle | None = None
         self._hasher = StateHasher()  # successive states share structure: reuse what did not change
         self._lock = asyncio.Lock()
         self._clients: dict[str, _Peer] = {}
@@ -418,7 +442,7 @@ class ReducerServer:
             self._send_timer.cancel()
             self._send_timer = None
         unsent, self._unsent = self._unsent, []
-        if len(unsent) == 1 or not any(peer.batch for peer in self._subscribers.values()):
+        if len(unsent) == 1 or not any(_takes_batches(p) for p in self._subscribers.values()):
             for emitted in unsent:
                 self._send_event(emitted)
             return
@@ -426,14 +450,14 @@ class ReducerServer:
         # frame, a write), each event still its own message for the others.
         batch: list[bytes] = []
         for emitted in unsent:
-            data, snap = self._event_bytes(emitted)
+            out = self._event_out(emitted)
             for peer in list(self._subscribers.values()):
-                if not peer.batch:
-                    self._enqueue_event(peer, data, snap)
-            if data is not None:
-                batch.append(data)
-            if snap is not None or emitted is unsent[-1]:  # a snapshot goes after its event
-                self._send_batch(batch, snap)
+                if not _takes_batches(peer):
+                    self._enqueue_event(peer, out)
+            if out.data is not None:
+                batch.append(out.data)
+            if out.snap is not None or emitted is unsent[-1]:  # a snapshot goes after its event
+                self._send_batch(batch, out.snap)
                 batch = []
 
     def _send_batch(self, batch: list[bytes], snap: bytes | None) -> None:
@@ -444,36 +468,68 @@ class ReducerServer:
         elif batch:
             data = protocol.events_bytes(batch)
         for peer in list(self._subscribers.values()):
-            if peer.batch:
-                self._enqueue_event(peer, data, snap)
+            if _takes_batches(peer):
+                if data is not None:
+                    self._enqueue(peer, data)
+                if snap is not None:
+                    self._enqueue(peer, snap)
 
     def _send_event(self, emitted: Emitted) -> None:
-        data, snap = self._event_bytes(emitted)
+        out = self._event_out(emitted)
         for peer in list(self._subscribers.values()):
-            self._enqueue_event(peer, data, snap)
+            self._enqueue_event(peer, out)
 
-    def _enqueue_event(self, peer: _Peer, data: bytes | None, snap: bytes | None) -> None:
-        if data is not None:
-            self._enqueue(peer, data)
-        if snap is not None:
-            self._enqueue(peer, snap)
+    def _enqueue_event(self, peer: _Peer, out: _EventOut) -> None:
+        if peer.hashes_only:
+            peer.hashes.append((out.v, out.digest))
+            if out.snap is not None:  # the hashes up to it first
+                self._send_hashes(peer)
+            elif self._hashes_timer is None:
+                loop = asyncio.get_running_loop()
+                self._hashes_timer = loop.call_later(HASHES_AFTER, self._flush_hashes)
+        elif out.data is not None:
+            self._enqueue(peer, out.data)
+        if out.snap is not None:
+            self._enqueue(peer, out.snap)
 
-    def _event_bytes(self, emitted: Emitted) -> tuple[bytes | None, bytes | None]:
-        """An event's ``@@devtools/event`` message (hashed when due) and, when due, the
-        snapshot after it, encoded (``None``: not sent, or what JSON cannot carry)."""
+    def _flush_hashes(self) -> None:
+        """Send every hash-only subscriber the hashes waiting for it (at the latest before it
+        gets anything else)."""
+        if self._hashes_timer is not None:
+            self._hashes_timer.cancel()
+            self._hashes_timer = None
+        for peer in list(self._subscribers.values()):
+            self._send_hashes(peer)
+
+    def _send_hashes(self, peer: _Peer) -> None:
+        if peer.hashes:
+            pairs, peer.hashes = peer.hashes, []
+            self._enqueue(peer, jsonutil.dumps(protocol.hashes(pairs)))
+
+    def _catch_up(self) -> None:
+        """Everything folded so far to the subscribers, before something else goes to one."""
+        self._send_unsent()
+        self._flush_hashes()
+
+    def _event_out(self, emitted: Emitted) -> _EventOut:
+        """An event's ``v``, its state hash when due, its ``@@devtools/event`` message (only
+        when some subscriber takes events) and, when due, the snapshot after it, encoded
+        (``None``: not sent, or what JSON cannot carry)."""
         v = emitted.event["v"]
         digest = None
         if self.hash_every and v % self.hash_every == 0:
             digest = _state_hash(self._hasher, emitted.state)
             if v == self.v:
                 self._hash_cache = (v, digest)
-        data = self._encode(protocol.event(v, emitted.event, emitted.cause, digest))
+        data = None
+        if any(not peer.hashes_only for peer in self._subscribers.values()):
+            data = self._encode(protocol.event(v, emitted.event, emitted.cause, digest))
         snap = None
         if self.snapshot_every and v % self.snapshot_every == 0:
             if digest is None:
                 digest = _state_hash(self._hasher, emitted.state)
             snap = self._encode(protocol.snapshot(v, emitted.state, digest))
-        return data, snap
+        return _EventOut(v, digest, data, snap)
 
     @staticmethod
     def _encode(message: dict[str, Any]) -> bytes | None:
@@ -616,6 +672,7 @@ class ReducerServer:
                     self._enqueue(peer, jsonutil.dumps(request.reply()))
                 elif isinstance(request, protocol.Subscribe):
                     peer.batch = request.batch
+                    peer.hashes_only = request.hashes_only
                     self._subscribe(peer, snapshot=request.snapshot)
                 elif isinstance(request, protocol.GetState):
                     self._send_snapshot(peer, id=request.id)
@@ -632,21 +689,21 @@ class ReducerServer:
                     if data is None:  # a reply JSON cannot carry: answer without replies
                         answer["replies"] = []
                         data = jsonutil.dumps(answer)
-                    self._send_unsent()  # its events before its answer
+                    self._catch_up()  # its events before its answer
                     self._enqueue(peer, data)
         finally:
             await self._close(peer)
 
     def _subscribe(self, peer: _Peer, *, snapshot: bool) -> None:
         """The join point: snapshot at the current ``v`` and registration, with no ``await``."""
-        self._send_unsent()  # the earlier subscribers' events up to v, not the new one's
+        self._catch_up()  # the earlier subscribers' events up to v, not the new one's
         if snapshot:
             self._send_snapshot(peer)
         if not peer.dropped:
             self._subscribers[peer.id] = peer
 
     def _send_snapshot(self, peer: _Peer, *, id: Any = None) -> None:
-        self._send_unsent()
+        self._catch_up()
         data = self._encode(protocol.snapshot(self.v, self.state, self.state_hash(), id=id))
         if data is None:
             data = jsonutil.dumps(protocol.error("the state cannot be sent as JSON", id=id))
@@ -704,9 +761,10 @@ class ReducerServer:
 
     async def shutdown(self) -> None:
         """Stop the connections' writer tasks (and leave the bus)."""
-        if self._send_timer is not None:
-            self._send_timer.cancel()
-            self._send_timer = None
+        for timer in (self._send_timer, self._hashes_timer):
+            if timer is not None:
+                timer.cancel()
+        self._send_timer = self._hashes_timer = None
         await self._tasks.cancel_all()
         if self.bus is not None:
             await self.bus.close()

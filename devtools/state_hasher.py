@@ -59,6 +59,7 @@ _MIN_SWEEP = 4096  # entries the cache may hold before the first sweep
 _MAX_KEYS = 100_000  # key spellings kept; more are forgotten all at once
 _SMALL_INT = 2**53  # integers written inline (any size is exact; this keeps the test cheap)
 _SCALAR_BYTES = {None: b"null", True: b"true", False: b"false"}
+_UPDATES = 16  # a state in more pieces than this is joined for SHA-256, not fed piece by piece
 
 
 def _utf16_units(key: str) -> bytes:
@@ -93,8 +94,6 @@ class StateHasher:
         self._memo = {}
         self._sweep_at = _MIN_SWEEP
         self._count = 0
-        self._root: Any = None
-        """The state hashed last (its cache entry goes when another state is hashed)."""
 
     def hash(self, state: Any) -> str:
         """``"sha256:"`` + the hex SHA-256 of ``state``'s canonical bytes.
@@ -105,17 +104,20 @@ class StateHasher:
         """
         if not self.incremental:
             return state_hash(state)
-        if state is not self._root:
-            self._evict(self._root)
-            self._root = state
         try:
             if self.fast:
-                data = _statehash.bytes_of(self, state, canonical_bytes, _MAX_DEPTH, _MEMO_MIN)
+                pieces = _statehash.pieces_of(self, state, canonical_bytes, _MAX_DEPTH, _MEMO_MIN)
             else:
-                data = self._bytes(state, ())
+                pieces = self._root_pieces(state)
         except (_Whole, CanonicalError, RecursionError):
             return state_hash(state)
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        if len(pieces) > _UPDATES:
+            sha = hashlib.sha256(b"".join(pieces))
+        else:
+            sha = hashlib.sha256()
+            for piece in pieces:
+                sha.update(piece)
+        digest = "sha256:" + sha.hexdigest()
         self._count += 1
         if self.check_every and self._count % self.check_every == 0:
             whole = state_hash(state)
@@ -133,6 +135,17 @@ class StateHasher:
         return digest
 
     # ------------------------------------------------------------------ writing
+
+    def _root_pieces(self, state: Any) -> list[bytes]:
+        """The state's canonical bytes in pieces: the root is new at every event, so it is
+        neither joined (that would copy the whole state once more only to hash it) nor
+        cached."""
+        kind = type(state)
+        if kind is dict or kind is list:
+            if len(state) >= _MEMO_MIN:
+                return self._large_pieces(state, ())
+            return self._pieces(state, ())
+        return [self._bytes(state, ())]
 
     def _bytes(self, value: Any, path: tuple[Any, ...]) -> bytes:
         kind = type(value)
@@ -175,10 +188,15 @@ class StateHasher:
         return canonical_bytes(value)  # subclasses; raises CanonicalError for the rest
 
     def _large(self, value: dict[str, Any] | list[Any], path: tuple[Any, ...]) -> bytes:
-        """A large container: from the pieces of the one that was at the same path before,
-        when it has the same keys in the same order (a reducer's ``{**old, key: new}``) or the
-        same length (a list): only the children that are other objects are written again,
-        found by identity at C speed."""
+        return b"".join(self._large_pieces(value, path))
+
+    def _large_pieces(
+        self, value: dict[str, Any] | list[Any], path: tuple[Any, ...]
+    ) -> list[bytes]:
+        """A large container, in pieces: from those of the one that was at the same path
+        before, when it has the same keys in the same order (a reducer's ``{**old, key:
+        new}``) or the same length (a list): only the children that are other objects are
+        written again, found by identity at C speed."""
         memo = self._memo.get(path)
         if memo is not None:
             old, old_keys, slots, old_pieces = memo
@@ -198,7 +216,7 @@ class StateHasher:
                     key = index if keys is None else keys[index]
                     pieces[slots[index]] = self._bytes(value[key], (*path, key))  # type: ignore[index]
                 self._memo[path] = (value, keys, slots, pieces)
-                return b"".join(pieces)
+                return pieces
         if type(value) is list:
             pieces = self._pieces(value, path)
             keys, slots = None, list(range(1, 2 * len(value), 2))
@@ -209,14 +227,13 @@ class StateHasher:
             order = {key: 2 + 2 * at for at, key in enumerate(ordered)}
             slots = [order[key] for key in keys]
         self._memo[path] = (value, keys, slots, pieces)
-        return b"".join(pieces)
+        return pieces
 
     def _evict(self, old: Any) -> None:
-        """Drop the cached bytes of a container that another one replaced (the state before,
-        the large container at the same path before): the cache would otherwise hold it, its
-        bytes and the states it was part of until the next sweep (megabytes of fresh memory
-        for a large state). One that comes back is only written again. The C walk does the
-        same for large containers."""
+        """Drop the cached bytes of the large container another one replaced at its path: the
+        cache would otherwise hold it, its bytes and the states it was part of until the next
+        sweep (megabytes of fresh memory for a large state). One that comes back is only
+        written again. The C walk does the same."""
         known = self._cache.get(id(old))
         if known is not None and known[0] is old:
             del self._cache[id(old)]

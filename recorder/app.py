@@ -219,6 +219,8 @@ class RecorderHandle:
                 ssl=tls,
                 reports=reports,
                 rest=READ_EVERY if self.merge is not None else 0.0,
+                # with a bus, the events come from it: the workers need only send their hashes
+                hashes_only=self.merge is not None and self.merge.bus,
             )
             if self.merge is not None and reports is not None:
                 self.merge.ask_state[reports.index] = link.get_state

@@ -39,6 +39,9 @@ class Reports(Protocol):
     def event(self, v: int, event: dict[str, Any], cause: Any, hash: str | None) -> None:
         """One event (``v`` greater than any reported before)."""
 
+    def hash(self, v: int, hash: str | None) -> None:
+        """The state hash after event ``v`` alone (a link that asked for ``hashes_only``)."""
+
     def snapshot(self, v: int, state: Any, hash: str | None, *, join: bool) -> None:
         """A snapshot the server sent unasked (``join``: the join point after a subscribe)."""
 
@@ -60,6 +63,9 @@ class SessionReports:
 
     def event(self, v: int, event: dict[str, Any], cause: Any, hash: str | None) -> None:
         self.session.event(v, event, cause, hash)
+
+    def hash(self, v: int, hash: str | None) -> None:
+        pass  # one server's link takes the events themselves (it never asks for hashes only)
 
     def snapshot(self, v: int, state: Any, hash: str | None, *, join: bool) -> None:
         self.session.snapshot(v, state, hash)
@@ -192,9 +198,13 @@ class DevtoolsLink:
         ssl: Any = None,
         reports: Reports | None = None,
         rest: float = 0.0,
+        hashes_only: bool = False,
     ) -> None:
         self.session = session
         self.rest = rest
+        self.hashes_only = hashes_only
+        """Ask the server for each event's hash without the event (the events come from a
+        bus); a server that does not know the option sends the events, read as ever."""
         """Seconds to rest after a read that emptied the socket (:data:`READ_EVERY` for a
         worker of several; 0: read at once)."""
         self.reports: Reports = reports or SessionReports(session)
@@ -236,7 +246,9 @@ class DevtoolsLink:
                 ) as ws:
                     self._ws = ws
                     self.error = None
-                    subscribe = protocol.subscribe_request(batch=True)
+                    subscribe = protocol.subscribe_request(
+                        batch=True, hashes_only=self.hashes_only
+                    )
                     await ws.send(jsonutil.dumps(subscribe).decode())
                     await ws.closed()
             except asyncio.CancelledError:
@@ -276,6 +288,11 @@ class DevtoolsLink:
             for item in events if isinstance(events, list) else ():
                 if isinstance(item, dict) and item.get("type") == protocol.EVENT:
                     self._event(item)
+        elif kind == protocol.HASHES:  # we asked for hashes_only
+            pairs = message.get("hashes")
+            for pair in pairs if isinstance(pairs, list) else ():
+                if isinstance(pair, list) and len(pair) == 2:
+                    self._hash(*pair)
         elif kind == protocol.SNAPSHOT:
             request_id = message.get("id")
             if request_id is not None and request_id in self._pending:
@@ -309,6 +326,14 @@ class DevtoolsLink:
             return  # already recorded before a reconnect
         self._seen_v = v
         self.reports.event(v, event, message.get("cause"), message.get("hash"))
+
+    def _hash(self, v: Any, digest: Any) -> None:
+        if not isinstance(v, int) or isinstance(v, bool) or not isinstance(digest, str | None):
+            return
+        if self._seen_v is not None and v <= self._seen_v:
+            return  # already recorded before a reconnect
+        self._seen_v = v
+        self.reports.hash(v, digest)
 
     async def dispatch(self, action: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
         """Send ``action`` through the channel; the server's ``dispatched`` (or error) answer."""

@@ -120,6 +120,9 @@ class WorkerReports:
     def event(self, v: int, event: dict[str, Any], cause: Any, hash: str | None) -> None:
         self.merge.report(self.index, v, event, cause, hash)
 
+    def hash(self, v: int, hash: str | None) -> None:
+        self.merge.report(self.index, v, None, None, hash)
+
     def snapshot(self, v: int, state: Any, hash: str | None, *, join: bool) -> None:
         self.merge.snapshot(self.index, v, state, hash, join=join)
 
@@ -159,7 +162,7 @@ class WorkerMerge:
         self._above: set[int] = set()
         self._started = False
         self._held: OrderedDict[int, _Held] = OrderedDict()
-        self._early: dict[int, list[tuple[int, dict[str, Any], Any, str | None]]] = {}
+        self._early: dict[int, list[tuple[int, dict[str, Any] | None, Any, str | None]]] = {}
         self._asked: set[int] = set()
         self._reported: dict[int, int] = {}
         self._asking: set[asyncio.Task[Any]] = set()
@@ -221,16 +224,18 @@ class WorkerMerge:
     # ---- events
 
     def report(
-        self, index: int, v: int, event: dict[str, Any], cause: Any, hash: str | None
+        self, index: int, v: int, event: dict[str, Any] | None, cause: Any, hash: str | None
     ) -> None:
-        """Worker ``index`` reported event ``v`` with its hash after it."""
+        """Worker ``index`` reported event ``v`` with its hash after it (``event`` ``None``:
+        the hash alone, from a link that asked for ``hashes_only``: with a bus, whose copy of
+        the event is the recording's)."""
         if not self._stored(v):
             if self.bus:
                 early = self._early.get(v)
                 if early is not None or len(self._early) < EARLY:
                     self._early.setdefault(v, []).append((index, event, cause, hash))
                     return
-            else:
+            elif event is not None:
                 self._store(v, event, cause, hash if index == 1 else None)
         self._compare(index, v, event, cause, hash)
 
@@ -264,12 +269,12 @@ class WorkerMerge:
             self._held.popitem(last=False)
 
     def _compare(
-        self, index: int, v: int, event: dict[str, Any], cause: Any, hash: str | None
+        self, index: int, v: int, event: dict[str, Any] | None, cause: Any, hash: str | None
     ) -> None:
         held = self._held.get(v)
         differing = None
         if held is not None:
-            if event != held.event:
+            if event is not None and event != held.event:
                 differing = event
             fill_hash = hash if index == 1 and hash is not None and not held.hash_known else None
             fill_cause = None if held.cause_known else self.session.cause_seq(cause)

@@ -121,6 +121,11 @@ class Watch:
     order: list[int] = field(default_factory=list)
     batches: list[int] = field(default_factory=list)
     """How many events each ``@@devtools/events`` message held (a subscriber with batch)."""
+    pairs: list[list[Any]] = field(default_factory=list)
+    """Every ``[v, hash]`` of ``@@devtools/hashes`` messages (a subscriber with hashes_only)."""
+    hash_messages: int = 0
+    answers: dict[Any, tuple[dict[str, Any], int]] = field(default_factory=dict)
+    """Request id → the answer, and the last ``v`` this subscriber had been sent before it."""
     reader: asyncio.Task[Any] | None = None
 
     @property
@@ -132,6 +137,8 @@ class Watch:
 
     @property
     def last(self) -> int:
+        if self.pairs:
+            return self.pairs[-1][0]
         return self.order[-1] if self.order else self.snapshot["v"]
 
     async def until(self, v: int, timeout: float = 20) -> None:
@@ -139,18 +146,28 @@ class Watch:
             while self.last < v:
                 await asyncio.sleep(0.01)
 
+    async def get_state(self) -> tuple[dict[str, Any], int]:
+        """Ask for the state now: the answer, and the last ``v`` sent before it."""
+        request_id = f"get-{len(self.answers) + 1}"
+        await self.ws.send(jsonutil.dumps(protocol.get_state_request(request_id)).decode())
+        async with asyncio.timeout(10):
+            while request_id not in self.answers:
+                await asyncio.sleep(0.01)
+        return self.answers[request_id]
+
     async def close(self) -> None:
         if self.reader is not None:
             self.reader.cancel()
         await self.ws.close()
 
 
-async def watch(devtools_url: str, *, batch: bool = False) -> Watch:
+async def watch(devtools_url: str, *, batch: bool = False, hashes_only: bool = False) -> Watch:
     """Join a worker's devtools channel (PROTOCOL.md §2) and keep reading it (``batch``: ask
-    for several events in one message)."""
+    for several events in one message; ``hashes_only``: for the hashes without the events)."""
     ws = await connect(devtools_url, additional_headers=AUTH)
     hello = jsonutil.loads(await ws.recv())
-    await ws.send(jsonutil.dumps(protocol.subscribe_request(batch=batch)).decode())
+    subscribe = protocol.subscribe_request(batch=batch, hashes_only=hashes_only)
+    await ws.send(jsonutil.dumps(subscribe).decode())
     snapshot = jsonutil.loads(await ws.recv())
     assert snapshot["type"] == "@@devtools/snapshot", snapshot
     watcher = Watch(ws, hello, snapshot)
@@ -158,6 +175,13 @@ async def watch(devtools_url: str, *, batch: bool = False) -> Watch:
     async def read() -> None:
         async for frame in ws:
             message = jsonutil.loads(frame)
+            if message.get("id") is not None:
+                watcher.answers[message["id"]] = (message, watcher.last)
+                continue
+            if message["type"] == "@@devtools/hashes":
+                watcher.pairs.extend(message["hashes"])
+                watcher.hash_messages += 1
+                continue
             events = [message]
             if message["type"] == "@@devtools/events":
                 events = message["events"]

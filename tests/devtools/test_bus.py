@@ -305,6 +305,31 @@ async def test_a_subscriber_that_takes_batches_gets_the_same_events_in_fewer_mes
         await handle.close()
 
 
+async def test_a_subscriber_that_asks_for_hashes_only_gets_each_v_and_hash_in_few_messages(
+    nats_stream,
+):
+    """What a recorder that reads the events from the bus asks its workers for: ``[v, hash]``
+    after every event, the same hashes an event subscriber gets, and no event messages."""
+    url, stream = nats_stream
+    handle = await worker(url, stream, "A")
+    hashes = await watch(handle.devtools_url, batch=True, hashes_only=True)
+    plain = await watch(handle.devtools_url)
+    try:
+        assert not await hammer(handle.url, [f"c{i}" for i in range(30)])
+        state, seen = await hashes.get_state()  # at once: hashes still wait to go out
+        assert state["v"] == 30 and seen == 30  # they went out first
+        await plain.until(30)
+        assert [v for v, _ in hashes.pairs] == list(range(1, 31))
+        assert {v: h for v, h in hashes.pairs} == {v: plain.hashes[v] for v in range(1, 31)}
+        assert all(h for _, h in hashes.pairs) and state["hash"] == plain.hashes[30]
+        assert hashes.order == [] and hashes.batches == []
+        assert hashes.hash_messages < 30  # sent together (every 50 ms at most)
+    finally:
+        await hashes.close()
+        await plain.close()
+        await handle.close()
+
+
 async def test_a_stream_whose_first_events_are_gone_is_refused(nats_stream):
     url, stream = nats_stream
     a = await worker(url, stream, "A")

@@ -78,6 +78,15 @@ def test_parse_subscribe_defaults_and_control_fields():
     assert parsed == p.Subscribe(snapshot=True, from_seq=10, kinds=("message", "event"))
     assert p.parse_request(p.subscribe_request(batch=True)) == p.Subscribe(batch=True)
     assert "batch" not in p.subscribe_request()
+    assert p.parse_request(p.subscribe_request(hashes_only=True)) == p.Subscribe(hashes_only=True)
+    assert "hashes_only" not in p.subscribe_request()
+
+
+def test_hashes_are_v_and_hash_pairs_in_order():
+    assert p.hashes([(3, "sha256:03"), (4, None)]) == {
+        "type": p.HASHES,
+        "hashes": [[3, "sha256:03"], [4, None]],
+    }
 
 
 def test_events_bytes_hold_each_event_message_as_it_was():
@@ -122,6 +131,7 @@ def test_malformed_requests_are_error_values():
         {"type": p.DISPATCH, "id": 1, "action": {"customer": "no type"}},
         {"type": p.SUBSCRIBE, "snapshot": "yes"},
         {"type": p.SUBSCRIBE, "batch": 1},
+        {"type": p.SUBSCRIBE, "hashes_only": "yes"},
         {"type": p.SUBSCRIBE, "from_seq": -1},
         {"type": p.SUBSCRIBE, "from_seq": True},
         {"type": p.SUBSCRIBE, "kinds": ["event", "weather"]},

@@ -12,6 +12,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from devtools import protocol
 from devtools.canonical import state_hash
 from devtools.server import ReducerServer, ServerHandle
 from devtools.server_context import Context, Next
@@ -502,3 +503,22 @@ async def test_oversized_frame_closes_only_that_connection_with_1009(handle):
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
         await send(other, {"type": "add", "by": 1})
         assert await recv_json(other) == {"type": "added", "v": 1}
+
+
+async def test_a_hashes_only_subscriber_gets_the_hashes_before_a_snapshot_after_them():
+    app = counter_server(snapshot_every=5)
+    async with await app.serve() as h:
+        dt = await devtools(h)
+        await send(dt, protocol.subscribe_request(snapshot=False, hashes_only=True))
+        while not app._subscribers:
+            await asyncio.sleep(0.001)
+        states = []
+        for _ in range(7):
+            assert (await app.process("local", {"type": "add", "by": 2})).ok
+            states.append(app.state)
+        got = [await recv_json(dt) for _ in range(3)]  # hashes 1-5, the snapshot, hashes 6-7
+        assert [m["type"] for m in got] == [protocol.HASHES, protocol.SNAPSHOT, protocol.HASHES]
+        assert [v for v, _ in got[0]["hashes"] + got[2]["hashes"]] == list(range(1, 8))
+        expected = [[v, state_hash(s)] for v, s in enumerate(states, start=1)]
+        assert got[0]["hashes"] + got[2]["hashes"] == expected
+        assert got[1]["v"] == 5 and got[1]["state"] == states[4]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from devtools.errors import BadInput
@@ -37,13 +37,38 @@ json_values = st.recursive(
 )
 
 
+def removes_an_array_item(value, pointer) -> bool:
+    """Whether ``pointer`` resolves to an item of an array in ``value``."""
+    for depth, token in enumerate(pointer):
+        if isinstance(value, dict) and token in value:
+            value = value[token]
+        elif isinstance(value, list) and token.isascii() and token.isdigit():
+            if int(token) >= len(value):
+                return False
+            if depth == len(pointer) - 1:
+                return True
+            value = value[int(token)]
+        else:
+            return False
+    return False
+
+
 @given(json_values, st.lists(st.lists(st.text(max_size=3), min_size=1, max_size=3), max_size=3))
 def test_redaction_is_idempotent(value, pointers):
-    """Law: redacting twice equals redacting once."""
+    """Law: redacting twice equals redacting once — for fields of objects. An array item is
+    removed, so the same pointer then names the next one (see the test below); the recorder
+    applies each pointer once."""
     pointers = [tuple(p) for p in pointers]
     once, _ = redact(value, pointers)
+    assume(not any(removes_an_array_item(once, p) for p in pointers))
     twice, changed = redact(once, pointers)
     assert twice == once and not changed
+
+
+def test_a_pointer_to_an_array_item_removes_that_item_and_names_the_next_after():
+    once, _ = redact([None, "b"], [("0",)])
+    assert once == ["b"]
+    assert redact(once, [("0",)]) == ([], True)
 
 
 def test_redacted_message_keeps_no_trace_even_with_duplicate_keys():
