@@ -340,90 +340,14 @@ evict(Walk *w, PyObject *old)
     return rc;
 }
 
-/* Where each piece of a large container starts in its joined bytes, and where the last
-   ends: a bytes object of n + 1 Py_ssize_t. New reference or NULL. */
+/* StateHasher._large_pieces: the pieces of a container of memo_min items or more, from those
+   of the one that was at the same path before when it has the same keys in the same order (or
+   is a list of the same length); else written whole; kept for the next. New list or NULL. */
 static PyObject *
-offsets_of(PyObject *pieces)
-{
-    Py_ssize_t n = PyList_GET_SIZE(pieces);
-    PyObject *out = PyBytes_FromStringAndSize(NULL, (n + 1) * (Py_ssize_t)sizeof(Py_ssize_t));
-    if (out == NULL)
-        return NULL;
-    Py_ssize_t *at = (Py_ssize_t *)PyBytes_AS_STRING(out), total = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        at[i] = total;
-        total += PyBytes_GET_SIZE(PyList_GET_ITEM(pieces, i));
-    }
-    at[n] = total;
-    return out;
-}
-
-typedef struct {
-    Py_ssize_t slot;
-    PyObject *piece; /* owned */
-} Patch;
-
-static int
-by_slot(const void *a, const void *b)
-{
-    Py_ssize_t x = ((const Patch *)a)->slot, y = ((const Patch *)b)->slot;
-    return (x > y) - (x < y);
-}
-
-/* The old joined bytes with the patched pieces put in (patches sorted by slot), and the new
-   offsets: two contiguous copies from the old bytes, not one per piece from wherever each
-   piece lives (a large state's pieces are all over the heap: reading them is most of the
-   cost when the caches are cold, as they are in a busy worker). 0, or -1 on error. */
-static int
-splice(PyObject *joined, PyObject *offsets, Patch *patches, Py_ssize_t count, PyObject **out_joined,
-       PyObject **out_offsets)
-{
-    const Py_ssize_t *at = (const Py_ssize_t *)PyBytes_AS_STRING(offsets);
-    Py_ssize_t n = PyBytes_GET_SIZE(offsets) / (Py_ssize_t)sizeof(Py_ssize_t) - 1;
-    Py_ssize_t size = PyBytes_GET_SIZE(joined);
-    for (Py_ssize_t c = 0; c < count; c++) {
-        Py_ssize_t j = patches[c].slot;
-        size += PyBytes_GET_SIZE(patches[c].piece) - (at[j + 1] - at[j]);
-    }
-    PyObject *data = PyBytes_FromStringAndSize(NULL, size);
-    PyObject *where = PyBytes_FromStringAndSize(NULL, PyBytes_GET_SIZE(offsets));
-    if (data == NULL || where == NULL) {
-        Py_XDECREF(data);
-        Py_XDECREF(where);
-        return -1;
-    }
-    const char *src = PyBytes_AS_STRING(joined);
-    char *dst = PyBytes_AS_STRING(data);
-    Py_ssize_t *new_at = (Py_ssize_t *)PyBytes_AS_STRING(where);
-    Py_ssize_t read = 0, written = 0, shift = 0, next = 0;
-    for (Py_ssize_t c = 0; c < count; c++) {
-        Py_ssize_t j = patches[c].slot, len = PyBytes_GET_SIZE(patches[c].piece);
-        memcpy(dst + written, src + read, at[j] - read); /* the pieces before it, unchanged */
-        written += at[j] - read;
-        for (; next <= j; next++)
-            new_at[next] = at[next] + shift;
-        memcpy(dst + written, PyBytes_AS_STRING(patches[c].piece), len);
-        written += len;
-        shift += len - (at[j + 1] - at[j]);
-        read = at[j + 1];
-    }
-    memcpy(dst + written, src + read, PyBytes_GET_SIZE(joined) - read);
-    for (; next <= n; next++)
-        new_at[next] = at[next] + shift;
-    *out_joined = data;
-    *out_offsets = where;
-    return 0;
-}
-
-/* StateHasher._large, spliced: a container of memo_min items or more, from the bytes of the
-   one that was at the same path before when it has the same keys in the same order (or is a
-   list of the same length), only its changed children written again; else written whole.
-   The memo keeps (container, keys, slots, joined bytes, offsets). New bytes or NULL. */
-static PyObject *
-write_large(Walk *w, PyObject *value, PyObject *path)
+large_pieces(Walk *w, PyObject *value, PyObject *path)
 {
     int is_list = PyList_CheckExact(value);
-    PyObject *keys = NULL, *slots = NULL, *pieces = NULL, *joined = NULL, *offsets = NULL;
+    PyObject *keys = NULL, *slots = NULL, *pieces = NULL, *out = NULL;
     PyObject *memo = PyDict_GetItemWithError(w->memo, path); /* borrowed */
     if (memo == NULL && PyErr_Occurred())
         return NULL;
@@ -432,11 +356,11 @@ write_large(Walk *w, PyObject *value, PyObject *path)
         if (keys == NULL)
             return NULL;
     }
-    if (memo != NULL && PyTuple_CheckExact(memo) && PyTuple_GET_SIZE(memo) == 5) {
+    if (memo != NULL && PyTuple_CheckExact(memo) && PyTuple_GET_SIZE(memo) == 4) {
         PyObject *old = PyTuple_GET_ITEM(memo, 0), *old_keys = PyTuple_GET_ITEM(memo, 1);
         if (evict(w, old) < 0)
-            goto fail;
-        PyObject *old_slots = PyTuple_GET_ITEM(memo, 2);
+            goto done;
+        PyObject *old_slots = PyTuple_GET_ITEM(memo, 2), *old_pieces = PyTuple_GET_ITEM(memo, 3);
         int same;
         if (is_list)
             same = PyList_CheckExact(old) && PyList_GET_SIZE(old) == PyList_GET_SIZE(value);
@@ -445,43 +369,37 @@ write_large(Walk *w, PyObject *value, PyObject *path)
                        ? PyObject_RichCompareBool(keys, old_keys, Py_EQ)
                        : 0;
             if (same < 0)
-                goto fail;
+                goto done;
         }
         if (same) {
             PyObject *changed = changed_positions(value, old);
             if (changed == NULL)
-                goto fail;
-            Py_ssize_t count = PyList_GET_SIZE(changed);
-            Patch *patches = PyMem_Calloc(count ? count : 1, sizeof(Patch));
-            int ok = patches != NULL;
-            for (Py_ssize_t c = 0; ok && c < count; c++) {
+                goto done;
+            pieces = untracked(PyList_GetSlice(old_pieces, 0, PyList_GET_SIZE(old_pieces)));
+            if (pieces == NULL) {
+                Py_DECREF(changed);
+                goto done;
+            }
+            for (Py_ssize_t c = 0; c < PyList_GET_SIZE(changed); c++) {
                 PyObject *index = PyList_GET_ITEM(changed, c);
                 Py_ssize_t i = PyLong_AsSsize_t(index);
                 PyObject *key = is_list ? index : PyList_GET_ITEM(keys, i);
                 PyObject *child = is_list ? PyList_GET_ITEM(value, i)
                                           : PyDict_GetItemWithError(value, key);
-                patches[c].slot = PyLong_AsSsize_t(PyList_GET_ITEM(old_slots, i));
-                patches[c].piece = child ? write_child(w, child, path, key) : NULL;
-                if (patches[c].piece == NULL) {
+                Py_ssize_t slot = PyLong_AsSsize_t(PyList_GET_ITEM(old_slots, i));
+                PyObject *piece = child ? write_child(w, child, path, key) : NULL;
+                if (piece == NULL) {
                     if (!PyErr_Occurred())
                         PyErr_SetObject(PyExc_KeyError, key);
-                    ok = 0;
+                    Py_DECREF(changed);
+                    goto done;
+                }
+                if (PyList_SetItem(pieces, slot, piece) < 0) { /* steals piece */
+                    Py_DECREF(changed);
+                    goto done;
                 }
             }
-            if (ok) {
-                qsort(patches, count, sizeof(Patch), by_slot);
-                ok = splice(PyTuple_GET_ITEM(memo, 3), PyTuple_GET_ITEM(memo, 4), patches, count,
-                            &joined, &offsets) == 0;
-            }
-            for (Py_ssize_t c = 0; patches && c < count; c++)
-                Py_XDECREF(patches[c].piece);
-            PyMem_Free(patches);
             Py_DECREF(changed);
-            if (!ok) {
-                if (!PyErr_Occurred())
-                    PyErr_NoMemory();
-                goto fail;
-            }
             slots = Py_NewRef(old_slots);
             goto store;
         }
@@ -489,22 +407,22 @@ write_large(Walk *w, PyObject *value, PyObject *path)
     if (is_list) {
         pieces = container_pieces(w, value, path, NULL);
         if (pieces == NULL)
-            goto fail;
+            goto done;
         Py_ssize_t n = PyList_GET_SIZE(value);
         slots = untracked(PyList_New(n));
         if (slots == NULL)
-            goto fail;
+            goto done;
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *slot = PyLong_FromSsize_t(2 * i + 1);
             if (slot == NULL)
-                goto fail;
+                goto done;
             PyList_SET_ITEM(slots, i, slot);
         }
     }
     else {
         PyObject *ordered = sorted_keys(w, value);
         if (ordered == NULL)
-            goto fail;
+            goto done;
         pieces = container_pieces(w, value, path, ordered);
         PyObject *order = pieces ? PyDict_New() : NULL;
         for (Py_ssize_t at = 0; order && at < PyList_GET_SIZE(ordered); at++) {
@@ -515,7 +433,7 @@ write_large(Walk *w, PyObject *value, PyObject *path)
         }
         Py_DECREF(ordered);
         if (order == NULL)
-            goto fail;
+            goto done;
         Py_ssize_t n = PyList_GET_SIZE(keys);
         slots = untracked(PyList_New(n));
         for (Py_ssize_t i = 0; slots && i < n; i++) {
@@ -530,33 +448,34 @@ write_large(Walk *w, PyObject *value, PyObject *path)
         }
         Py_DECREF(order);
         if (slots == NULL)
-            goto fail;
+            goto done;
     }
-    joined = join(pieces);
-    offsets = joined ? offsets_of(pieces) : NULL;
-    if (offsets == NULL)
-        goto fail;
 store: {
-    PyObject *entry =
-        untracked(PyTuple_Pack(5, value, keys ? keys : Py_None, slots, joined, offsets));
+    PyObject *entry = untracked(PyTuple_Pack(4, value, keys ? keys : Py_None, slots, pieces));
     if (entry == NULL || PyDict_SetItem(w->memo, path, entry) < 0) {
         Py_XDECREF(entry);
-        goto fail;
+        goto done;
     }
     Py_DECREF(entry);
+    out = Py_NewRef(pieces);
 }
+done:
     Py_XDECREF(keys);
     Py_XDECREF(slots);
     Py_XDECREF(pieces);
-    Py_DECREF(offsets);
-    return joined;
-fail:
-    Py_XDECREF(keys);
-    Py_XDECREF(slots);
-    Py_XDECREF(pieces);
-    Py_XDECREF(joined);
-    Py_XDECREF(offsets);
-    return NULL;
+    return out;
+}
+
+/* StateHasher._large: the same, joined. */
+static PyObject *
+write_large(Walk *w, PyObject *value, PyObject *path)
+{
+    PyObject *pieces = large_pieces(w, value, path);
+    if (pieces == NULL)
+        return NULL;
+    PyObject *out = join(pieces);
+    Py_DECREF(pieces);
+    return out;
 }
 
 /* ------------------------------------------------------------------ containers */
@@ -631,12 +550,11 @@ root_pieces(Walk *w, PyObject *value, PyObject *path)
     if (PyDict_CheckExact(value) || PyList_CheckExact(value)) {
         Py_ssize_t size =
             PyDict_CheckExact(value) ? PyDict_GET_SIZE(value) : PyList_GET_SIZE(value);
-        if (size < w->memo_min)
-            return container_pieces(w, value, path, NULL);
+        if (size >= w->memo_min)
+            return large_pieces(w, value, path);
+        return container_pieces(w, value, path, NULL);
     }
-    PyObject *data = PyDict_CheckExact(value) || PyList_CheckExact(value)
-                         ? write_large(w, value, path)
-                         : write_scalar(w, value);
+    PyObject *data = write_scalar(w, value);
     if (data == NULL)
         return NULL;
     PyObject *out = PyList_New(1);
