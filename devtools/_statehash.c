@@ -1,12 +1,13 @@
 /* The writing walk of devtools/state_hasher.py in C: the same bytes, the same caches.
 
-   devtools.state_hasher.StateHasher is the reference: its Python methods ``_bytes``,
-   ``_large`` and ``_pieces`` are what ``pieces_of`` does here, over the hasher's own caches
+   devtools.state_hasher.StateHasher is the reference: its Python methods ``_root_pieces``,
+   ``_bytes``, ``_large_pieces`` and ``_pieces`` are what ``pieces_of`` and the functions below
+   it do here (each names its Python twin), over the hasher's own caches
    (``_cache``: id -> (container, its canonical bytes); ``_memo``: path -> (container, its keys,
    where each child's bytes are in its pieces, the pieces)), and the Hypothesis laws in
    tests/devtools/test_state_hasher.py hold both walks to devtools.canonical.state_hash. This
    file only makes the walk cheap: the loops over a container's children, the cache lookups and
-   the joins cost ~25 us an event in Python on a 20 kB state, a few here.
+   the joins cost ~15-25 us an event in Python on a 20 kB state, a few here.
 
    The C side writes only plain ASCII texts itself: null, true, false, an int of 64 bits and a
    str that needs no escaping. Everything else (a float, an escaped or non-ASCII string, a
@@ -34,7 +35,6 @@ typedef struct {
     Py_ssize_t max_depth, memo_min;
 } Walk;
 
-static PyObject *write_value(Walk *w, PyObject *value, PyObject *path);
 
 /* The tuples and lists made here hold only bytes, str, int and the state's own containers,
    and nothing of the state refers back to them: they can be in no reference cycle, so the
@@ -123,29 +123,41 @@ child_path(PyObject *path, PyObject *key)
     return untracked(out);
 }
 
+/* The cached bytes of container ``value`` (borrowed); NULL when there are none (or with an
+   error set). An entry counts only for the very object it was written for: ids are reused. */
+static PyObject *
+cached_bytes(Walk *w, PyObject *value)
+{
+    PyObject *id = PyLong_FromVoidPtr(value);
+    if (id == NULL)
+        return NULL;
+    PyObject *known = PyDict_GetItemWithError(w->cache, id);
+    Py_DECREF(id);
+    if (known != NULL && PyTuple_CheckExact(known) && PyTuple_GET_SIZE(known) == 2 &&
+        PyTuple_GET_ITEM(known, 0) == value)
+        return PyTuple_GET_ITEM(known, 1);
+    return NULL;
+}
+
+static PyObject *write_container(Walk *w, PyObject *value, PyObject *path);
+
 /* A child's bytes: the cached bytes of a container seen before, else written. */
 static PyObject *
 write_child(Walk *w, PyObject *child, PyObject *path, PyObject *key)
 {
-    if (PyDict_CheckExact(child) || PyList_CheckExact(child)) {
-        PyObject *id = PyLong_FromVoidPtr(child);
-        if (id == NULL)
-            return NULL;
-        PyObject *known = PyDict_GetItemWithError(w->cache, id);
-        Py_DECREF(id);
-        if (known != NULL && PyTuple_CheckExact(known) && PyTuple_GET_SIZE(known) == 2 &&
-            PyTuple_GET_ITEM(known, 0) == child)
-            return Py_NewRef(PyTuple_GET_ITEM(known, 1));
-        if (PyErr_Occurred())
-            return NULL;
-        PyObject *sub = child_path(path, key);
-        if (sub == NULL)
-            return NULL;
-        PyObject *out = write_value(w, child, sub);
-        Py_DECREF(sub);
-        return out;
-    }
-    return write_scalar(w, child);
+    if (!PyDict_CheckExact(child) && !PyList_CheckExact(child))
+        return write_scalar(w, child);
+    PyObject *known = cached_bytes(w, child);
+    if (known != NULL)
+        return Py_NewRef(known);
+    if (PyErr_Occurred())
+        return NULL;
+    PyObject *sub = child_path(path, key);
+    if (sub == NULL)
+        return NULL;
+    PyObject *out = write_container(w, child, sub);
+    Py_DECREF(sub);
+    return out;
 }
 
 /* ``,"key":`` (hasher._keys, else hasher._spell). New reference. */
@@ -326,16 +338,12 @@ error:
 static int
 evict(Walk *w, PyObject *old)
 {
+    if (cached_bytes(w, old) == NULL)
+        return PyErr_Occurred() ? -1 : 0;
     PyObject *id = PyLong_FromVoidPtr(old);
     if (id == NULL)
         return -1;
-    PyObject *known = PyDict_GetItemWithError(w->cache, id);
-    int rc = 0;
-    if (known != NULL && PyTuple_CheckExact(known) && PyTuple_GET_SIZE(known) == 2 &&
-        PyTuple_GET_ITEM(known, 0) == old)
-        rc = PyDict_DelItem(w->cache, id);
-    else if (PyErr_Occurred())
-        rc = -1;
+    int rc = PyDict_DelItem(w->cache, id);
     Py_DECREF(id);
     return rc;
 }
@@ -466,25 +474,12 @@ done:
     return out;
 }
 
-/* StateHasher._large: the same, joined. */
-static PyObject *
-write_large(Walk *w, PyObject *value, PyObject *path)
-{
-    PyObject *pieces = large_pieces(w, value, path);
-    if (pieces == NULL)
-        return NULL;
-    PyObject *out = join(pieces);
-    Py_DECREF(pieces);
-    return out;
-}
-
 /* ------------------------------------------------------------------ containers */
 
-/* A container under memo_min items, joined as it is written (no list of pieces kept). */
+/* The bytes of a container written in pieces (a new list, released here), or NULL. */
 static PyObject *
-write_small(Walk *w, PyObject *value, PyObject *path)
+joined(PyObject *pieces)
 {
-    PyObject *pieces = container_pieces(w, value, path, NULL);
     if (pieces == NULL)
         return NULL;
     PyObject *out = join(pieces);
@@ -492,39 +487,26 @@ write_small(Walk *w, PyObject *value, PyObject *path)
     return out;
 }
 
-/* StateHasher._bytes: a container's cached bytes, or written (and cached); a scalar's. */
+/* A container not in the cache, written (as StateHasher._bytes does) and cached. */
 static PyObject *
-write_value(Walk *w, PyObject *value, PyObject *path)
+write_container(Walk *w, PyObject *value, PyObject *path)
 {
-    if (!PyDict_CheckExact(value) && !PyList_CheckExact(value))
-        return write_scalar(w, value);
-    PyObject *id = PyLong_FromVoidPtr(value);
-    if (id == NULL)
-        return NULL;
-    PyObject *known = PyDict_GetItemWithError(w->cache, id);
-    if (known != NULL && PyTuple_CheckExact(known) && PyTuple_GET_SIZE(known) == 2 &&
-        PyTuple_GET_ITEM(known, 0) == value) {
-        Py_DECREF(id);
-        return Py_NewRef(PyTuple_GET_ITEM(known, 1));
-    }
-    PyObject *data = NULL;
-    if (PyErr_Occurred())
-        goto done;
     Py_ssize_t size = PyDict_CheckExact(value) ? PyDict_GET_SIZE(value) : PyList_GET_SIZE(value);
+    PyObject *data;
     if (PyTuple_GET_SIZE(path) >= w->max_depth)
         data = PyObject_CallOneArg(w->whole, value);
     else if (size >= w->memo_min)
-        data = write_large(w, value, path);
+        data = joined(large_pieces(w, value, path)); /* StateHasher._large */
     else
-        data = write_small(w, value, path);
-    if (data != NULL) {
-        PyObject *entry = untracked(PyTuple_Pack(2, value, data));
-        if (entry == NULL || PyDict_SetItem(w->cache, id, entry) < 0)
-            Py_CLEAR(data);
-        Py_XDECREF(entry);
-    }
-done:
-    Py_DECREF(id);
+        data = joined(container_pieces(w, value, path, NULL));
+    if (data == NULL)
+        return NULL;
+    PyObject *id = PyLong_FromVoidPtr(value);
+    PyObject *entry = id ? untracked(PyTuple_Pack(2, value, data)) : NULL;
+    if (entry == NULL || PyDict_SetItem(w->cache, id, entry) < 0)
+        Py_CLEAR(data);
+    Py_XDECREF(entry);
+    Py_XDECREF(id);
     return data;
 }
 
