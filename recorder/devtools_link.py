@@ -246,9 +246,7 @@ class DevtoolsLink:
                 ) as ws:
                     self._ws = ws
                     self.error = None
-                    subscribe = protocol.subscribe_request(
-                        batch=True, hashes_only=self.hashes_only
-                    )
+                    subscribe = protocol.subscribe_request(batch=True, hashes_only=self.hashes_only)
                     await ws.send(jsonutil.dumps(subscribe).decode())
                     await ws.closed()
             except asyncio.CancelledError:
